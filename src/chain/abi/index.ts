@@ -1,0 +1,2 @@
+export { inferenceServingAbi, type SettlementStatus, settlementStatus } from './inference-serving.ts'
+export { ledgerManagerAbi } from './ledger-manager.ts'
