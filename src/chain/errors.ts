@@ -7,16 +7,18 @@ const abis = [...ledgerManagerAbi, ...inferenceServingAbi]
 const fmt = (v: unknown) => (typeof v === 'bigint' ? `${formatEther(v)} 0G` : String(v))
 
 /** What to do about each 0G contract error, in words a user can act on. */
-const hints: Record<string, (args: readonly unknown[]) => string> = {
+const hints: Record<string, (args: readonly unknown[], functionName?: string) => string> = {
   LedgerNotExists: () =>
     'No ledger (main account) exists for this wallet. Create one first: zg-gateway account create --amount 3',
   LedgerExists: () => 'This wallet already has a ledger. Use zg-gateway account deposit to add funds.',
-  MinimumDepositRequired: ([provided, required]) =>
-    `The amount ${fmt(provided)} is below the minimum of ${fmt(required)}. Send at least ${fmt(required)}.`,
+  MinimumDepositRequired: ([provided, required], functionName) =>
+    functionName === 'refund'
+      ? `The refund would leave ${fmt(provided)} in the ledger, below the minimum of ${fmt(required)}. Refund everything, or leave at least ${fmt(required)}.`
+      : `The amount ${fmt(provided)} is below the minimum of ${fmt(required)}. Send at least ${fmt(required)}.`,
   InsufficientAvailableBalance: ([available, required]) =>
     `The ledger has ${fmt(available)} available but ${fmt(required)} is needed. Deposit more (zg-gateway account deposit) or retrieve funds from sub-accounts.`,
-  InsufficientBalance: () =>
-    'The refund would leave a remainder below the ledger minimum. Refund everything, or leave at least the minimum (3 0G on mainnet).',
+  InsufficientBalance: ([user]) =>
+    `The ledger of ${user} has too little locked in sub-accounts to pay this charge. Transfer more to the sub-account.`,
   MustWithdrawAllFundsFirst: ([remaining]) =>
     `The ledger still holds ${fmt(remaining)}. Retrieve funds from sub-accounts and refund them to the wallet before deleting.`,
   TooManyProviders: ([requested, max]) =>
@@ -62,7 +64,7 @@ export class ZgContractError extends Error {
     functionName?: string
     cause?: unknown
   }) {
-    const hint = hints[params.errorName]?.(params.args)
+    const hint = hints[params.errorName]?.(params.args, params.functionName)
     const call = params.functionName ? `${params.functionName} reverted` : 'reverted'
     const argText = params.args.length ? `(${params.args.map(fmt).join(', ')})` : '()'
     super(`${call} with ${params.errorName}${argText}${hint ? `: ${hint}` : ''}`, { cause: params.cause })
