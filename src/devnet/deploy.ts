@@ -1,0 +1,106 @@
+import { type Address, getAddress } from 'viem'
+import { inferenceServingAbi, ledgerManagerAbi } from '../chain/abi/index.ts'
+import type { ZgClients, ZgPublicClient, ZgWalletClient } from '../chain/clients.ts'
+import { writeContract } from '../chain/write-contract.ts'
+import { type Artifact, loadOpenZeppelinArtifact, loadZgArtifacts } from './artifacts.ts'
+
+/** Where deployZgContracts put the 0G contracts: the proxies users talk to, and what stands behind them. */
+export type DeployedContracts = {
+  /** LedgerManager BeaconProxy. */
+  ledger: Address
+  /** InferenceServing BeaconProxy. */
+  inference: Address
+  ledgerBeacon: Address
+  inferenceBeacon: Address
+  ledgerImpl: Address
+  inferenceImpl: Address
+}
+
+/** The name the SDK and our code resolve the inference service by (ledger.getServiceInfo(inference).fullName). */
+export const INFERENCE_SERVICE_NAME = 'inference-v1.0'
+
+/** 24 h, the lock time of the production deployment (0g-protocol.md §1.3). */
+export const DEFAULT_LOCK_TIME = 86_400n
+
+/**
+ * Deploys the real LedgerManager and InferenceServing bytecode the way production does: each implementation behind
+ * an OpenZeppelin UpgradeableBeacon (owned by the wallet) and a BeaconProxy(beacon, ""), then
+ * LedgerManager.initialize(owner), InferenceServing.initialize(lockTime, ledger, owner), and the ledger registers
+ * the inference contract as "inference" "v1.0".
+ *
+ * The transactions are sent in production's order (impl, beacon, proxy, initialize; ledger first), so from a
+ * fresh anvil account 0 the proxies land on the addresses the SDK hard-codes for chain 31337
+ * (CONTRACT_ADDRESSES.hardhat): the official SDK then finds our devnet contracts without being told.
+ */
+export async function deployZgContracts(params: {
+  publicClient: ZgPublicClient
+  walletClient: ZgWalletClient
+  /** Seconds a retrieved sub-account balance stays locked; the contract accepts 3600..604800. Default 86400. */
+  lockTime?: bigint
+}): Promise<DeployedContracts> {
+  const { publicClient, walletClient } = params
+  const lockTime = params.lockTime ?? DEFAULT_LOCK_TIME
+  const owner = walletClient.account.address
+  const zg = loadZgArtifacts()
+  const beacon = loadOpenZeppelinArtifact('UpgradeableBeacon')
+  const proxy = loadOpenZeppelinArtifact('BeaconProxy')
+  // writeContract needs only the two clients; the network is not known until the addresses are.
+  const clients = { publicClient, walletClient } as ZgClients
+  const deploy = (artifact: Artifact, args: readonly unknown[], label: string) =>
+    deployContract(publicClient, walletClient, artifact, args, label)
+
+  const ledgerImpl = await deploy(zg.ledger, [], 'LedgerManager implementation')
+  const ledgerBeacon = await deploy(beacon, [ledgerImpl, owner], 'LedgerManager UpgradeableBeacon')
+  const ledger = await deploy(proxy, [ledgerBeacon, '0x'], 'LedgerManager BeaconProxy')
+  await writeContract(clients, { address: ledger, abi: ledgerManagerAbi, functionName: 'initialize', args: [owner] })
+
+  const inferenceImpl = await deploy(zg.inference, [], 'InferenceServing implementation')
+  const inferenceBeacon = await deploy(beacon, [inferenceImpl, owner], 'InferenceServing UpgradeableBeacon')
+  const inference = await deploy(proxy, [inferenceBeacon, '0x'], 'InferenceServing BeaconProxy')
+  await writeContract(clients, {
+    address: inference,
+    abi: inferenceServingAbi,
+    functionName: 'initialize',
+    args: [lockTime, ledger, owner],
+  })
+
+  await writeContract(clients, {
+    address: ledger,
+    abi: ledgerManagerAbi,
+    functionName: 'registerService',
+    args: ['inference', 'v1.0', inference, '0G inference serving (devnet)'],
+  })
+
+  const info = await publicClient.readContract({
+    address: ledger,
+    abi: ledgerManagerAbi,
+    functionName: 'getServiceInfo',
+    args: [inference],
+  })
+  if (info.fullName !== INFERENCE_SERVICE_NAME) {
+    throw new Error(
+      `The ledger registered the inference contract as "${info.fullName}", expected "${INFERENCE_SERVICE_NAME}"`,
+    )
+  }
+  return { ledger, inference, ledgerBeacon, inferenceBeacon, ledgerImpl, inferenceImpl }
+}
+
+async function deployContract(
+  publicClient: ZgPublicClient,
+  walletClient: ZgWalletClient,
+  artifact: Artifact,
+  args: readonly unknown[],
+  label: string,
+): Promise<Address> {
+  let hash: `0x${string}`
+  try {
+    hash = await walletClient.deployContract({ abi: artifact.abi, bytecode: artifact.bytecode, args })
+  } catch (err) {
+    throw new Error(`Deploying the ${label} failed: ${(err as Error).message}`, { cause: err })
+  }
+  const receipt = await publicClient.waitForTransactionReceipt({ hash })
+  if (receipt.status !== 'success' || !receipt.contractAddress) {
+    throw new Error(`Deploying the ${label} failed: transaction ${hash} reverted`)
+  }
+  return getAddress(receipt.contractAddress)
+}
