@@ -36,7 +36,7 @@ export function createZgClients(params: { network: ZgNetwork; account?: Account 
 }
 
 /** Throws a clear error when an action that signs is called without a wallet. */
-export function requireWallet(clients: ZgClients): ZgWalletClient {
+export function requireWallet(clients: Pick<ZgClients, 'walletClient'>): ZgWalletClient {
   if (!clients.walletClient) {
     throw new Error('This action signs a transaction: set ZG_PRIVATE_KEY or pass a key file (--key-file).')
   }

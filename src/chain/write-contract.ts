@@ -12,7 +12,7 @@ export async function writeContract<
   const abi extends Abi,
   functionName extends ContractFunctionName<abi, 'nonpayable' | 'payable'>,
 >(
-  clients: ZgClients,
+  clients: Pick<ZgClients, 'publicClient' | 'walletClient'>,
   params: {
     address: `0x${string}`
     abi: abi

@@ -1,6 +1,6 @@
 import { type Address, getAddress } from 'viem'
 import { inferenceServingAbi, ledgerManagerAbi } from '../chain/abi/index.ts'
-import type { ZgClients, ZgPublicClient, ZgWalletClient } from '../chain/clients.ts'
+import type { ZgPublicClient, ZgWalletClient } from '../chain/clients.ts'
 import { writeContract } from '../chain/write-contract.ts'
 import { type Artifact, loadOpenZeppelinArtifact, loadZgArtifacts } from './artifacts.ts'
 
@@ -44,8 +44,7 @@ export async function deployZgContracts(params: {
   const zg = loadZgArtifacts()
   const beacon = loadOpenZeppelinArtifact('UpgradeableBeacon')
   const proxy = loadOpenZeppelinArtifact('BeaconProxy')
-  // writeContract needs only the two clients; the network is not known until the addresses are.
-  const clients = { publicClient, walletClient } as ZgClients
+  const clients = { publicClient, walletClient }
   const deploy = (artifact: Artifact, args: readonly unknown[], label: string) =>
     deployContract(publicClient, walletClient, artifact, args, label)
 
