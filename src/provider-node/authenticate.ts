@@ -1,0 +1,59 @@
+import { LRUCache } from 'lru-cache'
+import { type Address, isAddressEqual, keccak256, toBytes } from 'viem'
+import {
+  checkSessionTokenClaims,
+  checkSessionTokenRevocation,
+  type ParsedSessionToken,
+  parseSessionToken,
+  recoverSessionTokenSigner,
+  SessionTokenError,
+} from '../billing/session-token.ts'
+import type { ChainView } from './chain-view.ts'
+import { ProviderError } from './provider-error.ts'
+
+export type Authenticated = { user: Address; tokenId: number; claims: ParsedSessionToken['claims'] }
+
+/** Signatures already recovered, by hash of the whole token: recovery is the costly part of a check. */
+const recovered = new LRUCache<string, Address>({ max: 50_000, ttl: 5 * 60_000 })
+
+/**
+ * Validates `Authorization: Bearer app-sk-…` in the 0G provider's order (0g-protocol.md §3.1): shape, provider,
+ * ephemeral lifetime, expiry, generation and revocation (from chain, cached), then the signature.
+ */
+export async function authenticate(
+  authorization: string | undefined,
+  params: { chain: ChainView; now?: number },
+): Promise<Authenticated> {
+  try {
+    if (!authorization)
+      throw new SessionTokenError('malformed', 'missing Authorization header with a 0G session token (Bearer app-sk-…)')
+    const token = parseSessionToken(authorization)
+    checkSessionTokenClaims(token, { provider: params.chain.provider, now: params.now })
+    const { claims } = token
+    const account = await params.chain.account(claims.address)
+    if (!account) {
+      throw new ProviderError(
+        403,
+        'account_not_found',
+        `no sub-account of ${claims.address} with provider ${params.chain.provider}: fund one first (transfer-fund)`,
+      )
+    }
+    checkSessionTokenRevocation(token, account)
+    const key = keccak256(toBytes(`${token.rawMessage}|${token.signature}`))
+    let signer = recovered.get(key)
+    if (!signer) {
+      signer = await recoverSessionTokenSigner(token).catch(() => {
+        throw new SessionTokenError('bad_signature', 'the session token signature is invalid')
+      })
+      recovered.set(key, signer)
+    }
+    if (!isAddressEqual(signer, claims.address)) {
+      throw new SessionTokenError('bad_signature', 'the session token is not signed by its address')
+    }
+    return { user: claims.address, tokenId: claims.tokenId, claims }
+  } catch (err) {
+    if (err instanceof SessionTokenError)
+      throw new ProviderError(401, `invalid_token_${err.code}`, err.message, { type: 'authentication_error' })
+    throw err
+  }
+}
