@@ -4,9 +4,11 @@ import { accountGroup } from './account.ts'
 import { type CommandGroup, commandHelp, groupHelp, parseCommandArgs, UsageError } from './command.ts'
 import { devCommand } from './dev.ts'
 import { toJson } from './output.ts'
+import { providerGroup } from './provider.ts'
 
 const groups: Record<string, CommandGroup> = {
   account: accountGroup,
+  provider: providerGroup,
 }
 
 const topLevel = { dev: devCommand }

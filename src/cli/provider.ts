@@ -1,0 +1,261 @@
+import { join } from 'node:path'
+import { type Address, formatEther, getAddress, isAddress } from 'viem'
+import { createInsecureDevSigner } from '../attestation/dev-signer.ts'
+import { createDstackSigner } from '../attestation/dstack-signer.ts'
+import type { TeeSigner } from '../attestation/tee-signer.ts'
+import { acknowledgeTEESignerByOwner } from '../chain/actions/acknowledge-tee-signer-by-owner.ts'
+import { addOrUpdateService, type ServiceParams } from '../chain/actions/add-or-update-service.ts'
+import { getService } from '../chain/actions/get-service.ts'
+import { removeService } from '../chain/actions/remove-service.ts'
+import { createZgClients, type ZgWalletClients } from '../chain/clients.ts'
+import { parse0G } from '../chain/units.ts'
+import { anvilAccount } from '../devnet/anvil.ts'
+import { startProviderNode } from '../provider-node/server.ts'
+import { settle } from '../provider-node/settlement.ts'
+import { UsageStore } from '../provider-node/usage-store.ts'
+import { type Command, type CommandGroup, type Options, requireString, UsageError, type Values } from './command.ts'
+import { clientsFrom, dataDirOf, networkOptions } from './network-options.ts'
+import { printJson, table } from './output.ts'
+
+const signerOptions: Options = {
+  'insecure-dev-signer': {
+    type: 'boolean',
+    description: 'sign with a software key kept in the data dir; its attestation says plainly that it is not a TEE',
+  },
+  dstack: {
+    type: 'string',
+    description:
+      'sign with the key of a dstack (Intel TDX) CVM: the guest agent socket or URL (default /var/run/dstack.sock)',
+  },
+}
+
+async function providerClients(values: Values): Promise<ZgWalletClients & { address: Address }> {
+  const clients = await clientsFrom(values, true)
+  const explicitKey = Boolean(process.env.ZG_PRIVATE_KEY || process.env.ZG_KEY_FILE || values['key-file'])
+  if (!clients.walletClient || !explicitKey) {
+    throw new UsageError('A provider command needs the provider wallet: set ZG_PRIVATE_KEY or pass --key-file')
+  }
+  return clients as ZgWalletClients & { address: Address }
+}
+
+/** The provider's own state: usage database and dev signer key, per provider address. */
+function providerDir(values: Values, provider: Address): string {
+  return join(dataDirOf(values), `provider-${provider.toLowerCase()}`)
+}
+
+async function signerFrom(values: Values, dir: string): Promise<TeeSigner> {
+  if (values['insecure-dev-signer'] && values.dstack !== undefined) {
+    throw new UsageError('choose one signer: --insecure-dev-signer or --dstack')
+  }
+  if (values['insecure-dev-signer']) return createInsecureDevSigner({ keyFile: join(dir, 'tee-signer.key') })
+  if (values.dstack !== undefined) return createDstackSigner({ endpoint: (values.dstack as string) || undefined })
+  throw new UsageError(
+    'a provider node needs a TEE signer: --dstack (in a TDX CVM) or --insecure-dev-signer (development)',
+  )
+}
+
+const serve: Command = {
+  summary: 'Serve the 0G provider protocol in front of an OpenAI-compatible backend (vLLM, …)',
+  options: {
+    ...networkOptions,
+    ...signerOptions,
+    backend: { type: 'string', description: 'the backend base URL, e.g. http://127.0.0.1:8000 (required)' },
+    'backend-api-key': { type: 'string', description: 'API key the backend expects (ZG_BACKEND_API_KEY)' },
+    host: { type: 'string', description: 'address to listen on (default 127.0.0.1)' },
+    port: { type: 'string', description: 'port to listen on (ZG_PROVIDER_PORT; default 8081; 0 = any free port)' },
+    reserve: { type: 'string', description: 'balance a user must keep beyond what they owe, in 0G (default 1)' },
+    'settle-interval': {
+      type: 'string',
+      description: 'seconds between settlement runs (default 600; 0 = only on demand)',
+    },
+  },
+  async run(values) {
+    const backend = requireString(values, 'backend')
+    const clients = await providerClients(values)
+    const dir = providerDir(values, clients.address)
+    const signer = await signerFrom(values, dir)
+    const node = await startProviderNode({
+      clients,
+      backendUrl: backend,
+      backendApiKey: (values['backend-api-key'] as string | undefined) ?? process.env.ZG_BACKEND_API_KEY,
+      signer,
+      dataDir: dir,
+      host: (values.host as string | undefined) ?? '127.0.0.1',
+      port: Number((values.port as string | undefined) ?? process.env.ZG_PROVIDER_PORT ?? 8081),
+      reserve: values.reserve !== undefined ? parse0G(values.reserve as string) : undefined,
+      settleIntervalMs: Number((values['settle-interval'] as string | undefined) ?? 600) * 1000,
+    })
+    const service = await getService(clients, { provider: clients.address })
+    if (values.json) {
+      printJson({ ready: true, url: node.url, provider: clients.address, signer: signer.address, tee: signer.kind })
+    } else {
+      console.log(
+        `provider ${clients.address}, TEE signer ${signer.address} (${signer.kind === 'dstack' ? 'Intel TDX via dstack' : 'insecure dev signer: NOT a TEE'})`,
+      )
+      if (!service) console.log(`not registered yet: zg-gateway provider register --url ${node.url} …`)
+      else if (service.teeSignerAddress.toLowerCase() !== signer.address.toLowerCase()) {
+        console.log(
+          `warning: the registered TEE signer is ${service.teeSignerAddress}, not this node's ${signer.address}`,
+        )
+      }
+      console.log(`ready: ${node.url}`)
+    }
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve()
+      process.once('SIGINT', stop)
+      process.once('SIGTERM', stop)
+    })
+    await node.close()
+    return 0
+  },
+}
+
+const serviceOptions: Options = {
+  url: { type: 'string', description: 'public URL of the provider node' },
+  model: { type: 'string', description: 'model id served' },
+  'service-type': {
+    type: 'string',
+    description: 'chatbot | text-to-image | speech-to-text | embedding (default chatbot)',
+  },
+  'input-price': { type: 'string', description: 'neuron per input token (per second for speech-to-text)' },
+  'output-price': { type: 'string', description: 'neuron per output token (per image for text-to-image)' },
+  verifiability: { type: 'string', description: 'TeeML (responses signed in a TEE) or standard (default TeeML)' },
+  'additional-info': { type: 'string', description: 'additionalInfo JSON (≤ 4096 bytes)' },
+}
+
+function neuron(values: Values, name: string): bigint | undefined {
+  const v = values[name]
+  if (v === undefined) return undefined
+  if (typeof v !== 'string' || !/^\d+$/.test(v)) throw new UsageError(`--${name} is a whole number of neuron`)
+  return BigInt(v)
+}
+
+/** On the devnet the contract owner (anvil account 0) acknowledges the signer, as 0G's owner does on mainnet. */
+async function ownerAcknowledgesOnDevnet(clients: ZgWalletClients, provider: Address): Promise<boolean> {
+  if (clients.network.name !== 'devnet') return false
+  const owner = createZgClients({ network: clients.network, account: anvilAccount(0) })
+  await acknowledgeTEESignerByOwner(owner, { provider })
+  return true
+}
+
+async function registerOrUpdate(values: Values, update: boolean) {
+  const clients = await providerClients(values)
+  const current = await getService(clients, { provider: clients.address })
+  if (update && !current) throw new UsageError('no service is registered for this wallet: use provider register')
+  if (!update && current) throw new UsageError('a service is already registered for this wallet: use provider update')
+  let signerAddress = current?.teeSignerAddress
+  if (values['insecure-dev-signer'] || values.dstack !== undefined) {
+    signerAddress = (await signerFrom(values, providerDir(values, clients.address))).address
+  }
+  const explicit = values['tee-signer'] as string | undefined
+  if (explicit !== undefined) {
+    if (!isAddress(explicit, { strict: false })) throw new UsageError(`--tee-signer is not an address: ${explicit}`)
+    signerAddress = getAddress(explicit)
+  }
+  if (!signerAddress) throw new UsageError('name the TEE signer: --tee-signer, --insecure-dev-signer or --dstack')
+  const service: ServiceParams = {
+    serviceType: (values['service-type'] as string | undefined) ?? current?.serviceType ?? 'chatbot',
+    url: (values.url as string | undefined) ?? current?.url ?? '',
+    model: (values.model as string | undefined) ?? current?.model ?? '',
+    verifiability: (values.verifiability as string | undefined) ?? current?.verifiability ?? 'TeeML',
+    inputPrice: neuron(values, 'input-price') ?? current?.inputPrice ?? 0n,
+    outputPrice: neuron(values, 'output-price') ?? current?.outputPrice ?? 0n,
+    additionalInfo: (values['additional-info'] as string | undefined) ?? current?.additionalInfo ?? '{}',
+    teeSignerAddress: signerAddress,
+  }
+  if (!service.url) throw new UsageError('--url is required')
+  if (!service.model) throw new UsageError('--model is required')
+  const stake = update ? 0n : parse0G((values.stake as string | undefined) ?? '100')
+  const result = await addOrUpdateService(clients, { service, stake })
+  const after = await getService(clients, { provider: clients.address })
+  const acknowledged = after?.teeSignerAcknowledged || (await ownerAcknowledgesOnDevnet(clients, clients.address))
+  if (values.json)
+    printJson({ provider: clients.address, service, stake, txHash: result.hash, teeSignerAcknowledged: acknowledged })
+  else {
+    console.log(
+      `${update ? 'Updated' : `Registered (stake ${formatEther(stake)} 0G)`} ${service.serviceType} service ${service.model} at ${service.url}`,
+    )
+    console.log(
+      `TEE signer ${signerAddress}: ${acknowledged ? 'acknowledged' : 'waiting for the contract owner to acknowledge it'}`,
+    )
+  }
+  return 0
+}
+
+const register: Command = {
+  summary: 'Register the inference service on-chain (stakes 100 0G); on the devnet the owner acknowledges the signer',
+  options: {
+    ...networkOptions,
+    ...serviceOptions,
+    ...signerOptions,
+    'tee-signer': {
+      type: 'string',
+      description: 'TEE signer address (or derive it with --insecure-dev-signer / --dstack)',
+    },
+    stake: { type: 'string', description: 'stake in 0G (default 100, the contract minimum)' },
+  },
+  run: (values) => registerOrUpdate(values, false),
+}
+
+const updateCommand: Command = {
+  summary: 'Update the registered service (changing model, type, signer or info resets the owner acknowledgement)',
+  options: {
+    ...networkOptions,
+    ...serviceOptions,
+    ...signerOptions,
+    'tee-signer': { type: 'string', description: 'new TEE signer address' },
+  },
+  run: (values) => registerOrUpdate(values, true),
+}
+
+const remove: Command = {
+  summary: 'Remove the service; the stake is returned',
+  options: { ...networkOptions },
+  async run(values) {
+    const clients = await providerClients(values)
+    const result = await removeService(clients)
+    if (values.json) printJson({ provider: clients.address, txHash: result.hash })
+    else console.log(`Service removed; stake returned (tx ${result.hash})`)
+    return 0
+  },
+}
+
+const settleCommand: Command = {
+  summary: 'Settle every unsettled fee on-chain now (settleFeesWithTEE)',
+  options: { ...networkOptions, ...signerOptions },
+  async run(values) {
+    const clients = await providerClients(values)
+    const dir = providerDir(values, clients.address)
+    const signer = await signerFrom(values, dir)
+    const store = new UsageStore(join(dir, 'usage.sqlite'))
+    try {
+      const outcomes = await settle({ clients, store, signer, log: (l) => console.error(l) })
+      const total = outcomes.reduce((s, o) => s + o.settled, 0n)
+      if (values.json) printJson({ settled: total, outcomes })
+      else if (!outcomes.length) console.log('Nothing to settle.')
+      else {
+        console.log(
+          table([
+            ['user', 'status', 'settled', 'records', 'tx'],
+            ...outcomes.map((o) => [
+              o.user,
+              o.status,
+              `${formatEther(o.settled)} 0G`,
+              String(o.records),
+              o.txHash ?? '',
+            ]),
+          ]),
+        )
+        console.log(`Settled ${formatEther(total)} 0G in all.`)
+      }
+      return 0
+    } finally {
+      store.close()
+    }
+  },
+}
+
+export const providerGroup: CommandGroup = {
+  summary: 'Run a provider node and manage its on-chain service (bring your own model)',
+  commands: { serve, register, update: updateCommand, remove, settle: settleCommand },
+}

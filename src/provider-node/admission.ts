@@ -1,0 +1,88 @@
+import { type Address, formatEther } from 'viem'
+import type { ChainView } from './chain-view.ts'
+import { ProviderError } from './provider-error.ts'
+import type { UsageStore } from './usage-store.ts'
+
+/** The balance a sub-account must keep on top of what it owes: the 0G broker's MinimumLockedBalance (1 0G). */
+export const DEFAULT_RESERVE = 10n ** 18n
+
+const g = (neuron: bigint) => `${formatEther(neuron)} 0G`
+
+/**
+ * Decides whether a user's request may reach the backend: the service's TEE signer is acknowledged, the user's
+ * sub-account exists and is acknowledged, and `balance − pendingRefund ≥ unsettled fees + requests in flight +
+ * this request's estimate + reserve`. Requests in flight hold their estimate until they are recorded, so a burst
+ * of concurrent calls cannot overdraw an account between two settlements.
+ */
+export class Admission {
+  readonly #chain: ChainView
+  readonly #store: UsageStore
+  readonly #reserve: bigint
+  readonly #inFlight = new Map<string, bigint>()
+
+  constructor(params: { chain: ChainView; store: UsageStore; reserve?: bigint }) {
+    this.#chain = params.chain
+    this.#store = params.store
+    this.#reserve = params.reserve ?? DEFAULT_RESERVE
+  }
+
+  /** Admits the request or throws a ProviderError; the returned function releases the hold (call it once). */
+  async admit(user: Address, estimate: bigint): Promise<() => void> {
+    const service = await this.#chain.service()
+    if (!service)
+      throw new ProviderError(503, 'service_not_registered', 'this provider has no service registered on-chain')
+    if (!service.teeSignerAcknowledged) {
+      throw new ProviderError(
+        503,
+        'signer_not_acknowledged',
+        "the provider's TEE signer is not acknowledged on-chain yet, so its work cannot be settled; try again later",
+      )
+    }
+    const key = user.toLowerCase()
+    let required = 0n
+    let available = 0n
+    // A refusal re-reads the account once: the user may just have topped it up.
+    for (const fresh of [false, true]) {
+      if (fresh) this.#chain.forget(user)
+      const account = await this.#chain.account(user)
+      if (!account) {
+        throw new ProviderError(
+          403,
+          'account_not_found',
+          `no sub-account of ${user} with provider ${this.#chain.provider}`,
+        )
+      }
+      if (!account.acknowledged) {
+        throw new ProviderError(
+          403,
+          'account_not_acknowledged',
+          'user not acknowledge the provider, please use acknowledgeProviderSigner function in sdk first',
+        )
+      }
+      available = account.balance - account.pendingRefund
+      required = this.#store.unsettledFee(user) + (this.#inFlight.get(key) ?? 0n) + estimate + this.#reserve
+      if (available >= required) break
+    }
+    if (available < required) {
+      const unsettled = this.#store.unsettledFee(user)
+      const topUp = required - available
+      throw new ProviderError(
+        402,
+        'insufficient_balance',
+        `insufficient balance: your locked balance is ${g(available)}, but the required minimum is ${g(required)} ` +
+          `(unsettled fees ${g(unsettled)} + requests in flight ${g(this.#inFlight.get(key) ?? 0n)} + this request's estimate ${g(estimate)} + reserve ${g(this.#reserve)}). ` +
+          `Please add more funds with: 0g-compute-cli transfer-fund --provider ${this.#chain.provider} --amount ${formatEther(topUp)} ` +
+          `(or zg-gateway account transfer --provider ${this.#chain.provider} --amount ${formatEther(topUp)})`,
+      )
+    }
+    this.#inFlight.set(key, (this.#inFlight.get(key) ?? 0n) + estimate)
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      const left = (this.#inFlight.get(key) ?? 0n) - estimate
+      if (left > 0n) this.#inFlight.set(key, left)
+      else this.#inFlight.delete(key)
+    }
+  }
+}

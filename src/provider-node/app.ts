@@ -1,0 +1,103 @@
+import { Hono } from 'hono'
+import { cors } from 'hono/cors'
+import { getAddress, isAddress } from 'viem'
+import { InvalidAttestationNonceError } from '../attestation/tee-signer.ts'
+import { authenticate } from './authenticate.ts'
+import { ProviderError } from './provider-error.ts'
+import { JSON_ENDPOINTS, MULTIPART_ENDPOINTS, type ProxyDeps, proxyJson, proxyMultipart } from './proxy.ts'
+
+/**
+ * The provider node's HTTP API: the 0G provider endpoints (0g-protocol.md §4) in front of an OpenAI-compatible
+ * backend. Errors are always JSON.
+ */
+export function createProviderApp(deps: ProxyDeps): Hono {
+  const app = new Hono()
+  // 0G brokers expose these to browsers (SDK PR #52: /v1/quote had no CORS).
+  app.use('*', cors({ origin: '*', exposeHeaders: ['ZG-Res-Key', 'Retry-After'] }))
+
+  for (const endpoint of JSON_ENDPOINTS) {
+    app.post(`/v1/proxy/${endpoint}`, (c) => proxyJson(c, deps, endpoint))
+    // 0G providers collapse /v1/proxy/v1/... to /v1/proxy/... (const.go SplitTargetRoute, 2026).
+    app.post(`/v1/proxy/v1/${endpoint}`, (c) => proxyJson(c, deps, endpoint))
+  }
+  for (const endpoint of MULTIPART_ENDPOINTS) {
+    app.post(`/v1/proxy/${endpoint}`, (c) => proxyMultipart(c, deps, endpoint))
+    app.post(`/v1/proxy/v1/${endpoint}`, (c) => proxyMultipart(c, deps, endpoint))
+  }
+
+  app.get('/v1/proxy/signature/:chatKey', (c) => {
+    // The 0G broker lower-cases the id; our keys are lower-case uuids, so both spellings find it.
+    const key = c.req.param('chatKey').toLowerCase()
+    const found = deps.store.getSignature(key)
+    if (!found) throw new ProviderError(404, 'signature_not_found', `no signature for ${key} (unknown, or expired)`)
+    return c.json({
+      text: found.text,
+      signature: found.signature,
+      signing_address: deps.signer.address,
+      signing_algo: 'ecdsa',
+    })
+  })
+
+  const attestation = async (nonce: string | undefined) => {
+    try {
+      return await deps.signer.attestation(nonce as `0x${string}` | undefined)
+    } catch (err) {
+      if (err instanceof InvalidAttestationNonceError)
+        throw new ProviderError(400, 'invalid_nonce', err.message, { param: 'nonce' })
+      throw err
+    }
+  }
+  app.get('/v1/quote', async (c) => c.json(await attestation(undefined)))
+  app.get('/v1/proxy/attestation/report', async (c) => c.json(await attestation(c.req.query('nonce'))))
+
+  app.get('/v1/models', async (c) => {
+    const service = await deps.chain.service()
+    if (!service) return c.json({ object: 'list', data: [] })
+    return c.json({
+      object: 'list',
+      data: [
+        {
+          id: service.model,
+          object: 'model',
+          created: Number(service.updatedAt),
+          owned_by: service.provider,
+          service_type: service.serviceType,
+          verifiability: service.verifiability,
+          pricing: {
+            input_price: service.inputPrice.toString(),
+            output_price: service.outputPrice.toString(),
+            unit: 'neuron',
+          },
+          tee_attested: deps.signer.kind === 'dstack',
+          tee_signer: deps.signer.address,
+        },
+      ],
+    })
+  })
+
+  app.get('/v1/user/:address/unsettledfee', async (c) => {
+    const address = c.req.param('address')
+    if (!isAddress(address, { strict: false }))
+      throw new ProviderError(400, 'invalid_address', `not an address: ${address}`)
+    const { user } = await authenticate(c.req.header('authorization'), { chain: deps.chain })
+    if (user.toLowerCase() !== address.toLowerCase()) {
+      throw new ProviderError(403, 'forbidden', 'a session token may only read its own unsettled fee')
+    }
+    return c.json({ userAddress: getAddress(address), unsettledFee: deps.store.unsettledFee(user).toString() })
+  })
+
+  app.get('/health', (c) => c.json({ status: 'ok', signer: deps.signer.address, tee: deps.signer.kind }))
+
+  app.notFound((c) =>
+    c.json(new ProviderError(404, 'not_found', `no route for ${c.req.method} ${c.req.path}`).toJSON(), 404),
+  )
+  app.onError((err, c) => {
+    if (err instanceof ProviderError) {
+      for (const [k, v] of Object.entries(err.headers)) c.header(k, v)
+      return c.json(err.toJSON(), err.status as 400)
+    }
+    deps.log(`provider node error on ${c.req.method} ${c.req.path}: ${(err as Error).stack ?? err}`)
+    return c.json(new ProviderError(500, 'internal_error', 'internal error in the provider node').toJSON(), 500)
+  })
+  return app
+}

@@ -1,0 +1,403 @@
+import { createHash, randomUUID } from 'node:crypto'
+import { Readable } from 'node:stream'
+import type { Context } from 'hono'
+import { type Agent, request, errors as undiciErrors } from 'undici'
+import type { Address } from 'viem'
+import type { TeeSigner } from '../attestation/tee-signer.ts'
+import {
+  billableSeconds,
+  estimateFee,
+  feeOf,
+  type Prices,
+  subtitleDurationSeconds,
+  type Usage,
+  usageFromBody,
+} from '../billing/pricing.ts'
+import { SseUsageTap } from '../billing/sse-usage-tap.ts'
+import type { Admission } from './admission.ts'
+import { authenticate } from './authenticate.ts'
+import type { ChainView } from './chain-view.ts'
+import { ProviderError } from './provider-error.ts'
+import { upstreamError } from './upstream-error.ts'
+import type { UsageRecord, UsageStore } from './usage-store.ts'
+
+export type ProxyDeps = {
+  /** The OpenAI-compatible backend's base URL, without /v1. */
+  backendUrl: string
+  backendApiKey?: string
+  dispatcher: Agent
+  chain: ChainView
+  admission: Admission
+  store: UsageStore
+  signer: TeeSigner
+  /** Largest JSON body accepted, in bytes. */
+  jsonBodyLimit: number
+  /** Largest multipart upload accepted, in bytes. */
+  uploadLimit: number
+  /** How long the backend may take to send its response headers. */
+  headersTimeoutMs: number
+  log: (line: string) => void
+}
+
+/** Endpoints whose request is JSON; audio endpoints are multipart and streamed through. */
+export const JSON_ENDPOINTS = ['chat/completions', 'completions', 'embeddings', 'images/generations'] as const
+export const MULTIPART_ENDPOINTS = ['audio/transcriptions', 'audio/translations'] as const
+
+const sha256hex = (data: Uint8Array) => createHash('sha256').update(data).digest('hex')
+
+/** Headers a backend must never see, nor the client get back (0G broker RequestMetaDataDuplicate, plus hop-by-hop). */
+const STRIPPED = new Set([
+  'address',
+  'fee',
+  'input-fee',
+  'nonce',
+  'request-hash',
+  'signature',
+  'session-token',
+  'session-signature',
+  'authorization',
+  'host',
+  'connection',
+  'content-length',
+  'transfer-encoding',
+  'keep-alive',
+  'accept-encoding',
+])
+
+function backendHeaders(c: Context, deps: ProxyDeps, contentType: string): Record<string, string> {
+  const headers: Record<string, string> = {}
+  for (const [k, v] of c.req.raw.headers) {
+    if (!STRIPPED.has(k) && !k.startsWith('x-zg-') && !k.startsWith('zg-')) headers[k] = v
+  }
+  headers['content-type'] = contentType
+  // The node hashes and signs the bytes it relays: they must not be compressed on the way.
+  headers['accept-encoding'] = 'identity'
+  if (deps.backendApiKey) headers.authorization = `Bearer ${deps.backendApiKey}`
+  return headers
+}
+
+function pricesOf(service: { inputPrice: bigint; outputPrice: bigint }): Prices {
+  return { inputPrice: service.inputPrice, outputPrice: service.outputPrice }
+}
+
+async function callBackend(
+  deps: ProxyDeps,
+  endpoint: string,
+  headers: Record<string, string>,
+  body: Buffer | Readable,
+  signal: AbortSignal,
+) {
+  try {
+    return await request(`${deps.backendUrl}/v1/${endpoint}`, {
+      method: 'POST',
+      headers,
+      body,
+      dispatcher: deps.dispatcher,
+      signal,
+      headersTimeout: deps.headersTimeoutMs,
+      bodyTimeout: 0,
+    })
+  } catch (err) {
+    if (signal.aborted) throw new ProviderError(499, 'client_closed_request', 'the client closed the request')
+    if (err instanceof undiciErrors.HeadersTimeoutError) {
+      throw new ProviderError(
+        504,
+        'upstream_timeout',
+        `the model backend sent no response within ${deps.headersTimeoutMs} ms`,
+      )
+    }
+    throw new ProviderError(502, 'backend_unavailable', `the model backend is unreachable: ${(err as Error).message}`)
+  }
+}
+
+type Billing = {
+  user: Address
+  endpoint: string
+  model: string
+  prices: Prices
+  requestHash: string
+  /** Used for audio in plain-text format, which carries no timing: the upload-size estimate, in seconds. */
+  fallbackSeconds?: bigint
+}
+
+/** Signs what was delivered, records the fee when usage is known, in one durable transaction. */
+async function finish(
+  deps: ProxyDeps,
+  billing: Billing,
+  resKey: string,
+  responseHash: string,
+  usage: Usage | undefined,
+) {
+  const text = `${billing.requestHash}:${responseHash}`
+  const signature = await deps.signer.signMessage(text)
+  let record: UsageRecord | undefined
+  if (usage) {
+    const fee = feeOf(usage, billing.prices)
+    const [inputCount, outputCount] =
+      usage.kind === 'tokens'
+        ? [usage.input, usage.output]
+        : usage.kind === 'images'
+          ? [0n, usage.count]
+          : [usage.seconds, 0n]
+    record = {
+      resKey,
+      user: billing.user,
+      createdAt: Date.now(),
+      endpoint: billing.endpoint,
+      model: billing.model,
+      inputCount,
+      outputCount,
+      ...fee,
+    }
+  }
+  deps.store.recordResponse(record, resKey, { text, signature, createdAt: Date.now() })
+}
+
+function usageOfBody(endpoint: string, contentType: string, body: Buffer, fallbackSeconds?: bigint): Usage | undefined {
+  if (contentType.includes('json')) {
+    try {
+      return usageFromBody(endpoint, JSON.parse(body.toString('utf8')))
+    } catch {
+      return undefined
+    }
+  }
+  if (endpoint.startsWith('audio/')) {
+    const seconds = billableSeconds(subtitleDurationSeconds(body.toString('utf8')) ?? Number.NaN)
+    const billed = seconds ?? fallbackSeconds
+    return billed === undefined ? undefined : { kind: 'seconds', seconds: billed }
+  }
+  return undefined
+}
+
+/** Relays the backend's answer to the client: buffered for JSON, event by event for SSE. Always signs and records. */
+async function relay(
+  c: Context,
+  deps: ProxyDeps,
+  billing: Billing,
+  upstream: Awaited<ReturnType<typeof request>>,
+  abort: AbortController,
+  release: () => void,
+  clientAskedUsage: boolean,
+): Promise<Response> {
+  const contentType = String(upstream.headers['content-type'] ?? 'application/json')
+  if (upstream.statusCode >= 400) {
+    const text = await upstream.body.text()
+    const retryAfter = upstream.headers['retry-after']
+    throw upstreamError(upstream.statusCode, text, typeof retryAfter === 'string' ? retryAfter : undefined)
+  }
+  const resKey = randomUUID()
+  if (!contentType.includes('text/event-stream')) {
+    const body = Buffer.from(await upstream.body.arrayBuffer())
+    await finish(
+      deps,
+      billing,
+      resKey,
+      sha256hex(body),
+      usageOfBody(billing.endpoint, contentType, body, billing.fallbackSeconds),
+    )
+    release()
+    return new Response(body, {
+      status: upstream.statusCode,
+      headers: { 'content-type': contentType, 'ZG-Res-Key': resKey },
+    })
+  }
+
+  const tap = new SseUsageTap({ dropUsageChunk: !clientAskedUsage })
+  const hash = createHash('sha256')
+  const iterator = upstream.body[Symbol.asyncIterator]()
+  let closed = false
+  const end = async (controller: ReadableStreamDefaultController<Uint8Array>, tail?: Buffer) => {
+    if (tail?.length) {
+      hash.update(tail)
+      controller.enqueue(tail)
+    }
+    closed = true
+    try {
+      const usage = tap.usage ? usageFromBody(billing.endpoint, { usage: tap.usage }) : undefined
+      await finish(deps, billing, resKey, hash.digest('hex'), usage)
+    } finally {
+      release()
+      controller.close()
+    }
+  }
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      // Read until there is something to send, so every pull delivers (or ends) the stream.
+      for (;;) {
+        let next: IteratorResult<Uint8Array>
+        try {
+          next = await iterator.next()
+        } catch (err) {
+          if (abort.signal.aborted) return
+          deps.log(`backend stream failed: ${(err as Error).message}`)
+          const event = {
+            error: {
+              message: `the model backend failed mid-stream: ${(err as Error).message}`,
+              type: 'api_error',
+              param: null,
+              code: 'upstream_error',
+            },
+          }
+          await end(controller, Buffer.concat([tap.flush(), Buffer.from(`data: ${JSON.stringify(event)}\n\n`)]))
+          return
+        }
+        if (next.done) {
+          await end(controller, tap.flush())
+          return
+        }
+        const out = tap.push(Buffer.from(next.value))
+        if (out.length) {
+          hash.update(out)
+          controller.enqueue(out)
+          return
+        }
+      }
+    },
+    cancel() {
+      // The client went away: stop the backend at once. Nothing complete was delivered, so nothing is billed.
+      abort.abort()
+      if (!closed) release()
+    },
+  })
+  return new Response(stream, {
+    status: upstream.statusCode,
+    headers: {
+      'content-type': contentType,
+      'cache-control': 'no-cache',
+      'x-accel-buffering': 'no',
+      'ZG-Res-Key': resKey,
+    },
+  })
+}
+
+/** Ties the backend call to the client: if the client disconnects, the backend request is aborted. */
+function clientAbort(c: Context): AbortController {
+  const abort = new AbortController()
+  const signal = c.req.raw.signal
+  if (signal.aborted) abort.abort()
+  else signal.addEventListener('abort', () => abort.abort(), { once: true })
+  return abort
+}
+
+/** POST /v1/proxy/{chat/completions|completions|embeddings|images/generations}. */
+export async function proxyJson(c: Context, deps: ProxyDeps, endpoint: string): Promise<Response> {
+  const { user } = await authenticate(c.req.header('authorization'), { chain: deps.chain })
+  const declared = Number(c.req.header('content-length') ?? Number.NaN)
+  if (declared > deps.jsonBodyLimit) {
+    throw new ProviderError(413, 'request_too_large', `the request body is larger than ${deps.jsonBodyLimit} bytes`)
+  }
+  const bytes = Buffer.from(await c.req.arrayBuffer())
+  if (bytes.length > deps.jsonBodyLimit) {
+    throw new ProviderError(413, 'request_too_large', `the request body is larger than ${deps.jsonBodyLimit} bytes`)
+  }
+  let body: Record<string, unknown>
+  try {
+    body = JSON.parse(bytes.toString('utf8'))
+  } catch {
+    throw new ProviderError(400, 'invalid_json', 'the request body is not valid JSON')
+  }
+  if (!body || typeof body !== 'object' || Array.isArray(body)) {
+    throw new ProviderError(400, 'invalid_request', 'the request body must be a JSON object')
+  }
+  const service = (await deps.chain.service())!
+  const prices = pricesOf(service)
+  const release = await deps.admission.admit(user, estimateFee(endpoint, body, bytes.length, prices))
+  try {
+    let forwarded: Buffer = bytes
+    const stream = body.stream === true
+    const options = (body.stream_options ?? {}) as Record<string, unknown>
+    const clientAskedUsage = options.include_usage === true
+    if (typeof body.model !== 'string' || (stream && !clientAskedUsage)) {
+      // The node must see usage to bill a stream; the client sees the usage chunk only if it asked.
+      const patched: Record<string, unknown> = {
+        ...body,
+        model: typeof body.model === 'string' ? body.model : service.model,
+      }
+      if (stream) patched.stream_options = { ...options, include_usage: true }
+      forwarded = Buffer.from(JSON.stringify(patched))
+    }
+    const abort = clientAbort(c)
+    const upstream = await callBackend(
+      deps,
+      endpoint,
+      backendHeaders(c, deps, 'application/json'),
+      forwarded,
+      abort.signal,
+    )
+    const billing: Billing = {
+      user,
+      endpoint,
+      model: String(body.model ?? service.model),
+      prices,
+      requestHash: sha256hex(bytes),
+    }
+    return await relay(c, deps, billing, upstream, abort, release, clientAskedUsage)
+  } catch (err) {
+    release()
+    throw err
+  }
+}
+
+/** POST /v1/proxy/audio/transcriptions: the multipart upload is streamed to the backend, hashed on the way. */
+export async function proxyMultipart(c: Context, deps: ProxyDeps, endpoint: string): Promise<Response> {
+  const { user } = await authenticate(c.req.header('authorization'), { chain: deps.chain })
+  const contentType = c.req.header('content-type') ?? ''
+  if (!contentType.startsWith('multipart/form-data')) {
+    throw new ProviderError(400, 'invalid_request', 'this endpoint takes multipart/form-data with a file and a model')
+  }
+  const declared = Number(c.req.header('content-length') ?? 0)
+  if (declared > deps.uploadLimit) {
+    throw new ProviderError(413, 'request_too_large', `the upload is larger than ${deps.uploadLimit} bytes`)
+  }
+  const service = (await deps.chain.service())!
+  const prices = pricesOf(service)
+  const estimate = estimateFee(endpoint, undefined, declared, prices)
+  const release = await deps.admission.admit(user, estimate)
+  try {
+    const hash = createHash('sha256')
+    const source = c.req.raw.body
+    let received = 0
+    const limit = deps.uploadLimit
+    let uploaded!: () => void
+    const uploadDone = new Promise<void>((resolve) => {
+      uploaded = resolve
+    })
+    async function* hashed() {
+      try {
+        if (!source) return
+        for await (const chunk of source as unknown as AsyncIterable<Uint8Array>) {
+          received += chunk.length
+          if (received > limit)
+            throw new ProviderError(413, 'request_too_large', `the upload is larger than ${limit} bytes`)
+          hash.update(chunk)
+          yield chunk
+        }
+      } finally {
+        uploaded()
+      }
+    }
+    const abort = clientAbort(c)
+    const upstream = await callBackend(
+      deps,
+      endpoint,
+      backendHeaders(c, deps, contentType),
+      Readable.from(hashed()),
+      abort.signal,
+    )
+    // A transcription needs the whole upload, so by now it has all streamed through the hash.
+    if (upstream.statusCode < 400) await uploadDone
+    const billing: Billing = {
+      user,
+      endpoint,
+      model: service.model,
+      prices,
+      requestHash: upstream.statusCode < 400 ? hash.digest('hex') : '',
+      // Plain-text transcripts carry no timing: bill the upload as 16 kHz 16-bit mono audio (32 kB a second).
+      fallbackSeconds: billableSeconds(received / 32_000),
+    }
+    return await relay(c, deps, billing, upstream, abort, release, true)
+  } catch (err) {
+    release()
+    throw err
+  }
+}

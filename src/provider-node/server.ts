@@ -1,0 +1,117 @@
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { type ServerType, serve } from '@hono/node-server'
+import { Agent } from 'undici'
+import type { TeeSigner } from '../attestation/tee-signer.ts'
+import type { ZgWalletClients } from '../chain/clients.ts'
+import { Admission } from './admission.ts'
+import { createProviderApp } from './app.ts'
+import { ChainView } from './chain-view.ts'
+import { type SettlementOutcome, settle } from './settlement.ts'
+import { UsageStore } from './usage-store.ts'
+
+export type ProviderNodeOptions = {
+  /** The provider's wallet on the network its service is registered on. */
+  clients: ZgWalletClients
+  /** The OpenAI-compatible backend (vLLM, …), without /v1. */
+  backendUrl: string
+  backendApiKey?: string
+  signer: TeeSigner
+  /** Where the usage database lives (usage.sqlite). */
+  dataDir: string
+  host?: string
+  /** 0 picks a free port. */
+  port?: number
+  /** Balance a sub-account must keep beyond what it owes (default 1 0G). */
+  reserve?: bigint
+  /** How long a user's sub-account read from chain is trusted (default 5 s): revocations take effect within it. */
+  accountCacheTtlMs?: number
+  /** How long response signatures are served (default 1 h). */
+  signatureTtlMs?: number
+  /** How often the settlement job runs; 0 turns it off (default 10 min). */
+  settleIntervalMs?: number
+  jsonBodyLimit?: number
+  uploadLimit?: number
+  headersTimeoutMs?: number
+  log?: (line: string) => void
+}
+
+export type ProviderNode = {
+  url: string
+  port: number
+  store: UsageStore
+  signer: TeeSigner
+  /** Runs the settlement job now (never two at once). */
+  settle(): Promise<SettlementOutcome[]>
+  close(): Promise<void>
+}
+
+/** Starts a provider node: the 0G provider protocol in front of an OpenAI-compatible backend. */
+export async function startProviderNode(options: ProviderNodeOptions): Promise<ProviderNode> {
+  const log = options.log ?? ((line: string) => console.error(line))
+  const store = new UsageStore(join(options.dataDir, 'usage.sqlite'))
+  const chain = new ChainView({
+    clients: options.clients,
+    provider: options.clients.walletClient.account.address,
+    accountTtlMs: options.accountCacheTtlMs,
+  })
+  const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 256 })
+  const app = createProviderApp({
+    backendUrl: options.backendUrl.replace(/\/+$/, '').replace(/\/v1$/, ''),
+    backendApiKey: options.backendApiKey,
+    dispatcher,
+    chain,
+    admission: new Admission({ chain, store, reserve: options.reserve }),
+    store,
+    signer: options.signer,
+    jsonBodyLimit: options.jsonBodyLimit ?? 16 * 1024 * 1024,
+    uploadLimit: options.uploadLimit ?? 25 * 1024 * 1024,
+    headersTimeoutMs: options.headersTimeoutMs ?? 300_000,
+    log,
+  })
+  const server: ServerType = await new Promise((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: options.host ?? '127.0.0.1', port: options.port ?? 0 }, () =>
+      resolve(s),
+    )
+    s.once('error', reject)
+  })
+  const { port, address } = server.address() as AddressInfo
+
+  let running: Promise<SettlementOutcome[]> | undefined
+  const settleNow = () => {
+    running ??= settle({ clients: options.clients, store, signer: options.signer, log }).finally(() => {
+      running = undefined
+    })
+    return running
+  }
+  const ttl = options.signatureTtlMs ?? 3_600_000
+  const prune = setInterval(() => store.pruneSignatures(Date.now() - ttl), Math.min(ttl, 60_000))
+  prune.unref()
+  const interval = options.settleIntervalMs ?? 600_000
+  const settler =
+    interval > 0
+      ? setInterval(() => {
+          settleNow().catch((err) => log(`settlement failed: ${(err as Error).message}`))
+        }, interval)
+      : undefined
+  settler?.unref()
+
+  return {
+    url: `http://${address.includes(':') ? `[${address}]` : address}:${port}`,
+    port,
+    store,
+    signer: options.signer,
+    settle: settleNow,
+    async close() {
+      clearInterval(prune)
+      if (settler) clearInterval(settler)
+      await running?.catch(() => undefined)
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        ;(server as { closeAllConnections?: () => void }).closeAllConnections?.()
+      })
+      await dispatcher.close()
+      store.close()
+    },
+  }
+}

@@ -1,0 +1,323 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { DatabaseSync, type StatementSync } from 'node:sqlite'
+import type { Address, Hex } from 'viem'
+
+/** One billed response, as the provider records it until it is settled on-chain. */
+export type UsageRecord = {
+  /** The ZG-Res-Key the client received (a uuid). */
+  resKey: string
+  user: Address
+  /** ms since the epoch; settlement takes a user's records in this order. */
+  createdAt: number
+  endpoint: string
+  model: string
+  inputCount: bigint
+  outputCount: bigint
+  inputFee: bigint
+  outputFee: bigint
+  fee: bigint
+}
+
+export type ChatSignatureRecord = { text: string; signature: Hex; createdAt: number }
+
+export type SettlementRow = {
+  id: number
+  user: Address
+  nonce: bigint
+  totalFee: bigint
+  requestsHash: Hex
+  status: 'pending' | 'sent' | 'settled' | 'failed'
+  txHash: Hex | null
+  /** The provider wallet's transaction nonce of txHash: once the wallet has moved past it, the tx can never land. */
+  txNonce: number | null
+  detail: string | null
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS requests (
+  res_key TEXT PRIMARY KEY,
+  user TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  endpoint TEXT NOT NULL,
+  model TEXT NOT NULL,
+  input_count TEXT NOT NULL,
+  output_count TEXT NOT NULL,
+  input_fee TEXT NOT NULL,
+  output_fee TEXT NOT NULL,
+  fee TEXT NOT NULL,
+  settlement_id INTEGER,
+  settled INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS requests_unsettled ON requests (user, settled, created_at);
+CREATE TABLE IF NOT EXISTS settlements (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  user TEXT NOT NULL,
+  nonce TEXT NOT NULL,
+  total_fee TEXT NOT NULL,
+  requests_hash TEXT NOT NULL,
+  status TEXT NOT NULL,
+  tx_hash TEXT,
+  tx_nonce INTEGER,
+  detail TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS signatures (
+  res_key TEXT PRIMARY KEY,
+  text TEXT NOT NULL,
+  signature TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS signatures_age ON signatures (created_at);
+`
+
+type Row = Record<string, string | number | null>
+
+const toRecord = (r: Row): UsageRecord => ({
+  resKey: r.res_key as string,
+  user: r.user as Address,
+  createdAt: r.created_at as number,
+  endpoint: r.endpoint as string,
+  model: r.model as string,
+  inputCount: BigInt(r.input_count as string),
+  outputCount: BigInt(r.output_count as string),
+  inputFee: BigInt(r.input_fee as string),
+  outputFee: BigInt(r.output_fee as string),
+  fee: BigInt(r.fee as string),
+})
+
+const toSettlement = (r: Row): SettlementRow => ({
+  id: r.id as number,
+  user: r.user as Address,
+  nonce: BigInt(r.nonce as string),
+  totalFee: BigInt(r.total_fee as string),
+  requestsHash: r.requests_hash as Hex,
+  status: r.status as SettlementRow['status'],
+  txHash: (r.tx_hash as Hex | null) ?? null,
+  txNonce: (r.tx_nonce as number | null) ?? null,
+  detail: (r.detail as string | null) ?? null,
+})
+
+/**
+ * The provider's durable ledger of billed responses, their signatures and settlements (node:sqlite, WAL).
+ * WAL with synchronous=NORMAL makes every committed record survive a crash of the process (kill -9); only a
+ * power loss can take the last few. Users are stored lower-case so lookups never depend on checksum casing.
+ */
+export class UsageStore {
+  readonly #db: DatabaseSync
+  readonly #insertRequest: StatementSync
+  readonly #insertSignature: StatementSync
+  readonly #getSignature: StatementSync
+  readonly #unsettledFee: StatementSync
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    this.#db = new DatabaseSync(path)
+    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;')
+    this.#db.exec(SCHEMA)
+    this.#insertRequest = this.#db.prepare(
+      `INSERT INTO requests (res_key, user, created_at, endpoint, model, input_count, output_count, input_fee, output_fee, fee)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    this.#insertSignature = this.#db.prepare(
+      'INSERT OR REPLACE INTO signatures (res_key, text, signature, created_at) VALUES (?, ?, ?, ?)',
+    )
+    this.#getSignature = this.#db.prepare('SELECT text, signature, created_at FROM signatures WHERE res_key = ?')
+    this.#unsettledFee = this.#db.prepare('SELECT fee FROM requests WHERE user = ? AND settled = 0')
+  }
+
+  /** Records a billed response and its signature in one transaction. */
+  recordResponse(record: UsageRecord | undefined, resKey: string, signature: ChatSignatureRecord): void {
+    this.#db.exec('BEGIN')
+    try {
+      if (record) {
+        this.#insertRequest.run(
+          record.resKey,
+          record.user.toLowerCase(),
+          record.createdAt,
+          record.endpoint,
+          record.model,
+          record.inputCount.toString(),
+          record.outputCount.toString(),
+          record.inputFee.toString(),
+          record.outputFee.toString(),
+          record.fee.toString(),
+        )
+      }
+      this.#insertSignature.run(resKey, signature.text, signature.signature, signature.createdAt)
+      this.#db.exec('COMMIT')
+    } catch (err) {
+      this.#db.exec('ROLLBACK')
+      throw err
+    }
+  }
+
+  getSignature(resKey: string): ChatSignatureRecord | undefined {
+    const r = this.#getSignature.get(resKey) as Row | undefined
+    return r ? { text: r.text as string, signature: r.signature as Hex, createdAt: r.created_at as number } : undefined
+  }
+
+  /** Drops response signatures recorded before `before` (ms); they are served for a bounded time only. */
+  pruneSignatures(before: number): number {
+    return Number(this.#db.prepare('DELETE FROM signatures WHERE created_at < ?').run(before).changes)
+  }
+
+  /** The sum of the user's billed, not yet settled fees (records in a pending settlement included). */
+  unsettledFee(user: Address): bigint {
+    let sum = 0n
+    for (const r of this.#unsettledFee.all(user.toLowerCase()) as Row[]) sum += BigInt(r.fee as string)
+    return sum
+  }
+
+  /** Users with records that are neither settled nor in a settlement under way. */
+  usersWithUnsettled(): Address[] {
+    const rows = this.#db
+      .prepare('SELECT DISTINCT user FROM requests WHERE settled = 0 AND settlement_id IS NULL ORDER BY user')
+      .all() as Row[]
+    return rows.map((r) => r.user as Address)
+  }
+
+  /** The user's records free for settlement, oldest first. */
+  unsettledRecords(user: Address): UsageRecord[] {
+    const rows = this.#db
+      .prepare(
+        'SELECT * FROM requests WHERE user = ? AND settled = 0 AND settlement_id IS NULL ORDER BY created_at ASC, rowid ASC',
+      )
+      .all(user.toLowerCase()) as Row[]
+    return rows.map(toRecord)
+  }
+
+  /** The highest settlement nonce this node has signed for the user (0 if none). */
+  lastNonce(user: Address): bigint {
+    const rows = this.#db.prepare('SELECT nonce FROM settlements WHERE user = ?').all(user.toLowerCase()) as Row[]
+    return rows.reduce((max, r) => (BigInt(r.nonce as string) > max ? BigInt(r.nonce as string) : max), 0n)
+  }
+
+  /**
+   * Claims records for a new settlement, atomically: the settlement row is written and the records tied to it
+   * before anything is sent, so a crash can never leave them claimable twice.
+   */
+  beginSettlement(params: {
+    user: Address
+    nonce: bigint
+    totalFee: bigint
+    requestsHash: Hex
+    resKeys: string[]
+  }): number {
+    const now = Date.now()
+    this.#db.exec('BEGIN IMMEDIATE')
+    try {
+      const { lastInsertRowid } = this.#db
+        .prepare(
+          `INSERT INTO settlements (user, nonce, total_fee, requests_hash, status, created_at, updated_at)
+           VALUES (?, ?, ?, ?, 'pending', ?, ?)`,
+        )
+        .run(
+          params.user.toLowerCase(),
+          params.nonce.toString(),
+          params.totalFee.toString(),
+          params.requestsHash,
+          now,
+          now,
+        )
+      const id = Number(lastInsertRowid)
+      const claim = this.#db.prepare(
+        'UPDATE requests SET settlement_id = ? WHERE res_key = ? AND settled = 0 AND settlement_id IS NULL',
+      )
+      for (const key of params.resKeys) {
+        if (Number(claim.run(id, key).changes) !== 1) throw new Error(`record ${key} is no longer free to settle`)
+      }
+      this.#db.exec('COMMIT')
+      return id
+    } catch (err) {
+      this.#db.exec('ROLLBACK')
+      throw err
+    }
+  }
+
+  /** Records the signed transaction before it is broadcast, so a crash can always find out what became of it. */
+  markSent(ids: number[], txHash: Hex, txNonce: number): void {
+    const update = this.#db.prepare(
+      "UPDATE settlements SET status = 'sent', tx_hash = ?, tx_nonce = ?, updated_at = ? WHERE id = ?",
+    )
+    this.#db.exec('BEGIN')
+    try {
+      for (const id of ids) update.run(txHash, txNonce, Date.now(), id)
+      this.#db.exec('COMMIT')
+    } catch (err) {
+      this.#db.exec('ROLLBACK')
+      throw err
+    }
+  }
+
+  /**
+   * The settlement landed: its records are settled for good. With `settledKeys` (a partial settlement), only
+   * those records are; the rest are free again for a later settlement.
+   */
+  completeSettlement(id: number, detail?: string, settledKeys?: string[]): void {
+    this.#db.exec('BEGIN IMMEDIATE')
+    try {
+      this.#db
+        .prepare("UPDATE settlements SET status = 'settled', detail = ?, updated_at = ? WHERE id = ?")
+        .run(detail ?? null, Date.now(), id)
+      if (settledKeys) {
+        const settle = this.#db.prepare('UPDATE requests SET settled = 1 WHERE settlement_id = ? AND res_key = ?')
+        for (const key of settledKeys) settle.run(id, key)
+        this.#db.prepare('UPDATE requests SET settlement_id = NULL WHERE settlement_id = ? AND settled = 0').run(id)
+      } else {
+        this.#db.prepare('UPDATE requests SET settled = 1 WHERE settlement_id = ?').run(id)
+      }
+      this.#db.exec('COMMIT')
+    } catch (err) {
+      this.#db.exec('ROLLBACK')
+      throw err
+    }
+  }
+
+  /** The settlement did not happen: its records are free again for a later one (with a new nonce). */
+  abandonSettlement(id: number, detail: string): void {
+    this.#db.exec('BEGIN IMMEDIATE')
+    try {
+      this.#db
+        .prepare("UPDATE settlements SET status = 'failed', detail = ?, updated_at = ? WHERE id = ?")
+        .run(detail, Date.now(), id)
+      this.#db.prepare('UPDATE requests SET settlement_id = NULL WHERE settlement_id = ? AND settled = 0').run(id)
+      this.#db.exec('COMMIT')
+    } catch (err) {
+      this.#db.exec('ROLLBACK')
+      throw err
+    }
+  }
+
+  /** Settlements that were started but whose outcome is not recorded (a crash, or a transaction still pending). */
+  openSettlements(): SettlementRow[] {
+    const rows = this.#db
+      .prepare("SELECT * FROM settlements WHERE status IN ('pending', 'sent') ORDER BY id")
+      .all() as Row[]
+    return rows.map(toSettlement)
+  }
+
+  settlements(): SettlementRow[] {
+    return (this.#db.prepare('SELECT * FROM settlements ORDER BY id').all() as Row[]).map(toSettlement)
+  }
+
+  /** The records a settlement claimed, oldest first. */
+  settlementRecords(id: number): UsageRecord[] {
+    const rows = this.#db
+      .prepare('SELECT * FROM requests WHERE settlement_id = ? ORDER BY created_at ASC, rowid ASC')
+      .all(id) as Row[]
+    return rows.map(toRecord)
+  }
+
+  /** Every record, for reports and tests. */
+  records(filter: { settled?: boolean } = {}): (UsageRecord & { settled: boolean })[] {
+    const where = filter.settled === undefined ? '' : `WHERE settled = ${filter.settled ? 1 : 0}`
+    const rows = this.#db.prepare(`SELECT * FROM requests ${where} ORDER BY created_at, rowid`).all() as Row[]
+    return rows.map((r) => ({ ...toRecord(r), settled: r.settled === 1 }))
+  }
+
+  close(): void {
+    this.#db.close()
+  }
+}

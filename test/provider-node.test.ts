@@ -1,0 +1,322 @@
+import { join } from 'node:path'
+import { parseEther } from 'viem'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { verifyResponseSignature } from '../src/attestation/response-signature.ts'
+import { getAccount } from '../src/chain/actions/get-account.ts'
+import { DEV_CHAT_MODEL, DEV_EMBEDDING_MODEL, DEV_IMAGE_MODEL, DEV_STT_MODEL } from '../src/devnet/backends/index.ts'
+import { json } from './support/json.ts'
+import { type Marketplace, PRICES, startMarketplace } from './support/marketplace.ts'
+import { toneWav } from './support/wav.ts'
+
+let m: Marketplace
+
+beforeAll(async () => {
+  m = await startMarketplace()
+})
+afterAll(async () => {
+  await m?.stop()
+})
+
+async function chat(body: Record<string, unknown>, token?: string, headers: Record<string, string> = {}) {
+  const requestBody = JSON.stringify({
+    model: DEV_CHAT_MODEL,
+    messages: [{ role: 'user', content: 'Hello there, provider' }],
+    ...body,
+  })
+  const res = await fetch(`${m.node.url}/v1/proxy/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token ?? (await m.token())}`, ...headers },
+    body: requestBody,
+  })
+  return { res, requestBody, text: await res.text() }
+}
+
+async function signatureOf(key: string) {
+  const res = await fetch(`${m.node.url}/v1/proxy/signature/${key}`)
+  expect(res.status).toBe(200)
+  return json(res)
+}
+
+describe('provider node: serving, signing, metering', () => {
+  it('serves a chat completion, signs the exact bytes, and records the fee from usage', async () => {
+    const { res, requestBody, text } = await chat({})
+    expect(res.status).toBe(200)
+    const key = res.headers.get('zg-res-key')!
+    expect(key).toMatch(/^[0-9a-f-]{36}$/)
+    const body = JSON.parse(text)
+    const sig = await signatureOf(key)
+    expect(sig).toMatchObject({ signing_address: m.signer.address, signing_algo: 'ecdsa' })
+    expect(
+      await verifyResponseSignature({
+        signature: sig,
+        expectedSigner: m.signer.address,
+        requestBody,
+        responseBody: text,
+      }),
+    ).toEqual({ ok: true })
+    const record = m.node.store.records().find((r) => r.resKey === key)!
+    const expected =
+      BigInt(body.usage.prompt_tokens) * PRICES.inputPrice + BigInt(body.usage.completion_tokens) * PRICES.outputPrice
+    expect(record.fee).toBe(expected)
+    expect(record.inputCount).toBe(BigInt(body.usage.prompt_tokens))
+  })
+
+  it('bills a stream from usage it asked for, without showing the client a usage chunk it did not ask for', async () => {
+    const { res, requestBody, text } = await chat({ stream: true })
+    expect(res.headers.get('content-type')).toContain('text/event-stream')
+    expect(text).not.toMatch(/"usage":\{/)
+    expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true)
+    const key = res.headers.get('zg-res-key')!
+    const record = m.node.store.records().find((r) => r.resKey === key)
+    expect(record?.fee).toBeGreaterThan(0n)
+    const sig = await signatureOf(key)
+    expect(
+      await verifyResponseSignature({
+        signature: sig,
+        expectedSigner: m.signer.address,
+        requestBody,
+        responseBody: text,
+      }),
+    ).toEqual({ ok: true })
+  })
+
+  it('shows the usage chunk when the client asked for it', async () => {
+    const { text, res } = await chat({ stream: true, stream_options: { include_usage: true } })
+    const events = text.split('\n\n').filter((e) => e.startsWith('data: {'))
+    const last = JSON.parse(events.at(-1)!.slice(6))
+    expect(last.choices).toEqual([])
+    const record = m.node.store.records().find((r) => r.resKey === res.headers.get('zg-res-key'))!
+    expect(record.inputCount).toBe(BigInt(last.usage.prompt_tokens))
+    expect(record.outputCount).toBe(BigInt(last.usage.completion_tokens))
+  })
+
+  it('reports the unsettled fee to its own user only', async () => {
+    const me = m.user.walletClient.account.address
+    const res = await fetch(`${m.node.url}/v1/user/${me}/unsettledfee`, {
+      headers: { authorization: `Bearer ${await m.token()}` },
+    })
+    const body = await json(res)
+    expect(body.unsettledFee).toBe(m.node.store.unsettledFee(me).toString())
+    expect(BigInt(body.unsettledFee)).toBeGreaterThan(0n)
+    const other = await fetch(`${m.node.url}/v1/user/${m.owner.walletClient.account.address}/unsettledfee`, {
+      headers: { authorization: `Bearer ${await m.token()}` },
+    })
+    expect(other.status).toBe(403)
+  })
+
+  it('lists its model with prices, and serves an attestation that says plainly it is not a TEE', async () => {
+    const models = await json(await fetch(`${m.node.url}/v1/models`))
+    expect(models.data[0]).toMatchObject({
+      id: DEV_CHAT_MODEL,
+      pricing: { input_price: PRICES.inputPrice.toString(), output_price: PRICES.outputPrice.toString() },
+      tee_attested: false,
+    })
+    const quote = await json(await fetch(`${m.node.url}/v1/quote`))
+    expect(quote).toMatchObject({ tee: 'none', insecure: true, quote: null, signing_address: m.signer.address })
+  })
+})
+
+describe('provider node: other endpoints and their billing units', () => {
+  const call = async (endpoint: string, init: { body: string | FormData; contentType?: string }) => {
+    const headers: Record<string, string> = { authorization: `Bearer ${await m.token()}` }
+    if (init.contentType) headers['content-type'] = init.contentType
+    const res = await fetch(`${m.node.url}/v1/proxy/${endpoint}`, { method: 'POST', headers, body: init.body })
+    const record = m.node.store.records().find((r) => r.resKey === res.headers.get('zg-res-key'))
+    return { res, record }
+  }
+
+  it('bills embeddings per input token', async () => {
+    const { res, record } = await call('embeddings', {
+      contentType: 'application/json',
+      body: JSON.stringify({ model: DEV_EMBEDDING_MODEL, input: ['one text', 'another text'] }),
+    })
+    const body = await json(res)
+    expect(body.data).toHaveLength(2)
+    expect(record).toMatchObject({ inputCount: BigInt(body.usage.prompt_tokens), outputCount: 0n })
+    expect(record!.fee).toBe(BigInt(body.usage.prompt_tokens) * PRICES.inputPrice)
+  })
+
+  it('bills images per image, at the output price', async () => {
+    const { res, record } = await call('images/generations', {
+      contentType: 'application/json',
+      body: JSON.stringify({
+        model: DEV_IMAGE_MODEL,
+        prompt: 'a lighthouse',
+        n: 2,
+        size: '256x256',
+        response_format: 'b64_json',
+      }),
+    })
+    expect((await json(res)).data).toHaveLength(2)
+    expect(record!.fee).toBe(2n * PRICES.outputPrice)
+  })
+
+  it('streams an audio upload through and bills its seconds, in JSON and in SRT', async () => {
+    const wav = toneWav([
+      { hz: 440, seconds: 1.2 },
+      { hz: 0, seconds: 0.5 },
+      { hz: 880, seconds: 1.3 },
+    ])
+    for (const format of ['json', 'srt']) {
+      const form = new FormData()
+      form.set('file', new Blob([wav], { type: 'audio/wav' }), 'tones.wav')
+      form.set('model', DEV_STT_MODEL)
+      form.set('response_format', format)
+      const { res, record } = await call('audio/transcriptions', { body: form })
+      expect(res.status).toBe(200)
+      const text = await res.text()
+      expect(text.length).toBeGreaterThan(0)
+      expect(record).toMatchObject({ inputCount: 3n, fee: 3n * PRICES.inputPrice })
+    }
+  })
+})
+
+describe('provider node: settlement', () => {
+  it('settles exactly the recorded fees on-chain, and a second settle moves nothing', async () => {
+    for (let i = 0; i < 3; i++) await chat({ messages: [{ role: 'user', content: `request ${i}` }] })
+    const user = m.user.walletClient.account.address
+    const provider = m.provider.walletClient.account.address
+    const owed = m.node.store.unsettledFee(user)
+    const records = m.node.store.records({ settled: false }).length
+    expect(owed).toBeGreaterThan(0n)
+    const before = await getAccount(m.user, { user, provider })
+    const walletBefore = await m.user.publicClient.getBalance({ address: provider })
+
+    const outcomes = await m.node.settle()
+    expect(outcomes).toEqual([expect.objectContaining({ user, status: 'SUCCESS', settled: owed, records })])
+    const after = await getAccount(m.user, { user, provider })
+    expect(before!.balance - after!.balance).toBe(owed)
+    const receipt = await m.user.publicClient.getTransactionReceipt({ hash: outcomes[0]!.txHash! })
+    const walletAfter = await m.user.publicClient.getBalance({ address: provider })
+    expect(walletAfter - walletBefore).toBe(owed - receipt.gasUsed * receipt.effectiveGasPrice)
+    expect(m.node.store.unsettledFee(user)).toBe(0n)
+
+    expect(await m.node.settle()).toEqual([])
+    expect((await getAccount(m.user, { user, provider }))!.balance).toBe(after!.balance)
+  })
+})
+
+describe('provider node: refusals', () => {
+  const refused = async (token: string | undefined, status: number, code: string | RegExp) => {
+    const res = await fetch(`${m.node.url}/v1/proxy/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token === undefined ? {} : { authorization: token }) },
+      body: JSON.stringify({ model: DEV_CHAT_MODEL, messages: [{ role: 'user', content: 'hi' }] }),
+    })
+    const body = await json(res)
+    expect({ status: res.status, code: body.error.code }).toEqual({ status, code: expect.stringMatching(code) })
+    return body.error.message as string
+  }
+  const b64 = (s: string) => Buffer.from(s).toString('base64')
+
+  it('refuses a missing or malformed token', async () => {
+    await refused(undefined, 401, /malformed/)
+    await refused('Bearer sk-not-zero-g', 401, /malformed/)
+    await refused(`Bearer app-sk-${b64('{"address":"0x1"}')}`, 401, /malformed/)
+    await refused(`Bearer app-sk-!!!`, 401, /malformed/)
+  })
+
+  it('refuses a token for another provider', async () => {
+    await refused(
+      `Bearer ${await m.token(m.user, { provider: m.owner.walletClient.account.address })}`,
+      401,
+      /wrong_provider/,
+    )
+  })
+
+  it('refuses an expired token and an ephemeral token longer than 24 h', async () => {
+    await refused(
+      `Bearer ${await m.token(m.user, { now: Date.now() - 3_600_000, lifetimeMs: 60_000 })}`,
+      401,
+      /expired/,
+    )
+    // Our own token builder refuses to make such a token, so this one is signed by hand.
+    const now = Date.now()
+    const tooLong = await m.rawToken(m.user, { timestamp: now, expiresAt: now + 25 * 3_600_000 })
+    await refused(`Bearer ${tooLong}`, 401, /ephemeral_too_long/)
+  })
+
+  it('refuses a token whose signature is not its address’s', async () => {
+    const token = await m.token()
+    const raw = Buffer.from(token.slice('app-sk-'.length), 'base64').toString()
+    const [message, sig] = [raw.slice(0, raw.lastIndexOf('|')), raw.slice(raw.lastIndexOf('|') + 1)]
+    // Another funded user's address with the user's signature: the account exists, the signature is not theirs.
+    const victim = m.clientsOf(7)
+    await m.fund(victim)
+    const forged = message.replace(m.user.walletClient.account.address, victim.walletClient.account.address)
+    await refused(`Bearer app-sk-${b64(`${forged}|${sig}`)}`, 401, /bad_signature/)
+    const tampered = `${message}|${sig.slice(0, -4)}${sig.slice(-4) === 'aaaa' ? 'bbbb' : 'aaaa'}`
+    await refused(`Bearer app-sk-${b64(tampered)}`, 401, /bad_signature/)
+  })
+
+  it('refuses a revoked persistent token id, and every token after a generation bump', async () => {
+    const { revokeToken } = await import('../src/chain/actions/revoke-token.ts')
+    const { revokeAllTokens } = await import('../src/chain/actions/revoke-all-tokens.ts')
+    const who = m.clientsOf(4)
+    await m.fund(who)
+    const persistent = await m.token(who, { tokenId: 7, lifetimeMs: 3_600_000 })
+    expect((await chat({}, persistent)).res.status).toBe(200)
+    await revokeToken(who, { provider: m.provider.walletClient.account.address, tokenId: 7 })
+    // The node trusts an account read for a short TTL (300 ms here): a revocation takes effect within it.
+    await new Promise((r) => setTimeout(r, 400))
+    await refused(`Bearer ${persistent}`, 401, /revoked/)
+
+    const ephemeral = await m.token(who)
+    expect((await chat({}, ephemeral)).res.status).toBe(200)
+    await revokeAllTokens(who, { provider: m.provider.walletClient.account.address })
+    await new Promise((r) => setTimeout(r, 400))
+    await refused(`Bearer ${ephemeral}`, 401, /generation_mismatch/)
+    expect((await chat({}, await m.token(who))).res.status).toBe(200)
+  })
+
+  it('refuses a user without a sub-account, and one whose balance does not cover the reserve', async () => {
+    const stranger = m.clientsOf(5)
+    await refused(`Bearer ${await m.token(stranger)}`, 403, /account_not_found/)
+    const poor = m.clientsOf(6)
+    await m.fund(poor, parseEther('3'), parseEther('1'))
+    const message = await refused(`Bearer ${await m.token(poor)}`, 402, /insufficient_balance/)
+    expect(message).toMatch(/^insufficient balance: your locked balance is 1 0G, but the required minimum is/)
+    expect(m.node.store.unsettledFee(poor.walletClient.account.address)).toBe(0n)
+  })
+
+  it('ends a stream whose backend dies with an error event, and bills nothing it cannot account for', async () => {
+    const before = m.node.store.records().length
+    const { res, text } = await chat({ stream: true }, undefined, { 'x-dev-fault': 'die-mid-stream' })
+    expect(res.status).toBe(200)
+    expect(text).toMatch(/data: \{"error":\{.*"code":"upstream_error"/)
+    expect(text).not.toContain('[DONE]')
+    expect(m.node.store.records().length).toBe(before)
+  })
+
+  it('answers with a 502 when its backend is down, and bills nothing', async () => {
+    const { startProviderNode } = await import('../src/provider-node/server.ts')
+    const dead = await startProviderNode({
+      clients: m.provider,
+      backendUrl: 'http://127.0.0.1:9',
+      signer: m.signer,
+      dataDir: join(m.dataDir, 'dead-backend'),
+      settleIntervalMs: 0,
+      log: () => {},
+    })
+    try {
+      const res = await fetch(`${dead.url}/v1/proxy/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${await m.token()}` },
+        body: JSON.stringify({ model: DEV_CHAT_MODEL, messages: [{ role: 'user', content: 'anyone there?' }] }),
+      })
+      expect(res.status).toBe(502)
+      expect((await json(res)).error).toMatchObject({ code: 'backend_unavailable', type: 'api_error' })
+      expect(dead.store.records()).toEqual([])
+    } finally {
+      await dead.close()
+    }
+  })
+
+  it('answers a backend failure before the first byte with a 502, and bills nothing', async () => {
+    const before = m.node.store.records().length
+    const { res, text } = await chat({}, undefined, { 'x-dev-fault': 'error-before' })
+    expect(res.status).toBe(502)
+    expect(JSON.parse(text).error.code).toBe('upstream_error')
+    expect(m.node.store.records().length).toBe(before)
+  })
+})
