@@ -1,0 +1,57 @@
+import { timingSafeEqual } from 'node:crypto'
+import type { MiddlewareHandler } from 'hono'
+import { type ApiKeyIdentity, type ApiKeyStore, sha256 } from './api-keys.ts'
+import { unauthorized } from './openai-error.ts'
+
+export type ApiKeyEnv = { Variables: { apiKey: ApiKeyIdentity } }
+
+export type ApiKeyAuthOptions = {
+  store: ApiKeyStore
+  /** The dev stack's well-known key (`sk-zg-dev`); pass it only in dev mode, never in `serve`. */
+  devKey?: string
+}
+
+export const DEV_KEY_IDENTITY: ApiKeyIdentity = { id: 'dev', name: 'dev' }
+
+// RFC 7235: the auth scheme is case-insensitive, and some clients send `bearer` (acceptance case 4).
+const BEARER = /^\s*bearer\s+(\S+)\s*$/i
+
+/**
+ * Requires an API key as `Authorization: Bearer <key>` (what OpenAI SDKs and LangChain send) or `x-api-key`
+ * (what Anthropic-style clients send), and sets `c.get('apiKey')`.
+ *
+ * Refusals are thrown as GatewayErrors, so install `errorHandler` as `app.onError`.
+ *
+ * @example app.use('/v1/*', apiKeyAuth({ store, devKey: dev ? 'sk-zg-dev' : undefined }))
+ */
+export function apiKeyAuth(options: ApiKeyAuthOptions): MiddlewareHandler<ApiKeyEnv> {
+  const devKeyHash = options.devKey ? sha256(options.devKey) : undefined
+  return async (c, next) => {
+    const key = presentedKey(c.req.header('authorization'), c.req.header('x-api-key'))
+    if (key === undefined) {
+      throw unauthorized(
+        "You didn't provide an API key. Send it in an Authorization header using Bearer auth " +
+          '(Authorization: Bearer YOUR_KEY) or in an x-api-key header. Create one with `zg-gateway keys create`.',
+      )
+    }
+    const identity =
+      devKeyHash && timingSafeEqual(sha256(key), devKeyHash) ? DEV_KEY_IDENTITY : options.store.verify(key)
+    if (!identity) {
+      throw unauthorized(`Incorrect API key provided: ${redact(key)}. List your keys with \`zg-gateway keys list\`.`)
+    }
+    c.set('apiKey', identity)
+    await next()
+  }
+}
+
+function presentedKey(authorization: string | undefined, xApiKey: string | undefined): string | undefined {
+  const bearer = authorization === undefined ? undefined : BEARER.exec(authorization)?.[1]
+  if (bearer) return bearer
+  const trimmed = xApiKey?.trim()
+  return trimmed ? trimmed : undefined
+}
+
+/** Enough of a wrong key for its owner to recognise it, never enough to use it: at most 6 characters, ever. */
+export function redact(key: string): string {
+  return `${key.slice(0, Math.min(6, Math.floor(key.length / 2)))}***`
+}
