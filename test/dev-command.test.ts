@@ -8,9 +8,13 @@ const dataDir = mkdtempSync(join(tmpdir(), 'zg-dev-'))
 
 /** Starts `zg-gateway dev` as a real process and resolves with its output once it prints the ready line. */
 function startDev(): Promise<{ proc: ChildProcess; output: () => string }> {
-  const proc = spawn(process.execPath, ['bin/zg-gateway.js', 'dev', '--data-dir', dataDir, '--chain-port', '0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const proc = spawn(
+    process.execPath,
+    ['bin/zg-gateway.js', 'dev', '--data-dir', dataDir, '--chain-port', '0', '--port', '0'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   let out = ''
   proc.stdout!.on('data', (d) => {
     out += d
@@ -47,6 +51,12 @@ describe('zg-gateway dev', () => {
     expect(output()).toContain(info.contracts.ledger)
     expect(output()).toContain(info.contracts.inference)
     expect(info.chainId).toBe(31337)
+    expect(info.providers).toHaveLength(5)
+    const base = output().match(/^ready: (\S+)/m)![1]!
+    expect(base).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/)
+    expect((await fetch(base.replace(/\/v1$/, '/readyz'))).status).toBe(200)
+    const models = await fetch(`${base}/models`, { headers: { authorization: 'Bearer sk-zg-dev' } })
+    expect(((await models.json()) as { data: unknown[] }).data.length).toBe(4)
     expect(await stop(proc)).toBe(0)
   })
 

@@ -104,3 +104,28 @@ export function estimateFee(endpoint: string, body: unknown, bodyBytes: number, 
   const bytes = prompt === undefined ? bodyBytes : Buffer.byteLength(JSON.stringify(prompt))
   return BigInt(bytes) * prices.inputPrice
 }
+
+/**
+ * Usage of a whole (non-streamed) response body: JSON usage, or for a plain-text transcription the duration of
+ * its subtitle timeline, or failing that `fallbackSeconds` (an estimate from the upload's size).
+ */
+export function usageOfResponse(
+  endpoint: string,
+  contentType: string,
+  body: Uint8Array,
+  fallbackSeconds?: bigint,
+): Usage | undefined {
+  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8')
+  if (contentType.includes('json')) {
+    try {
+      return usageFromBody(endpoint, JSON.parse(text))
+    } catch {
+      return undefined
+    }
+  }
+  if (endpoint.startsWith('audio/')) {
+    const seconds = billableSeconds(subtitleDurationSeconds(text) ?? Number.NaN) ?? fallbackSeconds
+    return seconds === undefined ? undefined : { kind: 'seconds', seconds }
+  }
+  return undefined
+}

@@ -1,10 +1,10 @@
-import { startDevnet } from '../devnet/devnet.ts'
+import { startDevStack } from '../devnet/dev-stack.ts'
 import type { Command } from './command.ts'
 import { dataDirOf } from './network-options.ts'
-import { printJson } from './output.ts'
+import { printJson, table } from './output.ts'
 
 /** Waits for Ctrl-C or SIGTERM, once. */
-function untilSignal(): Promise<NodeJS.Signals> {
+export function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const on = (signal: NodeJS.Signals) => {
       process.off('SIGINT', on)
@@ -17,33 +17,64 @@ function untilSignal(): Promise<NodeJS.Signals> {
 }
 
 export const devCommand: Command = {
-  summary: 'Run the local 0G marketplace: anvil with the real 0G contracts (state kept in --data-dir)',
+  summary:
+    'Run the whole marketplace locally: anvil with the real 0G contracts, provider nodes, a funded wallet, and the gateway',
   options: {
     'data-dir': { type: 'string', description: 'state directory (ZG_DATA_DIR; default .zg)' },
+    port: { type: 'string', description: 'gateway port on 127.0.0.1 (ZG_PORT; default 8080)' },
     'chain-port': { type: 'string', description: 'anvil RPC port on 127.0.0.1 (ZG_CHAIN_PORT; default 8545)' },
     'lock-time': { type: 'string', description: 'refund lock time in seconds for a new devnet (default 86400)' },
+    'token-delay': { type: 'string', description: 'dev model streaming pace, ms per token (default 10)' },
   },
   async run(values) {
     const dataDir = dataDirOf(values)
-    const port = Number((values['chain-port'] as string | undefined) ?? process.env.ZG_CHAIN_PORT ?? 8545)
-    const lockTime = values['lock-time'] !== undefined ? BigInt(values['lock-time'] as string) : undefined
-    const started = Date.now()
-    const devnet = await startDevnet({ dataDir, port, lockTime, log: (line) => !values.json && console.log(line) })
-    const { info } = devnet
+    const started = performance.now()
+    const text = !values.json
+    const stack = await startDevStack({
+      dataDir,
+      port: Number((values.port as string | undefined) ?? process.env.ZG_PORT ?? 8080),
+      chainPort: Number((values['chain-port'] as string | undefined) ?? process.env.ZG_CHAIN_PORT ?? 8545),
+      lockTime: values['lock-time'] !== undefined ? BigInt(values['lock-time'] as string) : undefined,
+      tokenDelayMs: values['token-delay'] !== undefined ? Number(values['token-delay']) : undefined,
+      devKey: process.env.ZG_DEV_API_KEY,
+      log: (line) => text && console.log(line),
+    })
+    const { info } = stack.devnet
+    const baseUrl = `${stack.gateway.url}/v1`
+    const ms = Math.round(performance.now() - started)
     if (values.json) {
-      printJson({ ready: true, dataDir, reused: devnet.reused, ...info })
+      printJson({
+        ready: baseUrl,
+        apiKey: stack.devKey,
+        dataDir,
+        chainId: info.chainId,
+        rpcUrl: info.rpcUrl,
+        contracts: info.contracts,
+        wallet: stack.gateway.core.tokens.address,
+        providers: stack.nodes.map((n) => ({
+          name: n.spec.name,
+          address: n.address,
+          url: n.node.url,
+          model: n.spec.model,
+        })),
+        startupMs: ms,
+      })
     } else {
-      console.log(
-        `${devnet.reused ? 'Reusing' : 'Deployed'} the 0G contracts on chain ${info.chainId} (${dataDir}/devnet.json)`,
-      )
       console.log(`  LedgerManager     ${info.contracts.ledger}`)
       console.log(`  InferenceServing  ${info.contracts.inference}`)
-      console.log(`  owner             ${info.owner}`)
-      console.log(`ready: devnet RPC ${info.rpcUrl} (${Date.now() - started} ms). Ctrl-C stops it.`)
+      console.log(`  dev wallet        ${stack.gateway.core.tokens.address}`)
+      console.log(
+        table([
+          ['provider', 'address', 'model', 'verifiability', 'url'],
+          ...stack.nodes.map((n) => [n.spec.name, n.address, n.spec.model, n.spec.verifiability, n.node.url]),
+        ]),
+      )
+      console.log(`API key: ${stack.devKey}   (dev mode only)`)
+      console.log(`ready: ${baseUrl} (${ms} ms). Ctrl-C stops everything.`)
     }
     const signal = await untilSignal()
-    if (!values.json) console.log(`\n${signal}: stopping`)
-    await devnet.stop()
+    if (text) console.log(`\n${signal}: stopping`)
+    await stack.stop()
     return 0
   },
 }

@@ -9,9 +9,9 @@ import {
   estimateFee,
   feeOf,
   type Prices,
-  subtitleDurationSeconds,
   type Usage,
   usageFromBody,
+  usageOfResponse,
 } from '../billing/pricing.ts'
 import { SseUsageTap } from '../billing/sse-usage-tap.ts'
 import type { Admission } from './admission.ts'
@@ -153,22 +153,6 @@ async function finish(
   deps.store.recordResponse(record, resKey, { text, signature, createdAt: Date.now() })
 }
 
-function usageOfBody(endpoint: string, contentType: string, body: Buffer, fallbackSeconds?: bigint): Usage | undefined {
-  if (contentType.includes('json')) {
-    try {
-      return usageFromBody(endpoint, JSON.parse(body.toString('utf8')))
-    } catch {
-      return undefined
-    }
-  }
-  if (endpoint.startsWith('audio/')) {
-    const seconds = billableSeconds(subtitleDurationSeconds(body.toString('utf8')) ?? Number.NaN)
-    const billed = seconds ?? fallbackSeconds
-    return billed === undefined ? undefined : { kind: 'seconds', seconds: billed }
-  }
-  return undefined
-}
-
 /** Relays the backend's answer to the client: buffered for JSON, event by event for SSE. Always signs and records. */
 async function relay(
   c: Context,
@@ -193,7 +177,7 @@ async function relay(
       billing,
       resKey,
       sha256hex(body),
-      usageOfBody(billing.endpoint, contentType, body, billing.fallbackSeconds),
+      usageOfResponse(billing.endpoint, contentType, body, billing.fallbackSeconds),
     )
     release()
     return new Response(body, {

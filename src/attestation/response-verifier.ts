@@ -1,0 +1,77 @@
+import type { Address } from 'viem'
+import { type ChatSignature, verifyResponseSignature } from './response-signature.ts'
+
+/** The verifiabilities the 0G SDK treats as signed by a TEE key (model.isVerifiability). */
+export const VERIFIABLE = new Set(['OpML', 'TeeML', 'ZKML'])
+
+export type Receipt = {
+  status: 'verified' | 'unverified' | 'disputed' | 'unverifiable'
+  /**
+   * L1: the signature over sha256(request):sha256(response) of the exact bytes exchanged recovers to the TEE
+   * signer acknowledged on-chain. (L0 would be a signature from a key nobody vouches for; L2 and up need a quote.)
+   */
+  level: 'L1' | null
+  detail: string
+  signer?: Address
+}
+
+export type VerifyDeliveryParams = {
+  /** The provider's base URL (from chain). */
+  url: string
+  model: string
+  verifiability: string
+  /** The on-chain, owner-acknowledged TEE signer. */
+  teeSignerAddress: Address
+  teeSignerAcknowledged: boolean
+  resKey: string | null
+  requestBody: Uint8Array
+  responseBody: Uint8Array
+  fetch?: typeof fetch
+  timeoutMs?: number
+}
+
+/**
+ * Verifies one delivered response, off the hot path: fetches the provider's signature for it and checks it
+ * against the exact bytes the gateway sent and received (content binding, which the SDK does not do) and against
+ * the signer acknowledged on-chain.
+ */
+export async function verifyDelivery(params: VerifyDeliveryParams): Promise<Receipt> {
+  if (!VERIFIABLE.has(params.verifiability)) {
+    return {
+      status: 'unverifiable',
+      level: null,
+      detail: `verifiability "${params.verifiability}" is not signed by a TEE`,
+    }
+  }
+  if (!params.teeSignerAcknowledged) {
+    return { status: 'unverifiable', level: null, detail: 'the TEE signer is not acknowledged on-chain' }
+  }
+  if (!params.resKey) return { status: 'unverified', level: null, detail: 'the provider returned no ZG-Res-Key' }
+  const doFetch = params.fetch ?? fetch
+  let signature: ChatSignature
+  try {
+    const res = await doFetch(
+      `${params.url}/v1/proxy/signature/${encodeURIComponent(params.resKey)}?model=${encodeURIComponent(params.model)}`,
+      { signal: AbortSignal.timeout(params.timeoutMs ?? 10_000) },
+    )
+    if (!res.ok) return { status: 'unverified', level: null, detail: `signature fetch answered ${res.status}` }
+    signature = (await res.json()) as ChatSignature
+  } catch (err) {
+    return { status: 'unverified', level: null, detail: `signature fetch failed: ${(err as Error).message}` }
+  }
+  const result = await verifyResponseSignature({
+    signature,
+    expectedSigner: params.teeSignerAddress,
+    requestBody: params.requestBody,
+    responseBody: params.responseBody,
+  })
+  if (result.ok) {
+    return {
+      status: 'verified',
+      level: 'L1',
+      detail: 'signature by the acknowledged TEE signer over the exact request and response bytes',
+      signer: params.teeSignerAddress,
+    }
+  }
+  return { status: 'disputed', level: null, detail: `signature check failed: ${result.reason}` }
+}

@@ -1,0 +1,163 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { DatabaseSync, type StatementSync } from 'node:sqlite'
+import type { Address } from 'viem'
+
+/** What the gateway could establish about one delivered response. */
+export type VerificationStatus = 'pending' | 'verified' | 'unverified' | 'disputed' | 'unverifiable'
+
+/** One proxied call, as the gateway meters it. */
+export type CallRecord = {
+  requestId: string
+  createdAt: number
+  apiKeyId: string | null
+  provider: Address
+  model: string
+  endpoint: string
+  stream: boolean
+  status: number
+  inputUnits: bigint
+  outputUnits: bigint
+  /** The fee the provider is owed for it by its prices and the usage it reported, in neuron. */
+  fee: bigint
+  resKey: string | null
+  latencyMs: number
+  verification: VerificationStatus
+  verificationLevel: string | null
+  verificationDetail: string | null
+}
+
+type Row = Record<string, string | number | null>
+
+const toCall = (r: Row): CallRecord => ({
+  requestId: r.request_id as string,
+  createdAt: r.created_at as number,
+  apiKeyId: (r.api_key_id as string | null) ?? null,
+  provider: r.provider as Address,
+  model: r.model as string,
+  endpoint: r.endpoint as string,
+  stream: r.stream === 1,
+  status: r.status as number,
+  inputUnits: BigInt(r.input_units as string),
+  outputUnits: BigInt(r.output_units as string),
+  fee: BigInt(r.fee as string),
+  resKey: (r.res_key as string | null) ?? null,
+  latencyMs: r.latency_ms as number,
+  verification: r.verification as VerificationStatus,
+  verificationLevel: (r.verification_level as string | null) ?? null,
+  verificationDetail: (r.verification_detail as string | null) ?? null,
+})
+
+/**
+ * The gateway's own record of every proxied call and its verification receipt (node:sqlite, WAL). It is what
+ * `zg-gateway usage` reports and what the escrow policy funds from: only verified fees are replenished.
+ */
+export class UsageLedger {
+  readonly #db: DatabaseSync
+  readonly #insert: StatementSync
+  readonly #verify: StatementSync
+  readonly #get: StatementSync
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    this.#db = new DatabaseSync(path)
+    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;')
+    this.#db.exec(`
+      CREATE TABLE IF NOT EXISTS calls (
+        request_id TEXT PRIMARY KEY,
+        created_at INTEGER NOT NULL,
+        api_key_id TEXT,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        stream INTEGER NOT NULL,
+        status INTEGER NOT NULL,
+        input_units TEXT NOT NULL,
+        output_units TEXT NOT NULL,
+        fee TEXT NOT NULL,
+        res_key TEXT,
+        latency_ms INTEGER NOT NULL,
+        verification TEXT NOT NULL,
+        verification_level TEXT,
+        verification_detail TEXT
+      );
+      CREATE INDEX IF NOT EXISTS calls_by_time ON calls (created_at);
+      CREATE INDEX IF NOT EXISTS calls_by_provider ON calls (provider, verification);
+    `)
+    this.#insert = this.#db.prepare(
+      `INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    this.#verify = this.#db.prepare(
+      'UPDATE calls SET verification = ?, verification_level = ?, verification_detail = ? WHERE request_id = ?',
+    )
+    this.#get = this.#db.prepare('SELECT * FROM calls WHERE request_id = ?')
+  }
+
+  record(call: CallRecord): void {
+    this.#insert.run(
+      call.requestId,
+      call.createdAt,
+      call.apiKeyId,
+      call.provider.toLowerCase(),
+      call.model,
+      call.endpoint,
+      call.stream ? 1 : 0,
+      call.status,
+      call.inputUnits.toString(),
+      call.outputUnits.toString(),
+      call.fee.toString(),
+      call.resKey,
+      call.latencyMs,
+      call.verification,
+      call.verificationLevel,
+      call.verificationDetail,
+    )
+  }
+
+  setVerification(requestId: string, status: VerificationStatus, level: string | null, detail: string | null): void {
+    this.#verify.run(status, level, detail, requestId)
+  }
+
+  get(requestId: string): CallRecord | undefined {
+    const row = this.#get.get(requestId) as Row | undefined
+    return row ? toCall(row) : undefined
+  }
+
+  /** Calls in a time window, newest first. */
+  calls(params: { since?: number; limit?: number } = {}): CallRecord[] {
+    const rows = this.#db
+      .prepare('SELECT * FROM calls WHERE created_at >= ? ORDER BY created_at DESC LIMIT ?')
+      .all(params.since ?? 0, params.limit ?? 1000) as Row[]
+    return rows.map(toCall)
+  }
+
+  /** Totals per provider and model since `since` (ms). */
+  summary(
+    since = 0,
+  ): Array<{ provider: Address; model: string; calls: number; fee: bigint; verified: number; failed: number }> {
+    const rows = this.#db
+      .prepare(
+        `SELECT provider, model, COUNT(*) AS calls,
+                SUM(CASE WHEN verification = 'verified' THEN 1 ELSE 0 END) AS verified,
+                SUM(CASE WHEN verification IN ('unverified', 'disputed') THEN 1 ELSE 0 END) AS failed,
+                GROUP_CONCAT(fee) AS fees
+           FROM calls WHERE created_at >= ? GROUP BY provider, model ORDER BY provider, model`,
+      )
+      .all(since) as Row[]
+    return rows.map((r) => ({
+      provider: r.provider as Address,
+      model: r.model as string,
+      calls: r.calls as number,
+      verified: r.verified as number,
+      failed: r.failed as number,
+      fee: String(r.fees ?? '')
+        .split(',')
+        .filter(Boolean)
+        .reduce((s, f) => s + BigInt(f), 0n),
+    }))
+  }
+
+  close(): void {
+    this.#db.close()
+  }
+}

@@ -1,0 +1,212 @@
+import { join } from 'node:path'
+import { type Address, formatEther, parseEther } from 'viem'
+import { createInsecureDevSigner } from '../attestation/dev-signer.ts'
+import { acknowledgeTEESignerByOwner } from '../chain/actions/acknowledge-tee-signer-by-owner.ts'
+import { addLedger } from '../chain/actions/add-ledger.ts'
+import { addOrUpdateService } from '../chain/actions/add-or-update-service.ts'
+import { getAccount } from '../chain/actions/get-account.ts'
+import { getLedger } from '../chain/actions/get-ledger.ts'
+import { getService } from '../chain/actions/get-service.ts'
+import { transferFund } from '../chain/actions/transfer-fund.ts'
+import { createZgClients } from '../chain/clients.ts'
+import { type Gateway, startGateway } from '../gateway/server.ts'
+import { type ProviderNode, startProviderNode } from '../provider-node/server.ts'
+import { anvilAccount } from './anvil.ts'
+import {
+  DEV_CHAT_MODEL,
+  DEV_EMBEDDING_MODEL,
+  DEV_IMAGE_MODEL,
+  DEV_STT_MODEL,
+  type DevBackend,
+  startDevBackend,
+} from './backends/index.ts'
+import { type Devnet, startDevnet, writeDevnetInfo } from './devnet.ts'
+
+/** The dev wallet: anvil account 1. Its ledger pays every provider; the gateway signs its session tokens. */
+export const DEV_WALLET_INDEX = 1
+export const DEV_API_KEY = 'sk-zg-dev'
+
+type ProviderSpec = {
+  name: string
+  account: number
+  serviceType: string
+  model: string
+  verifiability: 'TeeML' | 'standard'
+  inputPrice: bigint
+  outputPrice: bigint
+}
+
+/**
+ * The devnet's providers, priced like 0G's own listings (0.05 0G per million input tokens and so on). Two serve the
+ * chat model: one signs in a (dev) TEE with verifiability TeeML, the other is a plain `standard` forwarder, so the
+ * gateway's routing, verification levels and failover all have something to choose between.
+ */
+export const DEV_PROVIDERS: readonly ProviderSpec[] = [
+  {
+    name: 'chat-tee',
+    account: 2,
+    serviceType: 'chatbot',
+    model: DEV_CHAT_MODEL,
+    verifiability: 'TeeML',
+    inputPrice: 50_000_000_000n,
+    outputPrice: 100_000_000_000n,
+  },
+  {
+    name: 'chat-standard',
+    account: 3,
+    serviceType: 'chatbot',
+    model: DEV_CHAT_MODEL,
+    verifiability: 'standard',
+    inputPrice: 40_000_000_000n,
+    outputPrice: 80_000_000_000n,
+  },
+  {
+    name: 'embedding',
+    account: 4,
+    serviceType: 'embedding',
+    model: DEV_EMBEDDING_MODEL,
+    verifiability: 'TeeML',
+    inputPrice: 10_000_000_000n,
+    outputPrice: 0n,
+  },
+  {
+    name: 'image',
+    account: 5,
+    serviceType: 'text-to-image',
+    model: DEV_IMAGE_MODEL,
+    verifiability: 'TeeML',
+    inputPrice: 0n,
+    outputPrice: parseEther('0.01'),
+  },
+  {
+    name: 'speech',
+    account: 6,
+    serviceType: 'speech-to-text',
+    model: DEV_STT_MODEL,
+    verifiability: 'TeeML',
+    inputPrice: parseEther('0.0001'),
+    outputPrice: 0n,
+  },
+]
+
+export type DevStackOptions = {
+  dataDir: string
+  /** Gateway port (default 8080; 0 = any free port). */
+  port?: number
+  /** Anvil port (default 8545; 0 = any free port). */
+  chainPort?: number
+  lockTime?: bigint
+  devKey?: string
+  /** Streaming pace of the dev backend, ms per token (default 10). */
+  tokenDelayMs?: number
+  log?: (line: string) => void
+}
+
+export type DevStack = {
+  devnet: Devnet
+  backend: DevBackend
+  nodes: Array<{ spec: ProviderSpec; address: Address; node: ProviderNode }>
+  gateway: Gateway
+  devKey: string
+  stop(): Promise<void>
+}
+
+/**
+ * The whole marketplace on one machine: the devnet with the real 0G contracts, the dev backends, a provider node
+ * per dev service (registered, staked and acknowledged on-chain), the dev wallet's ledger with a funded
+ * sub-account per provider, and the gateway. State lives in `dataDir`; a restart reuses all of it.
+ */
+export async function startDevStack(options: DevStackOptions): Promise<DevStack> {
+  const log = options.log ?? (() => {})
+  const devnet = await startDevnet({
+    dataDir: options.dataDir,
+    port: options.chainPort ?? 8545,
+    lockTime: options.lockTime,
+    log,
+  })
+  const stops: Array<() => Promise<void>> = [() => devnet.stop()]
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined)
+  }
+  try {
+    const network = devnet.network
+    const owner = createZgClients({ network, account: anvilAccount(0) })
+    const backend = await startDevBackend({ port: 0, tokenDelayMs: options.tokenDelayMs ?? 10 })
+    stops.push(() => backend.close())
+
+    const nodes: DevStack['nodes'] = []
+    for (const spec of DEV_PROVIDERS) {
+      const clients = createZgClients({ network, account: anvilAccount(spec.account) })
+      const address = clients.walletClient.account.address
+      const dir = join(options.dataDir, 'providers', spec.name)
+      const signer = await createInsecureDevSigner({ keyFile: join(dir, 'tee-signer.key') })
+      const node = await startProviderNode({
+        clients,
+        backendUrl: backend.url,
+        signer,
+        dataDir: dir,
+        settleIntervalMs: 60_000,
+        log,
+      })
+      stops.push(() => node.close())
+      const service = {
+        serviceType: spec.serviceType,
+        url: node.url,
+        model: spec.model,
+        verifiability: spec.verifiability,
+        inputPrice: spec.inputPrice,
+        outputPrice: spec.outputPrice,
+        additionalInfo: JSON.stringify({
+          TEEVerifier: 'insecure-dev',
+          TargetSeparated: false,
+          ProviderType: 'decentralized',
+        }),
+        teeSignerAddress: signer.address,
+      }
+      const current = await getService(clients, { provider: address })
+      // The node's port changes between runs: a new URL keeps the owner's acknowledgement, other changes reset it.
+      if (!current) await addOrUpdateService(clients, { service, stake: parseEther('100') })
+      else if (current.url !== service.url || current.teeSignerAddress !== service.teeSignerAddress) {
+        await addOrUpdateService(clients, { service: { ...service, additionalInfo: current.additionalInfo } })
+      }
+      if (!(await getService(clients, { provider: address }))?.teeSignerAcknowledged) {
+        await acknowledgeTEESignerByOwner(owner, { provider: address })
+      }
+      nodes.push({ spec, address, node })
+    }
+
+    const walletAccount = anvilAccount(DEV_WALLET_INDEX)
+    const wallet = createZgClients({ network, account: walletAccount })
+    if (!(await getLedger(wallet, { user: walletAccount.address })))
+      await addLedger(wallet, { amount: parseEther('1000') })
+    for (const { address } of nodes) {
+      if (!(await getAccount(wallet, { user: walletAccount.address, provider: address }))) {
+        await transferFund(wallet, { provider: address, amount: parseEther('10') })
+      }
+    }
+    await writeDevnetInfo(options.dataDir, {
+      ...devnet.info,
+      wallet: walletAccount.address,
+      providers: nodes.map((n) => ({ address: n.address, url: n.node.url, name: n.spec.name })),
+    })
+
+    const devKey = options.devKey ?? DEV_API_KEY
+    const gateway = await startGateway({
+      network,
+      wallet: walletAccount,
+      dataDir: join(options.dataDir, 'gateway'),
+      port: options.port ?? 8080,
+      devKey,
+      allowPrivateUrls: true,
+      log,
+    })
+    stops.push(() => gateway.close())
+    log(
+      `dev wallet ${walletAccount.address}: ledger funded, sub-accounts with ${nodes.length} providers (${formatEther(parseEther('10'))} 0G each at first)`,
+    )
+    return { devnet, backend, nodes, gateway, devKey, stop: stopAll }
+  } catch (err) {
+    await stopAll()
+    throw err
+  }
+}

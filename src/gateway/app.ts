@@ -1,0 +1,218 @@
+import { Hono } from 'hono'
+import { embeddingsAsBase64 } from './embeddings-encoding.ts'
+import { type ForwardRequest, forward, type GatewayCore } from './forward.ts'
+import type { ApiKeyStore } from './http/api-keys.ts'
+import { type ApiKeyEnv, apiKeyAuth } from './http/auth.ts'
+import { readJsonBody } from './http/body.ts'
+import { methodNotAllowed, notFoundHandler } from './http/not-found.ts'
+import { badRequest, errorHandler, notFound, payloadTooLarge } from './http/openai-error.ts'
+import { type RequestIdEnv, requestId } from './http/request-id.ts'
+import {
+  validateChatCompletion,
+  validateCompletion,
+  validateEmbeddings,
+  validateImageGeneration,
+} from './http/validate.ts'
+import { peekMultipartModel } from './multipart-model.ts'
+
+export type GatewayAppOptions = {
+  core: GatewayCore
+  keys: ApiKeyStore
+  /** The dev stack's key (sk-zg-dev); only in dev mode. */
+  devKey?: string
+  /** Largest JSON body, in bytes (default 16 MiB). */
+  bodyLimit?: number
+  /** Largest audio upload, in bytes (default 25 MiB, as OpenAI). */
+  uploadLimit?: number
+  /** Whether the gateway can serve: the catalog loaded at least once. */
+  ready: () => boolean
+  log: (line: string) => void
+}
+
+type Env = RequestIdEnv & ApiKeyEnv
+
+const JSON_TYPE = 'application/json'
+
+/** The body to forward: the received bytes, unless a field had to be added or translated. */
+function bodyBytes(
+  bytes: Uint8Array,
+  json: Record<string, unknown>,
+  patch: Record<string, unknown> | undefined,
+): Uint8Array {
+  return patch ? Buffer.from(JSON.stringify({ ...json, ...patch })) : bytes
+}
+
+/**
+ * The gateway's OpenAI-compatible API. Handlers are thin: validate, pick what routing needs, forward. Streams ask
+ * the provider for usage (the gateway meters every call) and hide the usage chunk unless the client asked for it.
+ */
+export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
+  const { core } = options
+  const bodyLimit = options.bodyLimit ?? 16 * 1024 * 1024
+  const uploadLimit = options.uploadLimit ?? 25 * 1024 * 1024
+  const app = new Hono<Env>()
+  app.use('*', requestId())
+  app.onError(errorHandler(options.log))
+  app.notFound(notFoundHandler)
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }))
+  app.get('/readyz', (c) =>
+    options.ready()
+      ? c.json({ status: 'ready', providers: core.catalog.entries().length })
+      : c.json({ status: 'starting' }, 503),
+  )
+
+  app.use('/v1/*', apiKeyAuth({ store: options.keys, devKey: options.devKey }))
+
+  const base = (c: { get(k: 'requestId'): string; get(k: 'apiKey'): { id: string } }, signal: AbortSignal) => ({
+    requestId: c.get('requestId'),
+    apiKeyId: c.get('apiKey').id,
+    signal,
+  })
+
+  /** Streams always ask the provider for usage; legacy fields are forwarded translated. */
+  const forwardedBody = (
+    bytes: Uint8Array,
+    json: Record<string, unknown>,
+    view: { stream: boolean; includeUsage: boolean; rewrite?: Record<string, unknown> },
+  ) => {
+    const source = view.rewrite ?? json
+    if (view.stream && !view.includeUsage) {
+      const options = { ...((source.stream_options as object | undefined) ?? {}), include_usage: true }
+      return bodyBytes(bytes, source, { stream_options: options })
+    }
+    return view.rewrite ? bodyBytes(bytes, source, {}) : bytes
+  }
+
+  for (const [path, endpoint, validate] of [
+    ['/v1/chat/completions', 'chat/completions', validateChatCompletion],
+    ['/v1/completions', 'completions', validateCompletion],
+  ] as const) {
+    app.post(path, async (c) => {
+      const { bytes, json } = await readJsonBody(c, { limit: bodyLimit })
+      const view = validate(json)
+      const req: ForwardRequest = {
+        ...base(c, c.req.raw.signal),
+        endpoint,
+        model: view.model,
+        body: forwardedBody(bytes, json, view),
+        contentType: JSON_TYPE,
+        stream: view.stream,
+        clientWantsUsage: view.includeUsage,
+      }
+      return forward(core, req)
+    })
+    app.all(path, methodNotAllowed(['POST']))
+  }
+
+  app.post('/v1/embeddings', async (c) => {
+    const { bytes, json } = await readJsonBody(c, { limit: bodyLimit })
+    const view = validateEmbeddings(json)
+    const response = await forward(core, {
+      ...base(c, c.req.raw.signal),
+      endpoint: 'embeddings',
+      model: view.model,
+      body: bytes,
+      contentType: JSON_TYPE,
+      stream: false,
+      clientWantsUsage: false,
+    })
+    // OpenAI SDKs ask for base64 and read nothing else: a backend that answers floats anyway must not hand them
+    // empty vectors (openai-clients.md §0.5).
+    return view.encodingFormat === 'base64' ? embeddingsAsBase64(response) : response
+  })
+  app.all('/v1/embeddings', methodNotAllowed(['POST']))
+
+  app.post('/v1/images/generations', async (c) => {
+    const { bytes, json } = await readJsonBody(c, { limit: bodyLimit })
+    const view = validateImageGeneration(json)
+    if (view.responseFormat === 'url') {
+      throw badRequest(
+        'response_format "url" is not available: 0G providers return images inline. Use response_format "b64_json".',
+        'response_format',
+        'unsupported_response_format',
+      )
+    }
+    return forward(core, {
+      ...base(c, c.req.raw.signal),
+      endpoint: 'images/generations',
+      model: view.model,
+      // Without a response_format a provider may default to URLs, which nobody here could serve.
+      body: bodyBytes(bytes, json, view.responseFormat ? undefined : { response_format: 'b64_json' }),
+      contentType: JSON_TYPE,
+      stream: false,
+      clientWantsUsage: false,
+    })
+  })
+  app.all('/v1/images/generations', methodNotAllowed(['POST']))
+
+  app.post('/v1/audio/transcriptions', async (c) => {
+    const contentType = c.req.header('content-type') ?? ''
+    if (!contentType.toLowerCase().startsWith('multipart/form-data')) {
+      throw badRequest(
+        'send the audio as multipart/form-data with `file` and `model` fields',
+        null,
+        'invalid_content_type',
+      )
+    }
+    const declared = Number(c.req.header('content-length') ?? 0)
+    if (declared > uploadLimit) throw payloadTooLarge(uploadLimit)
+    if (!c.req.raw.body) throw badRequest('the upload is empty', 'file')
+    const upload = await peekMultipartModel(c.req.raw.body, uploadLimit)
+    try {
+      if (!upload.model) throw badRequest('you must provide a model parameter', 'model', 'missing_required_parameter')
+      return await forward(core, {
+        ...base(c, c.req.raw.signal),
+        endpoint: 'audio/transcriptions',
+        model: upload.model,
+        body: upload.body,
+        contentType,
+        stream: false,
+        clientWantsUsage: false,
+      })
+    } finally {
+      // The provider has read the whole upload by the time it answers.
+      await upload.dispose()
+    }
+  })
+  app.all('/v1/audio/transcriptions', methodNotAllowed(['POST']))
+
+  app.get('/v1/models', (c) =>
+    c.json({
+      object: 'list',
+      data: core.catalog.models().map((m) => ({
+        id: m.id,
+        object: 'model',
+        created: Math.min(...m.providers.map((p) => Number(p.updatedAt))),
+        owned_by: '0g',
+        service_type: m.serviceType,
+        providers: m.providers.map((p) => ({
+          address: p.provider,
+          verifiability: p.verifiability,
+          input_price: p.inputPrice.toString(),
+          output_price: p.outputPrice.toString(),
+          healthy: p.healthy,
+        })),
+      })),
+    }),
+  )
+  app.all('/v1/models', methodNotAllowed(['GET']))
+
+  app.get('/v1/receipts/:id', (c) => {
+    const call = core.ledger.get(c.req.param('id'))
+    if (!call) throw notFound(`no receipt for request ${c.req.param('id')}`, 'receipt_not_found')
+    return c.json({
+      id: call.requestId,
+      object: 'receipt',
+      created: Math.floor(call.createdAt / 1000),
+      provider: call.provider,
+      model: call.model,
+      endpoint: call.endpoint,
+      usage: { input: call.inputUnits.toString(), output: call.outputUnits.toString() },
+      fee: call.fee.toString(),
+      response_key: call.resKey,
+      verification: { status: call.verification, level: call.verificationLevel, detail: call.verificationDetail },
+    })
+  })
+  return app
+}

@@ -1,0 +1,388 @@
+import type { Readable } from 'node:stream'
+import { type Agent, type Dispatcher, request, errors as undiciErrors } from 'undici'
+import { type Receipt, verifyDelivery } from '../attestation/response-verifier.ts'
+import type { EscrowManager } from '../billing/escrow.ts'
+import { feeOf, type Usage, usageFromBody, usageOfResponse } from '../billing/pricing.ts'
+import type { SessionTokenCache } from '../billing/session-token-cache.ts'
+import { SseUsageTap } from '../billing/sse-usage-tap.ts'
+import type { UsageLedger } from '../billing/usage-ledger.ts'
+import type { CatalogEntry, ProviderCatalog } from '../providers/catalog.ts'
+import type { Router } from '../providers/router.ts'
+import { GatewayError, modelNotFound } from './http/openai-error.ts'
+
+export type GatewayCore = {
+  catalog: ProviderCatalog
+  router: Router
+  tokens: SessionTokenCache
+  escrow?: EscrowManager
+  ledger: UsageLedger
+  dispatcher: Agent
+  /** How often a `: keep-alive` comment goes out while a provider is silent mid-stream. */
+  keepAliveMs: number
+  headersTimeoutMs: number
+  /** How many providers one call may try before giving up. */
+  maxAttempts: number
+  log: (line: string) => void
+  /** Fired when a receipt is known (tests, metrics). */
+  onReceipt?: (requestId: string, receipt: Receipt) => void
+}
+
+export type ForwardRequest = {
+  endpoint: string
+  model: string
+  /** The bytes to send (JSON), or a one-shot stream (multipart uploads, which cannot be replayed). */
+  body: Uint8Array | (() => Readable)
+  contentType: string
+  stream: boolean
+  /** The client asked for the usage chunk (stream_options.include_usage). */
+  clientWantsUsage: boolean
+  requestId: string
+  apiKeyId: string | null
+  /** Aborted when the client goes away. */
+  signal: AbortSignal
+}
+
+function gatewayError(
+  status: number,
+  message: string,
+  type: string,
+  code: string | null,
+  param: string | null = null,
+  headers: Record<string, string> = {},
+): GatewayError {
+  return new GatewayError(status, message, { type, code, param, headers })
+}
+
+const DONE_ERROR = (message: string) =>
+  `data: ${JSON.stringify({ error: { message, type: 'api_error', param: null, code: 'upstream_error' } })}\n\n`
+
+/** Errors from the provider that another provider might not have: worth failing over. */
+function worthFailover(status: number): boolean {
+  return status >= 500 || status === 402 || status === 429 || status === 408
+}
+
+function providerMessage(text: string): { message: string; code: string | null } {
+  try {
+    const body = JSON.parse(text) as { error?: unknown; detail?: unknown }
+    if (typeof body.error === 'string') return { message: body.error, code: null }
+    if (body.error && typeof body.error === 'object') {
+      const e = body.error as { message?: unknown; code?: unknown }
+      return { message: String(e.message ?? text), code: typeof e.code === 'string' ? e.code : null }
+    }
+    if (body.detail !== undefined)
+      return { message: typeof body.detail === 'string' ? body.detail : JSON.stringify(body.detail), code: null }
+  } catch {
+    // not JSON
+  }
+  return { message: text.slice(0, 2000) || 'no error body', code: null }
+}
+
+/**
+ * Maps a provider's refusal onto what the gateway's client should see. The client's request was fine when the
+ * provider refused the gateway itself (token, escrow): that is the gateway's upstream failing, a 502/503.
+ */
+function mapProviderError(entry: CatalogEntry, status: number, text: string, retryAfter?: string): GatewayError {
+  const { message, code } = providerMessage(text)
+  const where = `provider ${entry.provider}`
+  const headers: Record<string, string> = retryAfter ? { 'retry-after': retryAfter } : {}
+  if (status === 401 || status === 403) {
+    return gatewayError(
+      502,
+      `${where} refused the gateway's session: ${message}`,
+      'api_error',
+      code ?? 'upstream_auth_error',
+    )
+  }
+  if (status === 402)
+    return gatewayError(503, `${where} has no escrow headroom left: ${message}`, 'api_error', 'provider_unfunded')
+  if (status === 429)
+    return gatewayError(429, message, 'rate_limit_error', code ?? 'rate_limit_exceeded', null, headers)
+  if (status === 404) return gatewayError(404, message, 'invalid_request_error', code ?? 'model_not_found')
+  if (status === 413) return gatewayError(413, message, 'invalid_request_error', 'request_too_large')
+  if (status >= 500)
+    return gatewayError(
+      status === 504 ? 504 : 502,
+      `${where} failed: ${message}`,
+      'api_error',
+      code ?? 'upstream_error',
+    )
+  const context = /maximum context length|context window/i.test(message)
+  return gatewayError(
+    400,
+    message,
+    'invalid_request_error',
+    context ? 'context_length_exceeded' : (code ?? 'upstream_rejected'),
+    null,
+  )
+}
+
+/** Forwards one call to a provider picked by the router, and relays the answer. */
+export async function forward(core: GatewayCore, req: ForwardRequest): Promise<Response> {
+  const candidates = core.router.candidates(req.model)
+  if (!candidates.length) {
+    if (!core.catalog.models().some((m) => m.id === req.model)) throw modelNotFound(req.model)
+    throw gatewayError(503, `no provider is available for model ${req.model}`, 'api_error', 'no_provider_available')
+  }
+  const replayable = req.body instanceof Uint8Array
+  const attempts = replayable ? Math.min(core.maxAttempts, candidates.length) : 1
+  let lastError: unknown
+  for (let i = 0; i < attempts; i++) {
+    const entry = candidates[i]!
+    let renewedToken = false
+    for (;;) {
+      const started = performance.now()
+      let upstream: Dispatcher.ResponseData
+      try {
+        await core.escrow?.ensureOpen(entry.provider)
+        upstream = await request(`${entry.url}/v1/proxy/${req.endpoint}`, {
+          method: 'POST',
+          headers: {
+            authorization: await core.tokens.authorization(entry.provider),
+            'content-type': req.contentType,
+            accept: req.stream ? 'text/event-stream' : 'application/json',
+            'x-request-id': req.requestId,
+          },
+          body: req.body instanceof Uint8Array ? req.body : req.body(),
+          dispatcher: core.dispatcher,
+          signal: req.signal,
+          headersTimeout: core.headersTimeoutMs,
+          bodyTimeout: 0,
+        })
+      } catch (err) {
+        if (req.signal.aborted)
+          throw gatewayError(499, 'the client closed the request', 'invalid_request_error', 'client_closed_request')
+        core.router.reportFailure(entry.provider)
+        lastError =
+          err instanceof undiciErrors.HeadersTimeoutError
+            ? gatewayError(
+                504,
+                `provider ${entry.provider} sent no response in ${core.headersTimeoutMs} ms`,
+                'api_error',
+                'upstream_timeout',
+              )
+            : err instanceof GatewayError
+              ? err
+              : gatewayError(
+                  502,
+                  `provider ${entry.provider} is unreachable: ${(err as Error).message}`,
+                  'api_error',
+                  'upstream_unreachable',
+                )
+        break
+      }
+      if (upstream.statusCode >= 400) {
+        const text = await upstream.body.text()
+        const retryAfter = upstream.headers['retry-after']
+        if (upstream.statusCode === 401 && !renewedToken && /generation/.test(text)) {
+          // The wallet's tokens for this provider were revoked (generation bump): build a fresh one, once.
+          core.tokens.invalidate(entry.provider)
+          renewedToken = true
+          continue
+        }
+        const error = mapProviderError(
+          entry,
+          upstream.statusCode,
+          text,
+          typeof retryAfter === 'string' ? retryAfter : undefined,
+        )
+        if (replayable && worthFailover(upstream.statusCode)) {
+          core.router.reportFailure(entry.provider)
+          lastError = error
+          break
+        }
+        throw error
+      }
+      return relay(core, req, entry, upstream, started)
+    }
+  }
+  if (lastError instanceof GatewayError && attempts > 1) {
+    // The gateway already tried other providers: a client retry would only repeat that.
+    throw new GatewayError(lastError.status, lastError.message, {
+      type: lastError.type,
+      code: lastError.code,
+      headers: lastError.headers,
+      noRetry: true,
+    })
+  }
+  throw lastError
+}
+
+type Delivered = {
+  status: number
+  bytes: Uint8Array
+  usage: Usage | undefined
+  resKey: string | null
+  latencyMs: number
+}
+
+/** Records the call and verifies the delivery, off the request path. */
+function settleAfter(core: GatewayCore, req: ForwardRequest, entry: CatalogEntry, d: Delivered) {
+  setImmediate(async () => {
+    const fee = d.usage ? feeOf(d.usage, entry).fee : 0n
+    const units = d.usage
+      ? d.usage.kind === 'tokens'
+        ? [d.usage.input, d.usage.output]
+        : d.usage.kind === 'images'
+          ? [0n, d.usage.count]
+          : [d.usage.seconds, 0n]
+      : [0n, 0n]
+    try {
+      core.ledger.record({
+        requestId: req.requestId,
+        createdAt: Date.now(),
+        apiKeyId: req.apiKeyId,
+        provider: entry.provider,
+        model: req.model,
+        endpoint: req.endpoint,
+        stream: req.stream,
+        status: d.status,
+        inputUnits: units[0]!,
+        outputUnits: units[1]!,
+        fee,
+        resKey: d.resKey,
+        latencyMs: Math.round(d.latencyMs),
+        verification: 'pending',
+        verificationLevel: null,
+        verificationDetail: null,
+      })
+      if (d.status !== 200) return
+      const receipt = await verifyDelivery({
+        url: entry.url,
+        model: req.model,
+        verifiability: entry.verifiability,
+        teeSignerAddress: entry.teeSignerAddress,
+        teeSignerAcknowledged: entry.teeSignerAcknowledged,
+        resKey: d.resKey,
+        requestBody: req.body instanceof Uint8Array ? req.body : new Uint8Array(),
+        responseBody: d.bytes,
+      })
+      core.ledger.setVerification(req.requestId, receipt.status, receipt.level, receipt.detail)
+      if (receipt.status === 'verified') core.escrow?.creditVerified(entry.provider, fee)
+      core.onReceipt?.(req.requestId, receipt)
+    } catch (err) {
+      core.log(`gateway: recording ${req.requestId} failed: ${(err as Error).message}`)
+    }
+  })
+}
+
+function responseHeaders(req: ForwardRequest, entry: CatalogEntry, contentType: string): Record<string, string> {
+  return {
+    'content-type': contentType,
+    'x-zg-provider': entry.provider,
+    'x-zg-verification': 'pending',
+    'x-zg-receipt': `/v1/receipts/${req.requestId}`,
+  }
+}
+
+async function relay(
+  core: GatewayCore,
+  req: ForwardRequest,
+  entry: CatalogEntry,
+  upstream: Dispatcher.ResponseData,
+  started: number,
+): Promise<Response> {
+  const contentType = String(upstream.headers['content-type'] ?? 'application/json')
+  const resKey = typeof upstream.headers['zg-res-key'] === 'string' ? upstream.headers['zg-res-key'] : null
+  if (!contentType.includes('text/event-stream')) {
+    const bytes = new Uint8Array(await upstream.body.arrayBuffer())
+    const latencyMs = performance.now() - started
+    core.router.reportSuccess(entry.provider, latencyMs)
+    settleAfter(core, req, entry, {
+      status: 200,
+      bytes,
+      usage: usageOfResponse(req.endpoint, contentType, bytes),
+      resKey,
+      latencyMs,
+    })
+    return new Response(bytes, { status: 200, headers: responseHeaders(req, entry, contentType) })
+  }
+
+  const tap = new SseUsageTap({ dropUsageChunk: !req.clientWantsUsage })
+  const received: Buffer[] = []
+  const iterator = upstream.body[Symbol.asyncIterator]()
+  const encoder = new TextEncoder()
+  let lastSent = Date.now()
+  let keepAlive: NodeJS.Timeout | undefined
+  let finished = false
+  const finish = (status: number) => {
+    if (finished) return
+    finished = true
+    clearInterval(keepAlive)
+    const latencyMs = performance.now() - started
+    if (status === 200) core.router.reportSuccess(entry.provider, latencyMs)
+    settleAfter(core, req, entry, {
+      status,
+      bytes: Buffer.concat(received),
+      usage: tap.usage ? usageFromBody(req.endpoint, { usage: tap.usage }) : undefined,
+      resKey,
+      latencyMs,
+    })
+  }
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      keepAlive = setInterval(() => {
+        // A comment line: clients ignore it, and it keeps proxies and idle timers from closing a quiet stream.
+        if (Date.now() - lastSent >= core.keepAliveMs) {
+          controller.enqueue(encoder.encode(': keep-alive\n\n'))
+          lastSent = Date.now()
+        }
+      }, core.keepAliveMs)
+      keepAlive.unref()
+    },
+    async pull(controller) {
+      for (;;) {
+        let next: IteratorResult<Uint8Array>
+        try {
+          next = await iterator.next()
+        } catch (err) {
+          if (req.signal.aborted || finished) return
+          core.router.reportFailure(entry.provider)
+          controller.enqueue(
+            encoder.encode(
+              tap.flush().toString() +
+                DONE_ERROR(`provider ${entry.provider} failed mid-stream: ${(err as Error).message}`),
+            ),
+          )
+          finish(502)
+          controller.close()
+          return
+        }
+        if (next.done) {
+          const tail = tap.flush()
+          if (tail.length) controller.enqueue(tail)
+          // Never end a stream silently: without [DONE] and without an error, the answer was cut off.
+          if (!tap.done && !tap.errored) {
+            controller.enqueue(
+              encoder.encode(DONE_ERROR(`provider ${entry.provider} ended the stream before it was complete`)),
+            )
+            finish(502)
+          } else finish(tap.errored ? 502 : 200)
+          controller.close()
+          return
+        }
+        const chunk = Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength)
+        received.push(chunk)
+        const out = tap.push(chunk)
+        if (out.length) {
+          controller.enqueue(out)
+          lastSent = Date.now()
+          return
+        }
+      }
+    },
+    cancel() {
+      // The client went away: the provider request is aborted through req.signal; nothing more is relayed.
+      clearInterval(keepAlive)
+      upstream.body.destroy()
+      finish(499)
+    },
+  })
+  return new Response(stream, {
+    status: 200,
+    headers: {
+      ...responseHeaders(req, entry, contentType),
+      'cache-control': 'no-cache',
+      'x-accel-buffering': 'no',
+    },
+  })
+}

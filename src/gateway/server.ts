@@ -1,0 +1,116 @@
+import { mkdirSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { type ServerType, serve } from '@hono/node-server'
+import type { Hono } from 'hono'
+import { Agent } from 'undici'
+import type { LocalAccount } from 'viem'
+import { EscrowManager } from '../billing/escrow.ts'
+import { SessionTokenCache } from '../billing/session-token-cache.ts'
+import { UsageLedger } from '../billing/usage-ledger.ts'
+import { createZgClients } from '../chain/clients.ts'
+import type { ZgNetwork } from '../chain/networks.ts'
+import { ProviderCatalog } from '../providers/catalog.ts'
+import { Router } from '../providers/router.ts'
+import { createGatewayApp } from './app.ts'
+import type { GatewayCore } from './forward.ts'
+import { ApiKeyStore } from './http/api-keys.ts'
+
+export type GatewayOptions = {
+  network: ZgNetwork
+  /** The wallet that pays providers: its ledger funds their sub-accounts; it signs session tokens. */
+  wallet: LocalAccount
+  /** Where the gateway keeps its state (gateway.sqlite: API keys, usage, receipts). */
+  dataDir: string
+  host?: string
+  /** Default 8080; 0 picks a free port. */
+  port?: number
+  /** Accept this well-known key (dev mode only). */
+  devKey?: string
+  /** API keys from configuration (held hashed in memory). */
+  apiKeys?: string[]
+  /** Providers on loopback/private addresses are allowed (the devnet). Default false. */
+  allowPrivateUrls?: boolean
+  /** Open sub-accounts and refill them with verified fees. Default true. */
+  autoFund?: boolean
+  initialDeposit?: bigint
+  keepAliveMs?: number
+  headersTimeoutMs?: number
+  maxAttempts?: number
+  catalogRefreshMs?: number
+  log?: (line: string) => void
+}
+
+export type Gateway = {
+  url: string
+  port: number
+  app: Hono
+  core: GatewayCore
+  keys: ApiKeyStore
+  close(): Promise<void>
+}
+
+/** Builds the gateway's parts without listening (for embedding its fetch handler). */
+export async function createGatewayCore(options: GatewayOptions) {
+  const log = options.log ?? ((line: string) => console.error(line))
+  const clients = createZgClients({ network: options.network, account: options.wallet })
+  const catalog = new ProviderCatalog({
+    clients,
+    allowPrivateUrls: options.allowPrivateUrls ?? false,
+    refreshIntervalMs: options.catalogRefreshMs,
+    log,
+  })
+  mkdirSync(options.dataDir, { recursive: true })
+  const keys = new ApiKeyStore(join(options.dataDir, 'gateway.sqlite'))
+  for (const [i, key] of (options.apiKeys ?? []).entries()) keys.addStaticKey(key, `config-${i + 1}`)
+  const core: GatewayCore = {
+    catalog,
+    router: new Router({ catalog }),
+    tokens: new SessionTokenCache({ clients, account: options.wallet }),
+    escrow:
+      options.autoFund === false
+        ? undefined
+        : new EscrowManager({ clients, initialDeposit: options.initialDeposit, log }),
+    ledger: new UsageLedger(join(options.dataDir, 'usage.sqlite')),
+    dispatcher: new Agent({ keepAliveTimeout: 60_000, connections: 1024, pipelining: 1 }),
+    keepAliveMs: options.keepAliveMs ?? 15_000,
+    headersTimeoutMs: options.headersTimeoutMs ?? 300_000,
+    maxAttempts: options.maxAttempts ?? 3,
+    log,
+  }
+  let ready = false
+  await catalog.start().then(() => {
+    ready = true
+  })
+  const app = createGatewayApp({ core, keys, devKey: options.devKey, ready: () => ready, log })
+  return { core, keys, app, log }
+}
+
+/** Starts the OpenAI-compatible gateway over the providers of `network`. */
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const { core, keys, app } = await createGatewayCore(options)
+  const server: ServerType = await new Promise((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: options.host ?? '127.0.0.1', port: options.port ?? 8080 }, () =>
+      resolve(s),
+    )
+    s.once('error', reject)
+  })
+  const { port, address } = server.address() as AddressInfo
+  return {
+    url: `http://${address.includes(':') ? `[${address}]` : address}:${port}`,
+    port,
+    app: app as unknown as Hono,
+    core,
+    keys,
+    async close() {
+      await core.catalog.stop()
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        ;(server as { closeAllConnections?: () => void }).closeAllConnections?.()
+      })
+      await core.dispatcher.close()
+      core.ledger.close()
+      keys.close()
+    },
+  }
+}

@@ -1,0 +1,69 @@
+import type { Address } from 'viem'
+import { VERIFIABLE } from '../attestation/response-verifier.ts'
+import type { CatalogEntry, ProviderCatalog } from './catalog.ts'
+
+type Health = { failures: number; openUntil: number; latencyMs: number | undefined }
+
+/**
+ * Picks providers for a model: those whose circuit is closed first, then verifiable ones (TeeML: signed in a
+ * TEE), then the cheapest, then the fastest seen. A provider that fails `threshold` times in a row is left out
+ * for `cooldownMs`, unless no other provider serves the model.
+ */
+export class Router {
+  readonly #catalog: ProviderCatalog
+  readonly #health = new Map<string, Health>()
+  readonly #threshold: number
+  readonly #cooldownMs: number
+
+  constructor(params: { catalog: ProviderCatalog; threshold?: number; cooldownMs?: number }) {
+    this.#catalog = params.catalog
+    this.#threshold = params.threshold ?? 3
+    this.#cooldownMs = params.cooldownMs ?? 30_000
+  }
+
+  candidates(model: string): CatalogEntry[] {
+    const now = Date.now()
+    const scored = this.#catalog.candidates(model).map((entry) => {
+      const h = this.#health.get(entry.provider.toLowerCase())
+      return {
+        entry,
+        open: h !== undefined && h.openUntil > now ? 1 : 0,
+        verifiable: VERIFIABLE.has(entry.verifiability) ? 0 : 1,
+        price: entry.inputPrice + entry.outputPrice,
+        latency: h?.latencyMs ?? Number.POSITIVE_INFINITY,
+      }
+    })
+    scored.sort(
+      (a, b) =>
+        a.open - b.open ||
+        a.verifiable - b.verifiable ||
+        (a.price < b.price ? -1 : a.price > b.price ? 1 : 0) ||
+        a.latency - b.latency,
+    )
+    return scored.map((s) => s.entry)
+  }
+
+  reportSuccess(provider: Address, latencyMs: number): void {
+    const h = this.#health.get(provider.toLowerCase())
+    // An exponentially weighted latency: recent calls count most.
+    const latency = h?.latencyMs === undefined ? latencyMs : h.latencyMs * 0.8 + latencyMs * 0.2
+    this.#health.set(provider.toLowerCase(), { failures: 0, openUntil: 0, latencyMs: latency })
+  }
+
+  reportFailure(provider: Address): void {
+    const key = provider.toLowerCase()
+    const h = this.#health.get(key) ?? { failures: 0, openUntil: 0, latencyMs: undefined }
+    const failures = h.failures + 1
+    this.#health.set(key, {
+      ...h,
+      failures,
+      openUntil: failures >= this.#threshold ? Date.now() + this.#cooldownMs : h.openUntil,
+    })
+  }
+
+  /** Per provider: failures in a row and whether its circuit is open (for /v1/providers and metrics). */
+  health(provider: Address): { failures: number; open: boolean; latencyMs: number | undefined } {
+    const h = this.#health.get(provider.toLowerCase())
+    return { failures: h?.failures ?? 0, open: (h?.openUntil ?? 0) > Date.now(), latencyMs: h?.latencyMs }
+  }
+}
