@@ -1,0 +1,30 @@
+/**
+ * The dev models. Their ids say what they are: deterministic stand-ins for tests and the devnet, not inference.
+ */
+export const DEV_CHAT_MODEL = 'dev/chat-deterministic'
+export const DEV_EMBEDDING_MODEL = 'dev/embedding-hash-256'
+export const DEV_IMAGE_MODEL = 'dev/image-procedural'
+export const DEV_STT_MODEL = 'dev/stt-tone'
+
+export const DEV_MODEL_IDS = [DEV_CHAT_MODEL, DEV_EMBEDDING_MODEL, DEV_IMAGE_MODEL, DEV_STT_MODEL] as const
+
+/** Fixed so that /v1/models is byte-for-byte stable (2026-11-01T00:00:00Z). */
+const CREATED = 1_793_491_200
+
+export const DEV_OWNER = 'zg-gateway-dev'
+
+export function listModels(maxContextTokens: number) {
+  return {
+    object: 'list',
+    data: DEV_MODEL_IDS.map((id) => ({
+      id,
+      object: 'model',
+      created: CREATED,
+      owned_by: DEV_OWNER,
+      root: id,
+      parent: null,
+      // vLLM reports the context length here; only the text models have one.
+      ...(id === DEV_CHAT_MODEL || id === DEV_EMBEDDING_MODEL ? { max_model_len: maxContextTokens } : {}),
+    })),
+  }
+}

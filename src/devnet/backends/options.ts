@@ -1,0 +1,18 @@
+export type DevBackendOptions = {
+  /** Streaming pace: the wait between two tokens, in ms (default 0). Non-streamed answers take as long in total. */
+  tokenDelayMs?: number
+  /** The wait before the first token, in ms (default 0). */
+  firstTokenDelayMs?: number
+  /** The chat and embedding models' context length, in tokens (default 8192). */
+  maxContextTokens?: number
+}
+
+export type DevBackendConfig = Required<DevBackendOptions>
+
+export function resolveOptions(opts: DevBackendOptions = {}): DevBackendConfig {
+  return {
+    tokenDelayMs: opts.tokenDelayMs ?? 0,
+    firstTokenDelayMs: opts.firstTokenDelayMs ?? 0,
+    maxContextTokens: opts.maxContextTokens ?? 8192,
+  }
+}
