@@ -7,7 +7,7 @@ export function toneWav(segments: Array<{ hz: number; seconds: number }>, sample
       samples.push(hz === 0 ? 0 : Math.round(Math.sin((2 * Math.PI * hz * i) / sampleRate) * 12_000))
   }
   const data = Buffer.alloc(samples.length * 2)
-  samples.forEach((s, i) => data.writeInt16LE(s, i * 2))
+  for (const [i, s] of samples.entries()) data.writeInt16LE(s, i * 2)
   const header = Buffer.alloc(44)
   header.write('RIFF', 0)
   header.writeUInt32LE(36 + data.length, 4)
