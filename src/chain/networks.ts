@@ -15,7 +15,7 @@ export type ZgNetwork = {
 
 // 0G networks and contract addresses: @0gfoundation/0g-compute-ts-sdk 0.9.0 lib.commonjs/constants.js,
 // checked against 0g-serving-contract deployments/* (0g-protocol.md §1.1).
-export const zgMainnet = defineChain({
+export const zgMainnet: Chain = defineChain({
   id: 16661,
   name: '0G Mainnet',
   nativeCurrency: { name: '0G', symbol: '0G', decimals: 18 },
@@ -23,7 +23,7 @@ export const zgMainnet = defineChain({
   blockExplorers: { default: { name: '0G Chainscan', url: 'https://chainscan.0g.ai' } },
 })
 
-export const zgTestnet = defineChain({
+export const zgTestnet: Chain = defineChain({
   id: 16602,
   name: '0G Galileo Testnet',
   nativeCurrency: { name: '0G', symbol: '0G', decimals: 18 },

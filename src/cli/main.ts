@@ -3,15 +3,21 @@ import { ZgContractError } from '../chain/errors.ts'
 import { accountGroup } from './account.ts'
 import { type CommandGroup, commandHelp, groupHelp, parseCommandArgs, UsageError } from './command.ts'
 import { devCommand } from './dev.ts'
+import { keysGroup } from './keys.ts'
 import { toJson } from './output.ts'
 import { providerGroup } from './provider.ts'
+import { providersGroup } from './providers.ts'
+import { serveCommand } from './serve.ts'
+import { usageCommand } from './usage.ts'
 
 const groups: Record<string, CommandGroup> = {
   account: accountGroup,
   provider: providerGroup,
+  providers: providersGroup,
+  keys: keysGroup,
 }
 
-const topLevel = { dev: devCommand }
+const topLevel = { dev: devCommand, serve: serveCommand, usage: usageCommand }
 
 function help(): string {
   const g = Object.entries(groups).map(([name, group]) => `  ${name.padEnd(10)}  ${group.summary}`)

@@ -3,7 +3,6 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { type ServerType, serve } from '@hono/node-server'
 import type { Hono } from 'hono'
-import { Agent } from 'undici'
 import type { LocalAccount } from 'viem'
 import { EscrowManager } from '../billing/escrow.ts'
 import { SessionTokenCache } from '../billing/session-token-cache.ts'
@@ -11,6 +10,7 @@ import { UsageLedger } from '../billing/usage-ledger.ts'
 import { createZgClients } from '../chain/clients.ts'
 import type { ZgNetwork } from '../chain/networks.ts'
 import { ProviderCatalog } from '../providers/catalog.ts'
+import { createProviderAgent } from '../providers/provider-agent.ts'
 import { Router } from '../providers/router.ts'
 import { createGatewayApp } from './app.ts'
 import type { GatewayCore } from './forward.ts'
@@ -72,7 +72,12 @@ export async function createGatewayCore(options: GatewayOptions) {
         ? undefined
         : new EscrowManager({ clients, initialDeposit: options.initialDeposit, log }),
     ledger: new UsageLedger(join(options.dataDir, 'usage.sqlite')),
-    dispatcher: new Agent({ keepAliveTimeout: 60_000, connections: 1024, pipelining: 1 }),
+    // Keep-alive pool per provider; DNS answers are re-checked on every connect (no rebinding to private hosts).
+    dispatcher: createProviderAgent({
+      allowPrivate: options.allowPrivateUrls ?? false,
+      keepAliveTimeoutMs: 60_000,
+      connections: 1024,
+    }),
     keepAliveMs: options.keepAliveMs ?? 15_000,
     headersTimeoutMs: options.headersTimeoutMs ?? 300_000,
     maxAttempts: options.maxAttempts ?? 3,

@@ -155,7 +155,6 @@ async function finish(
 
 /** Relays the backend's answer to the client: buffered for JSON, event by event for SSE. Always signs and records. */
 async function relay(
-  c: Context,
   deps: ProxyDeps,
   billing: Billing,
   upstream: Awaited<ReturnType<typeof request>>,
@@ -315,7 +314,7 @@ export async function proxyJson(c: Context, deps: ProxyDeps, endpoint: string): 
       prices,
       requestHash: sha256hex(bytes),
     }
-    return await relay(c, deps, billing, upstream, abort, release, clientAskedUsage)
+    return await relay(deps, billing, upstream, abort, release, clientAskedUsage)
   } catch (err) {
     release()
     throw err
@@ -379,7 +378,7 @@ export async function proxyMultipart(c: Context, deps: ProxyDeps, endpoint: stri
       // Plain-text transcripts carry no timing: bill the upload as 16 kHz 16-bit mono audio (32 kB a second).
       fallbackSeconds: billableSeconds(received / 32_000),
     }
-    return await relay(c, deps, billing, upstream, abort, release, true)
+    return await relay(deps, billing, upstream, abort, release, true)
   } catch (err) {
     release()
     throw err

@@ -1,0 +1,73 @@
+import { join } from 'node:path'
+import { parse0G } from '../chain/units.ts'
+import { startGateway } from '../gateway/server.ts'
+import type { Command } from './command.ts'
+import { UsageError } from './command.ts'
+import { untilSignal } from './dev.ts'
+import { dataDirOf, networkOptions, resolveNetwork, resolveWallet } from './network-options.ts'
+import { printJson } from './output.ts'
+
+export const serveCommand: Command = {
+  summary: 'Serve the OpenAI-compatible gateway over the providers of a 0G network (mainnet, testnet, or an RPC URL)',
+  options: {
+    ...networkOptions,
+    host: { type: 'string', description: 'address to listen on (default 127.0.0.1)' },
+    port: { type: 'string', description: 'port (ZG_PORT; default 8080)' },
+    'api-key': {
+      type: 'string',
+      multiple: true,
+      description: 'accept this API key (repeatable; also ZG_API_KEYS, comma-separated)',
+    },
+    'allow-private-urls': {
+      type: 'boolean',
+      description: 'allow providers on private or loopback addresses (local networks only)',
+    },
+    'no-auto-fund': { type: 'boolean', description: 'never open or refill provider sub-accounts' },
+    'initial-deposit': {
+      type: 'string',
+      description: 'first deposit into a new provider sub-account, in 0G (default 2)',
+    },
+  },
+  async run(values) {
+    const network = await resolveNetwork(values)
+    const wallet = await resolveWallet(values, network)
+    if (!wallet) throw new UsageError('The gateway pays providers from a wallet: set ZG_PRIVATE_KEY or pass --key-file')
+    const apiKeys = [
+      ...((values['api-key'] as string[] | undefined) ?? []),
+      ...(process.env.ZG_API_KEYS ?? '')
+        .split(',')
+        .map((k) => k.trim())
+        .filter(Boolean),
+    ]
+    const dataDir = dataDirOf(values)
+    const gateway = await startGateway({
+      network,
+      wallet,
+      dataDir: join(dataDir, 'gateway'),
+      host: (values.host as string | undefined) ?? '127.0.0.1',
+      port: Number((values.port as string | undefined) ?? process.env.ZG_PORT ?? 8080),
+      apiKeys,
+      allowPrivateUrls: Boolean(values['allow-private-urls']) || network.name === 'devnet',
+      autoFund: !values['no-auto-fund'],
+      initialDeposit:
+        values['initial-deposit'] !== undefined ? parse0G(values['initial-deposit'] as string) : undefined,
+      // The dev key is accepted only by `zg-gateway dev`, never here.
+      log: (line) => console.error(line),
+    })
+    const base = `${gateway.url}/v1`
+    const providers = gateway.core.catalog.entries().length
+    if (values.json)
+      printJson({ ready: base, network: network.name, chainId: network.chain.id, wallet: wallet.address, providers })
+    else {
+      console.log(
+        `network ${network.name} (chain ${network.chain.id}), wallet ${wallet.address}, ${providers} providers`,
+      )
+      if (!apiKeys.length)
+        console.log('no API keys configured yet: create one with zg-gateway keys create --name <name>')
+      console.log(`ready: ${base}`)
+    }
+    await untilSignal()
+    await gateway.close()
+    return 0
+  },
+}

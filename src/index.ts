@@ -1,0 +1,40 @@
+/**
+ * zg-gateway as a library: embed the OpenAI-compatible 0G gateway, run a provider node, or drive the 0G contracts.
+ *
+ * @example
+ * import { createGateway, networks } from 'zg-gateway'
+ * import { privateKeyToAccount } from 'viem/accounts'
+ * const gateway = await createGateway({ network: networks.testnet, wallet: privateKeyToAccount(key), dataDir: '.zg' })
+ * // POST gateway.url + '/v1/chat/completions', or mount gateway.fetch in your own server.
+ */
+import { createGatewayCore, type Gateway, type GatewayOptions, startGateway } from './gateway/server.ts'
+
+export { verifyResponseSignature } from './attestation/response-signature.ts'
+export type { Receipt } from './attestation/response-verifier.ts'
+export { verifyDelivery } from './attestation/response-verifier.ts'
+export { createSessionToken, parseSessionToken } from './billing/session-token.ts'
+export * from './chain/index.ts'
+export { startDevStack } from './devnet/dev-stack.ts'
+export type { Gateway, GatewayOptions } from './gateway/server.ts'
+export { type ProviderNode, type ProviderNodeOptions, startProviderNode } from './provider-node/server.ts'
+export { ProviderCatalog } from './providers/catalog.ts'
+
+/**
+ * Starts the gateway in this process. With `listen: false` nothing listens: use `fetch` (a standard
+ * `(Request) => Promise<Response>` handler) from your own HTTP server, and `close()` to stop its background work.
+ */
+export async function createGateway(
+  options: GatewayOptions & { listen?: boolean },
+): Promise<Gateway | { fetch: (request: Request) => Promise<Response>; close(): Promise<void> }> {
+  if (options.listen !== false) return startGateway(options)
+  const { core, keys, app } = await createGatewayCore(options)
+  return {
+    fetch: async (request) => app.fetch(request),
+    async close() {
+      await core.catalog.stop()
+      await core.dispatcher.close()
+      core.ledger.close()
+      keys.close()
+    },
+  }
+}

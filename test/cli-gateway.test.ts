@@ -1,0 +1,84 @@
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { DEV_CHAT_MODEL } from '../src/devnet/backends/index.ts'
+import { startTestStack } from './support/dev-stack.ts'
+
+const run = promisify(execFile)
+let stack: Awaited<ReturnType<typeof startTestStack>>
+
+async function cli(args: string[]) {
+  try {
+    const { stdout, stderr } = await run(
+      process.execPath,
+      ['bin/zg-gateway.js', ...args, '--data-dir', stack.dataDir],
+      {
+        env: { PATH: process.env.PATH ?? '' },
+      },
+    )
+    return { code: 0, stdout, stderr }
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string }
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
+  }
+}
+
+const chat = (key: string) =>
+  fetch(`${stack.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: DEV_CHAT_MODEL, messages: [{ role: 'user', content: 'hello' }] }),
+  })
+
+beforeAll(async () => {
+  stack = await startTestStack()
+})
+afterAll(async () => {
+  await stack?.dispose()
+})
+
+describe('gateway CLI against a running dev stack', () => {
+  it('lists the devnet providers', async () => {
+    const r = await cli(['providers', 'list', '--json'])
+    expect(r.code).toBe(0)
+    const { providers } = JSON.parse(r.stdout)
+    expect(providers).toHaveLength(5)
+    expect(providers.map((p: { verifiability: string }) => p.verifiability).sort()).toEqual([
+      'TeeML',
+      'TeeML',
+      'TeeML',
+      'TeeML',
+      'standard',
+    ])
+  })
+
+  it('verifies a provider honestly: a dev signer is not a TEE', async () => {
+    const r = await cli(['providers', 'verify', '--provider', stack.nodes[0]!.address, '--json'])
+    expect(r.code).toBe(1)
+    expect(JSON.parse(r.stdout)).toMatchObject({ tee: 'none', signerBound: false, quoteVerified: false })
+  })
+
+  it('creates an API key the running gateway accepts, lists it without the key, and revokes it', async () => {
+    const created = await cli(['keys', 'create', '--name', 'ci', '--json'])
+    const { key, id } = JSON.parse(created.stdout)
+    expect(key).toMatch(/^sk-zg-/)
+    expect((await chat(key)).status).toBe(200)
+    const listed = await cli(['keys', 'list', '--json'])
+    expect(listed.stdout).not.toContain(key)
+    expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ id, name: 'ci' })])
+    expect((await cli(['keys', 'revoke', id])).code).toBe(0)
+    expect((await cli(['keys', 'revoke', 'key_unknown'])).code).toBe(2)
+  })
+
+  it('reports usage per provider and model, with verified counts', async () => {
+    await chat('sk-zg-dev')
+    await new Promise((r) => setTimeout(r, 300))
+    const r = await cli(['usage', '--json'])
+    expect(r.code).toBe(0)
+    const { rows, total } = JSON.parse(r.stdout)
+    const row = rows.find((x: { model: string }) => x.model === DEV_CHAT_MODEL)
+    expect(row.calls).toBeGreaterThanOrEqual(2)
+    expect(row.verified).toBe(row.calls)
+    expect(BigInt(total)).toBeGreaterThan(0n)
+  })
+})

@@ -1,0 +1,58 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import OpenAI from 'openai'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { anvilAccount } from '../src/devnet/anvil.ts'
+import { DEV_CHAT_MODEL } from '../src/devnet/backends/index.ts'
+import { createGateway } from '../src/index.ts'
+import { startTestStack } from './support/dev-stack.ts'
+
+let stack: Awaited<ReturnType<typeof startTestStack>>
+const dir = mkdtempSync(join(tmpdir(), 'zg-sdk-'))
+
+beforeAll(async () => {
+  stack = await startTestStack()
+})
+afterAll(async () => {
+  await stack?.dispose()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+describe("import { createGateway } from 'zg-gateway'", () => {
+  it('embeds a gateway in a Node app, listening or as a fetch handler', async () => {
+    const options = {
+      network: stack.devnet.network,
+      wallet: anvilAccount(1),
+      dataDir: dir,
+      apiKeys: ['sk-app-secret'],
+      allowPrivateUrls: true,
+    }
+    const listening = await createGateway({ ...options, port: 0 })
+    try {
+      const client = new OpenAI({
+        baseURL: `${(listening as { url: string }).url}/v1`,
+        apiKey: 'sk-app-secret',
+        maxRetries: 0,
+      })
+      const reply = await client.chat.completions.create({
+        model: DEV_CHAT_MODEL,
+        messages: [{ role: 'user', content: 'embedded' }],
+      })
+      expect(reply.choices[0]!.message.content!.length).toBeGreaterThan(0)
+    } finally {
+      await listening.close()
+    }
+
+    const handler = await createGateway({ ...options, dataDir: join(dir, 'handler'), listen: false })
+    try {
+      const res = await (handler as { fetch: (r: Request) => Promise<Response> }).fetch(
+        new Request('http://embedded/v1/models', { headers: { authorization: 'Bearer sk-app-secret' } }),
+      )
+      expect(res.status).toBe(200)
+      expect(((await res.json()) as { data: Array<{ id: string }> }).data.map((m) => m.id)).toContain(DEV_CHAT_MODEL)
+    } finally {
+      await handler.close()
+    }
+  })
+})
