@@ -99,6 +99,10 @@ export type DevStackOptions = {
   devKey?: string
   /** Streaming pace of the dev backend, ms per token (default 10). */
   tokenDelayMs?: number
+  /** How long the dev backend waits before its first token (default 0). */
+  firstTokenDelayMs?: number
+  /** The gateway's keep-alive comment interval on silent streams (default 15 s). */
+  keepAliveMs?: number
   log?: (line: string) => void
 }
 
@@ -131,7 +135,11 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
   try {
     const network = devnet.network
     const owner = createZgClients({ network, account: anvilAccount(0) })
-    const backend = await startDevBackend({ port: 0, tokenDelayMs: options.tokenDelayMs ?? 10 })
+    const backend = await startDevBackend({
+      port: 0,
+      tokenDelayMs: options.tokenDelayMs ?? 10,
+      firstTokenDelayMs: options.firstTokenDelayMs ?? 0,
+    })
     stops.push(() => backend.close())
 
     const nodes: DevStack['nodes'] = []
@@ -198,6 +206,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       port: options.port ?? 8080,
       devKey,
       allowPrivateUrls: true,
+      keepAliveMs: options.keepAliveMs,
       log,
     })
     stops.push(() => gateway.close())

@@ -5,10 +5,10 @@ import { type DevStack, startDevStack } from '../../src/devnet/dev-stack.ts'
 
 /** The dev stack (what `npm start` runs) on free ports in a temporary data dir. */
 export async function startTestStack(
-  opts: { tokenDelayMs?: number } = {},
+  opts: { tokenDelayMs?: number; firstTokenDelayMs?: number; keepAliveMs?: number } = {},
 ): Promise<DevStack & { baseURL: string; dataDir: string; dispose(): Promise<void> }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'zg-stack-'))
-  const stack = await startDevStack({ dataDir, port: 0, chainPort: 0, tokenDelayMs: opts.tokenDelayMs ?? 1 })
+  const stack = await startDevStack({ dataDir, port: 0, chainPort: 0, ...opts, tokenDelayMs: opts.tokenDelayMs ?? 1 })
   return {
     ...stack,
     baseURL: `${stack.gateway.url}/v1`,
