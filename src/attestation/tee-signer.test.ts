@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { getAddress, recoverMessageAddress, recoverTypedDataAddress } from 'viem'
 import { afterAll, describe, expect, it } from 'vitest'
+import { TEE_SETTLEMENT_TYPES } from '../chain/tee-settlement.ts'
 import { createInsecureDevSigner } from './dev-signer.ts'
 import { responseSignatureText, verifyResponseSignature } from './response-signature.ts'
 import { checkAttestationNonce, InvalidAttestationNonceError, signChat } from './tee-signer.ts'
@@ -45,15 +46,7 @@ describe('TeeSigner over a local key', () => {
         chainId: 16602,
         verifyingContract: getAddress('0xa79f4c8311ff93c06b8cfb403690cc987c93f91e'),
       },
-      types: {
-        TEESettlement: [
-          { name: 'requestsHash', type: 'bytes32' },
-          { name: 'nonce', type: 'uint256' },
-          { name: 'provider', type: 'address' },
-          { name: 'user', type: 'address' },
-          { name: 'totalFee', type: 'uint256' },
-        ],
-      },
+      types: TEE_SETTLEMENT_TYPES,
       primaryType: 'TEESettlement',
       message: {
         requestsHash: `0x${'11'.repeat(32)}`,

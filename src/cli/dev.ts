@@ -2,19 +2,7 @@ import { startDevStack } from '../devnet/dev-stack.ts'
 import type { Command } from './command.ts'
 import { dataDirOf } from './network-options.ts'
 import { printJson, table } from './output.ts'
-
-/** Waits for Ctrl-C or SIGTERM, once. */
-export function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (signal: NodeJS.Signals) => {
-      process.off('SIGINT', on)
-      process.off('SIGTERM', on)
-      resolve(signal)
-    }
-    process.on('SIGINT', on)
-    process.on('SIGTERM', on)
-  })
-}
+import { untilSignal } from './signals.ts'
 
 export const devCommand: Command = {
   summary:
@@ -29,6 +17,8 @@ export const devCommand: Command = {
   async run(values) {
     const dataDir = dataDirOf(values)
     const started = performance.now()
+    // Listen before anything starts: a Ctrl-C during start-up, or right after the ready line, still stops cleanly.
+    const stopSignal = untilSignal()
     const text = !values.json
     const stack = await startDevStack({
       dataDir,
@@ -72,7 +62,7 @@ export const devCommand: Command = {
       console.log(`API key: ${stack.devKey}   (dev mode only)`)
       console.log(`ready: ${baseUrl} (${ms} ms). Ctrl-C stops everything.`)
     }
-    const signal = await untilSignal()
+    const signal = await stopSignal
     if (text) console.log(`\n${signal}: stopping`)
     await stack.stop()
     return 0

@@ -16,6 +16,7 @@ import { UsageStore } from '../provider-node/usage-store.ts'
 import { type Command, type CommandGroup, type Options, requireString, UsageError, type Values } from './command.ts'
 import { clientsFrom, dataDirOf, networkOptions } from './network-options.ts'
 import { printJson, table } from './output.ts'
+import { untilSignal } from './signals.ts'
 
 const signerOptions: Options = {
   'insecure-dev-signer': {
@@ -74,6 +75,7 @@ const serve: Command = {
     const clients = await providerClients(values)
     const dir = providerDir(values, clients.address)
     const signer = await signerFrom(values, dir)
+    const stopSignal = untilSignal()
     const node = await startProviderNode({
       clients,
       backendUrl: backend,
@@ -100,11 +102,7 @@ const serve: Command = {
       }
       console.log(`ready: ${node.url}`)
     }
-    await new Promise<void>((resolve) => {
-      const stop = () => resolve()
-      process.once('SIGINT', stop)
-      process.once('SIGTERM', stop)
-    })
+    await stopSignal
     await node.close()
     return 0
   },

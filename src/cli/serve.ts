@@ -3,9 +3,9 @@ import { parse0G } from '../chain/units.ts'
 import { startGateway } from '../gateway/server.ts'
 import type { Command } from './command.ts'
 import { UsageError } from './command.ts'
-import { untilSignal } from './dev.ts'
 import { dataDirOf, networkOptions, resolveNetwork, resolveWallet } from './network-options.ts'
 import { printJson } from './output.ts'
+import { untilSignal } from './signals.ts'
 
 export const serveCommand: Command = {
   summary: 'Serve the OpenAI-compatible gateway over the providers of a 0G network (mainnet, testnet, or an RPC URL)',
@@ -40,6 +40,7 @@ export const serveCommand: Command = {
         .filter(Boolean),
     ]
     const dataDir = dataDirOf(values)
+    const stopSignal = untilSignal()
     const gateway = await startGateway({
       network,
       wallet,
@@ -66,7 +67,7 @@ export const serveCommand: Command = {
         console.log('no API keys configured yet: create one with zg-gateway keys create --name <name>')
       console.log(`ready: ${base}`)
     }
-    await untilSignal()
+    await stopSignal
     await gateway.close()
     return 0
   },

@@ -14,6 +14,7 @@ import { inferenceServingAbi, type SettlementStatus, settlementStatus } from '..
 import { getAccount } from '../chain/actions/get-account.ts'
 import { requireWallet, type ZgClients } from '../chain/clients.ts'
 import { toZgError } from '../chain/errors.ts'
+import { TEE_SETTLEMENT_TYPES, teeSettlementDomain } from '../chain/tee-settlement.ts'
 import type { UsageRecord, UsageStore } from './usage-store.ts'
 
 /** The contract settles at most 50 users per call (InferenceServing MAX settlements). */
@@ -53,21 +54,8 @@ export async function signSettlement(
   params: { chainId: number; inference: Address; item: Omit<SettlementItem, 'signature'> },
 ): Promise<Hex> {
   return signer.signTypedData({
-    domain: {
-      name: '0G Inference Serving',
-      version: '1',
-      chainId: params.chainId,
-      verifyingContract: params.inference,
-    },
-    types: {
-      TEESettlement: [
-        { name: 'requestsHash', type: 'bytes32' },
-        { name: 'nonce', type: 'uint256' },
-        { name: 'provider', type: 'address' },
-        { name: 'user', type: 'address' },
-        { name: 'totalFee', type: 'uint256' },
-      ],
-    },
+    domain: teeSettlementDomain(params.chainId, params.inference),
+    types: TEE_SETTLEMENT_TYPES,
     primaryType: 'TEESettlement',
     message: {
       requestsHash: params.item.requestsHash,
