@@ -70,6 +70,66 @@ describe('gateway CLI against a running dev stack', () => {
     expect((await cli(['keys', 'revoke', 'key_unknown'])).code).toBe(2)
   })
 
+  it('serves a gateway on an RPC URL network with configured API keys (and never the dev key)', async () => {
+    const { spawn } = await import('node:child_process')
+    const { anvilPrivateKey } = await import('../src/devnet/anvil.ts')
+    const { contracts, rpcUrl } = stack.devnet.info
+    const args = [
+      'bin/zg-gateway.js',
+      'serve',
+      '--network',
+      rpcUrl,
+      '--ledger-ca',
+      contracts.ledger,
+      '--inference-ca',
+      contracts.inference,
+    ]
+    const proc = spawn(
+      process.execPath,
+      [
+        ...args,
+        '--port',
+        '0',
+        '--allow-private-urls',
+        '--api-key',
+        'sk-served-1',
+        '--data-dir',
+        `${stack.dataDir}/served`,
+      ],
+      {
+        env: { PATH: process.env.PATH ?? '', ZG_PRIVATE_KEY: anvilPrivateKey(1) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    try {
+      let out = ''
+      const base = await new Promise<string>((resolve, reject) => {
+        proc.stdout.on('data', (d) => {
+          out += d
+          const m = out.match(/^ready: (\S+)/m)
+          if (m) resolve(m[1]!)
+        })
+        proc.stderr.on('data', (d) => {
+          out += d
+        })
+        proc.once('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)))
+      })
+      expect(out).not.toContain(anvilPrivateKey(1).slice(2))
+      const call = (key: string) =>
+        fetch(`${base}/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ model: DEV_CHAT_MODEL, messages: [{ role: 'user', content: 'served' }] }),
+        })
+      expect((await call('sk-served-1')).status).toBe(200)
+      expect((await call('sk-zg-dev')).status).toBe(401)
+    } finally {
+      const exited = new Promise((r) => proc.once('exit', r))
+      proc.kill('SIGTERM')
+      await exited
+    }
+  })
+
   it('reports usage per provider and model, with verified counts', async () => {
     await chat('sk-zg-dev')
     await new Promise((r) => setTimeout(r, 300))

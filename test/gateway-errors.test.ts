@@ -147,4 +147,19 @@ describe('gateway errors, as curl sees them (openai-clients.md §4)', () => {
       'response_format',
     )
   })
+
+  it('builds a fresh session token after the wallet revokes all its tokens (generation bump)', async () => {
+    const { revokeAllTokens } = await import('../src/chain/actions/revoke-all-tokens.ts')
+    const { createZgClients } = await import('../src/chain/clients.ts')
+    const { anvilAccount } = await import('../src/devnet/anvil.ts')
+    const wallet = createZgClients({ network: stack.devnet.network, account: anvilAccount(1) })
+    const first = await post('/chat/completions', chat)
+    const provider = first.headers.get('x-zg-provider')! as `0x${string}`
+    await revokeAllTokens(wallet, { provider })
+    // The provider trusts its cached view of the account for up to 5 s; then it refuses the old token.
+    await new Promise((r) => setTimeout(r, 5_200))
+    const after = await post('/chat/completions', chat)
+    expect(after.status).toBe(200)
+    expect(after.headers.get('x-zg-provider')).toBe(provider)
+  })
 })
