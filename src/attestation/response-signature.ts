@@ -46,6 +46,8 @@ export async function verifyResponseSignature(params: {
   signature: ChatSignature
   expectedSigner: Address
   requestBody?: Uint8Array | string
+  /** sha256 hex of the request, for a request that was streamed rather than held (instead of requestBody). */
+  requestHash?: string
   responseBody?: Uint8Array | string
 }): Promise<{ ok: true } | { ok: false; reason: ResponseSignatureFailure }> {
   const { signature: sig, expectedSigner } = params
@@ -67,11 +69,13 @@ export async function verifyResponseSignature(params: {
     return { ok: false, reason: 'bad_signature' }
   }
   if (!isAddressEqual(recovered, expectedSigner)) return { ok: false, reason: 'wrong_signer' }
-  if (params.requestBody === undefined && params.responseBody === undefined) return { ok: true }
+  const requestHash =
+    params.requestHash ?? (params.requestBody === undefined ? undefined : sha256Hex(params.requestBody))
+  if (requestHash === undefined && params.responseBody === undefined) return { ok: true }
   const parts = PLAIN_TEXT.exec(sig.text)
   // E.g. an E2EE variant ("zg-sig-v1/e2ee-ct:…") whose hashes cover other bytes than the ones we hold.
   if (!parts) return { ok: false, reason: 'malformed' }
-  if (params.requestBody !== undefined && parts[1]?.toLowerCase() !== sha256Hex(params.requestBody)) {
+  if (requestHash !== undefined && parts[1]?.toLowerCase() !== requestHash.toLowerCase()) {
     return { ok: false, reason: 'request_mismatch' }
   }
   if (params.responseBody !== undefined && parts[2]?.toLowerCase() !== sha256Hex(params.responseBody)) {

@@ -24,7 +24,8 @@ export type VerifyDeliveryParams = {
   teeSignerAddress: Address
   teeSignerAcknowledged: boolean
   resKey: string | null
-  requestBody: Uint8Array
+  /** The request as sent, or its sha256 hex when it was streamed. */
+  requestBody: Uint8Array | { sha256: string }
   responseBody: Uint8Array
   fetch?: typeof fetch
   timeoutMs?: number
@@ -62,7 +63,9 @@ export async function verifyDelivery(params: VerifyDeliveryParams): Promise<Rece
   const result = await verifyResponseSignature({
     signature,
     expectedSigner: params.teeSignerAddress,
-    requestBody: params.requestBody,
+    ...(params.requestBody instanceof Uint8Array
+      ? { requestBody: params.requestBody }
+      : { requestHash: params.requestBody.sha256 }),
     responseBody: params.responseBody,
   })
   if (result.ok) {

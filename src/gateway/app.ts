@@ -1,4 +1,5 @@
 import { Hono } from 'hono'
+import { getAddress } from 'viem'
 import { embeddingsAsBase64 } from './embeddings-encoding.ts'
 import { type ForwardRequest, forward, type GatewayCore } from './forward.ts'
 import type { ApiKeyStore } from './http/api-keys.ts'
@@ -166,6 +167,7 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
         endpoint: 'audio/transcriptions',
         model: upload.model,
         body: upload.body,
+        bodySha256: upload.sha256,
         contentType,
         stream: false,
         clientWantsUsage: false,
@@ -205,7 +207,7 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
       id: call.requestId,
       object: 'receipt',
       created: Math.floor(call.createdAt / 1000),
-      provider: call.provider,
+      provider: getAddress(call.provider),
       model: call.model,
       endpoint: call.endpoint,
       usage: { input: call.inputUnits.toString(), output: call.outputUnits.toString() },

@@ -32,6 +32,8 @@ export type ForwardRequest = {
   model: string
   /** The bytes to send (JSON), or a one-shot stream (multipart uploads, which cannot be replayed). */
   body: Uint8Array | (() => Readable)
+  /** For a streamed body: the sha256 hex of what was streamed, for verification. */
+  bodySha256?: () => string
   contentType: string
   stream: boolean
   /** The client asked for the usage chunk (stream_options.include_usage). */
@@ -253,7 +255,7 @@ function settleAfter(core: GatewayCore, req: ForwardRequest, entry: CatalogEntry
         teeSignerAddress: entry.teeSignerAddress,
         teeSignerAcknowledged: entry.teeSignerAcknowledged,
         resKey: d.resKey,
-        requestBody: req.body instanceof Uint8Array ? req.body : new Uint8Array(),
+        requestBody: req.body instanceof Uint8Array ? req.body : { sha256: req.bodySha256?.() ?? '' },
         responseBody: d.bytes,
       })
       core.ledger.setVerification(req.requestId, receipt.status, receipt.level, receipt.detail)

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -15,6 +16,8 @@ export type PeekedUpload = {
   model: string | undefined
   /** The whole upload, byte for byte, ready to stream to the provider (call once). */
   body: () => Readable
+  /** sha256 hex of every byte streamed by `body()` (complete once the provider has read it all). */
+  sha256: () => string
   /** Removes any temporary file (call when the request is over). */
   dispose: () => Promise<void>
 }
@@ -69,21 +72,31 @@ export async function peekMultipartModel(source: ReadableStream<Uint8Array>, lim
     )
   const spilled = spill
   let received = total
+  const hash = createHash('sha256')
   async function* replay() {
-    if (spilled) yield* createReadStream(spilled.file)
-    else yield* head
+    const replayed: AsyncIterable<Uint8Array> | Iterable<Uint8Array> = spilled ? createReadStream(spilled.file) : head
+    for await (const chunk of replayed) {
+      hash.update(chunk)
+      yield chunk
+    }
     if (done) return
     for (;;) {
       const next = await reader.read()
       if (next.done) return
       received += next.value.byteLength
       if (received > limit) throw payloadTooLarge(limit)
+      hash.update(next.value)
       yield next.value
     }
   }
+  let digest: string | undefined
   return {
     model,
     body: () => Readable.from(replay()),
+    sha256: () => {
+      digest ??= hash.digest('hex')
+      return digest
+    },
     dispose: async () => {
       if (spilled) await rm(spilled.dir, { recursive: true, force: true })
     },
