@@ -33,6 +33,7 @@ export async function createGateway(
     async close() {
       await core.catalog.stop()
       await core.dispatcher.close()
+      await core.signatures.close()
       core.ledger.close()
       keys.close()
     },

@@ -28,6 +28,14 @@ export type VerifyDeliveryParams = {
   requestBody: Uint8Array | { sha256: string }
   responseBody: Uint8Array
   fetch?: typeof fetch
+  /** Where the signature check runs (a worker pool in the gateway); in-process by default. */
+  verify?: (check: {
+    signature: ChatSignature
+    expectedSigner: Address
+    requestBody?: Uint8Array
+    requestHash?: string
+    responseBody: Uint8Array
+  }) => ReturnType<typeof verifyResponseSignature>
   timeoutMs?: number
 }
 
@@ -60,7 +68,7 @@ export async function verifyDelivery(params: VerifyDeliveryParams): Promise<Rece
   } catch (err) {
     return { status: 'unverified', level: null, detail: `signature fetch failed: ${(err as Error).message}` }
   }
-  const result = await verifyResponseSignature({
+  const result = await (params.verify ?? verifyResponseSignature)({
     signature,
     expectedSigner: params.teeSignerAddress,
     ...(params.requestBody instanceof Uint8Array

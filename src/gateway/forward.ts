@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream'
-import { type Agent, type Dispatcher, request, errors as undiciErrors } from 'undici'
+import { type Agent, type Dispatcher, request, errors as undiciErrors, fetch as undiciFetch } from 'undici'
 import { type Receipt, verifyDelivery } from '../attestation/response-verifier.ts'
+import type { SignatureVerifierPool } from '../attestation/signature-verifier-pool.ts'
 import type { EscrowManager } from '../billing/escrow.ts'
 import { feeOf, type Usage, usageFromBody, usageOfResponse } from '../billing/pricing.ts'
 import type { SessionTokenCache } from '../billing/session-token-cache.ts'
@@ -17,6 +18,8 @@ export type GatewayCore = {
   escrow?: EscrowManager
   ledger: UsageLedger
   dispatcher: Agent
+  /** Response-signature checks, off the event loop. */
+  signatures: SignatureVerifierPool
   /** How often a `: keep-alive` comment goes out while a provider is silent mid-stream. */
   keepAliveMs: number
   headersTimeoutMs: number
@@ -257,6 +260,10 @@ function settleAfter(core: GatewayCore, req: ForwardRequest, entry: CatalogEntry
         resKey: d.resKey,
         requestBody: req.body instanceof Uint8Array ? req.body : { sha256: req.bodySha256?.() ?? '' },
         responseBody: d.bytes,
+        // Through the providers' keep-alive pool, not a fresh connection per check.
+        fetch: ((url: string, init?: RequestInit) =>
+          undiciFetch(url, { ...(init as object), dispatcher: core.dispatcher })) as unknown as typeof fetch,
+        verify: (check) => core.signatures.verify(check),
       })
       core.ledger.setVerification(req.requestId, receipt.status, receipt.level, receipt.detail)
       if (receipt.status === 'verified') core.escrow?.creditVerified(entry.provider, fee)

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { type ServerType, serve } from '@hono/node-server'
 import type { Hono } from 'hono'
 import type { LocalAccount } from 'viem'
+import { SignatureVerifierPool } from '../attestation/signature-verifier-pool.ts'
 import { EscrowManager } from '../billing/escrow.ts'
 import { SessionTokenCache } from '../billing/session-token-cache.ts'
 import { UsageLedger } from '../billing/usage-ledger.ts'
@@ -78,6 +79,7 @@ export async function createGatewayCore(options: GatewayOptions) {
       keepAliveTimeoutMs: 60_000,
       connections: 1024,
     }),
+    signatures: new SignatureVerifierPool({ log }),
     keepAliveMs: options.keepAliveMs ?? 15_000,
     headersTimeoutMs: options.headersTimeoutMs ?? 300_000,
     maxAttempts: options.maxAttempts ?? 3,
@@ -114,6 +116,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         ;(server as { closeAllConnections?: () => void }).closeAllConnections?.()
       })
       await core.dispatcher.close()
+      await core.signatures.close()
       core.ledger.close()
       keys.close()
     },

@@ -25,9 +25,10 @@ export function createProviderApp(deps: ProxyDeps): Hono {
     app.post(`/v1/proxy/v1/${endpoint}`, (c) => proxyMultipart(c, deps, endpoint))
   }
 
-  app.get('/v1/proxy/signature/:chatKey', (c) => {
+  app.get('/v1/proxy/signature/:chatKey', async (c) => {
     // The 0G broker lower-cases the id; our keys are lower-case uuids, so both spellings find it.
     const key = c.req.param('chatKey').toLowerCase()
+    await deps.pendingSignatures.get(key)
     const found = deps.store.getSignature(key)
     if (!found) throw new ProviderError(404, 'signature_not_found', `no signature for ${key} (unknown, or expired)`)
     return c.json({

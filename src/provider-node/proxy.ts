@@ -36,6 +36,8 @@ export type ProxyDeps = {
   uploadLimit: number
   /** How long the backend may take to send its response headers. */
   headersTimeoutMs: number
+  /** Signatures being made, by ZG-Res-Key: the signature route waits for them. */
+  pendingSignatures: Map<string, Promise<void>>
   log: (line: string) => void
 }
 
@@ -120,17 +122,17 @@ type Billing = {
   fallbackSeconds?: bigint
 }
 
-/** Signs what was delivered, records the fee when usage is known, in one durable transaction. */
-async function finish(
+/**
+ * Records the fee (when usage is known) before the client sees the end of the response, durably; then signs what
+ * was delivered off the response path. The signature route waits for a signature still being made.
+ */
+function finish(
   deps: ProxyDeps,
   billing: Billing,
   resKey: string,
   responseHash: string,
   usage: Usage | undefined,
-) {
-  const text = `${billing.requestHash}:${responseHash}`
-  const signature = await deps.signer.signMessage(text)
-  let record: UsageRecord | undefined
+): void {
   if (usage) {
     const fee = feeOf(usage, billing.prices)
     const [inputCount, outputCount] =
@@ -139,7 +141,7 @@ async function finish(
         : usage.kind === 'images'
           ? [0n, usage.count]
           : [usage.seconds, 0n]
-    record = {
+    deps.store.recordUsage({
       resKey,
       user: billing.user,
       createdAt: Date.now(),
@@ -148,9 +150,15 @@ async function finish(
       inputCount,
       outputCount,
       ...fee,
-    }
+    })
   }
-  deps.store.recordResponse(record, resKey, { text, signature, createdAt: Date.now() })
+  const text = `${billing.requestHash}:${responseHash}`
+  const signing = deps.signer
+    .signMessage(text)
+    .then((signature) => deps.store.putSignature(resKey, { text, signature, createdAt: Date.now() }))
+    .catch((err) => deps.log(`signing response ${resKey} failed: ${(err as Error).message}`))
+    .finally(() => deps.pendingSignatures.delete(resKey))
+  deps.pendingSignatures.set(resKey, signing)
 }
 
 /** Relays the backend's answer to the client: buffered for JSON, event by event for SSE. Always signs and records. */
@@ -171,7 +179,7 @@ async function relay(
   const resKey = randomUUID()
   if (!contentType.includes('text/event-stream')) {
     const body = Buffer.from(await upstream.body.arrayBuffer())
-    await finish(
+    finish(
       deps,
       billing,
       resKey,
@@ -197,7 +205,7 @@ async function relay(
     closed = true
     try {
       const usage = tap.usage ? usageFromBody(billing.endpoint, { usage: tap.usage }) : undefined
-      await finish(deps, billing, resKey, hash.digest('hex'), usage)
+      finish(deps, billing, resKey, hash.digest('hex'), usage)
     } finally {
       release()
       controller.close()

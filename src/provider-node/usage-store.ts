@@ -110,6 +110,8 @@ export class UsageStore {
   readonly #insertSignature: StatementSync
   readonly #getSignature: StatementSync
   readonly #unsettledFee: StatementSync
+  /** Unsettled fee per user (lower-case), loaded on first use. */
+  readonly #unsettled = new Map<string, bigint>()
 
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
@@ -127,30 +129,27 @@ export class UsageStore {
     this.#unsettledFee = this.#db.prepare('SELECT fee FROM requests WHERE user = ? AND settled = 0')
   }
 
-  /** Records a billed response and its signature in one transaction. */
-  recordResponse(record: UsageRecord | undefined, resKey: string, signature: ChatSignatureRecord): void {
-    this.#db.exec('BEGIN')
-    try {
-      if (record) {
-        this.#insertRequest.run(
-          record.resKey,
-          record.user.toLowerCase(),
-          record.createdAt,
-          record.endpoint,
-          record.model,
-          record.inputCount.toString(),
-          record.outputCount.toString(),
-          record.inputFee.toString(),
-          record.outputFee.toString(),
-          record.fee.toString(),
-        )
-      }
-      this.#insertSignature.run(resKey, signature.text, signature.signature, signature.createdAt)
-      this.#db.exec('COMMIT')
-    } catch (err) {
-      this.#db.exec('ROLLBACK')
-      throw err
-    }
+  /** Records a billed response (durably: committed before the client sees the end of the response). */
+  recordUsage(record: UsageRecord): void {
+    this.#insertRequest.run(
+      record.resKey,
+      record.user.toLowerCase(),
+      record.createdAt,
+      record.endpoint,
+      record.model,
+      record.inputCount.toString(),
+      record.outputCount.toString(),
+      record.inputFee.toString(),
+      record.outputFee.toString(),
+      record.fee.toString(),
+    )
+    const key = record.user.toLowerCase()
+    const cached = this.#unsettled.get(key)
+    if (cached !== undefined) this.#unsettled.set(key, cached + record.fee)
+  }
+
+  putSignature(resKey: string, signature: ChatSignatureRecord): void {
+    this.#insertSignature.run(resKey, signature.text, signature.signature, signature.createdAt)
   }
 
   getSignature(resKey: string): ChatSignatureRecord | undefined {
@@ -165,8 +164,14 @@ export class UsageStore {
 
   /** The sum of the user's billed, not yet settled fees (records in a pending settlement included). */
   unsettledFee(user: Address): bigint {
-    let sum = 0n
-    for (const r of this.#unsettledFee.all(user.toLowerCase()) as Row[]) sum += BigInt(r.fee as string)
+    const key = user.toLowerCase()
+    let sum = this.#unsettled.get(key)
+    if (sum === undefined) {
+      // Read once per user, then kept current by recordUsage: admission asks on every request.
+      sum = 0n
+      for (const r of this.#unsettledFee.all(key) as Row[]) sum += BigInt(r.fee as string)
+      this.#unsettled.set(key, sum)
+    }
     return sum
   }
 
@@ -256,6 +261,7 @@ export class UsageStore {
    * those records are; the rest are free again for a later settlement.
    */
   completeSettlement(id: number, detail?: string, settledKeys?: string[]): void {
+    this.#unsettled.clear()
     this.#db.exec('BEGIN IMMEDIATE')
     try {
       this.#db
