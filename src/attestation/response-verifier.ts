@@ -27,7 +27,8 @@ export type VerifyDeliveryParams = {
   /** The request as sent, or its sha256 hex when it was streamed. */
   requestBody: Uint8Array | { sha256: string }
   responseBody: Uint8Array
-  fetch?: typeof fetch
+  /** How the signature is fetched (default: global fetch); the gateway passes its provider connection pool. */
+  fetchJson?: (url: string, timeoutMs: number) => Promise<{ status: number; json: unknown }>
   /** Where the signature check runs (a worker pool in the gateway); in-process by default. */
   verify?: (check: {
     signature: ChatSignature
@@ -37,6 +38,11 @@ export type VerifyDeliveryParams = {
     responseBody: Uint8Array
   }) => ReturnType<typeof verifyResponseSignature>
   timeoutMs?: number
+}
+
+async function globalFetchJson(url: string, timeoutMs: number) {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) })
+  return { status: res.status, json: res.ok ? await res.json() : undefined }
 }
 
 /**
@@ -56,15 +62,16 @@ export async function verifyDelivery(params: VerifyDeliveryParams): Promise<Rece
     return { status: 'unverifiable', level: null, detail: 'the TEE signer is not acknowledged on-chain' }
   }
   if (!params.resKey) return { status: 'unverified', level: null, detail: 'the provider returned no ZG-Res-Key' }
-  const doFetch = params.fetch ?? fetch
+  const fetchJson = params.fetchJson ?? globalFetchJson
   let signature: ChatSignature
   try {
-    const res = await doFetch(
+    const res = await fetchJson(
       `${params.url}/v1/proxy/signature/${encodeURIComponent(params.resKey)}?model=${encodeURIComponent(params.model)}`,
-      { signal: AbortSignal.timeout(params.timeoutMs ?? 10_000) },
+      params.timeoutMs ?? 10_000,
     )
-    if (!res.ok) return { status: 'unverified', level: null, detail: `signature fetch answered ${res.status}` }
-    signature = (await res.json()) as ChatSignature
+    if (res.status !== 200)
+      return { status: 'unverified', level: null, detail: `signature fetch answered ${res.status}` }
+    signature = res.json as ChatSignature
   } catch (err) {
     return { status: 'unverified', level: null, detail: `signature fetch failed: ${(err as Error).message}` }
   }

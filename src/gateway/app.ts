@@ -32,6 +32,15 @@ export type GatewayAppOptions = {
 
 type Env = RequestIdEnv & ApiKeyEnv
 
+const INCLUDE_USAGE = Buffer.from(',"stream_options":{"include_usage":true}}')
+
+/** A JSON object's bytes with `"stream_options":{"include_usage":true}` added before its closing brace. */
+function withIncludeUsage(bytes: Uint8Array): Uint8Array {
+  let end = bytes.length - 1
+  while (end > 0 && bytes[end] !== 0x7d) end--
+  return Buffer.concat([bytes.subarray(0, end), INCLUDE_USAGE])
+}
+
 const JSON_TYPE = 'application/json'
 
 /** The body to forward: the received bytes, unless a field had to be added or translated. */
@@ -79,6 +88,9 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
   ) => {
     const source = view.rewrite ?? json
     if (view.stream && !view.includeUsage) {
+      // The common case, no stream_options at all: append the field to the received bytes instead of
+      // re-serializing the whole body.
+      if (!view.rewrite && source.stream_options === undefined) return withIncludeUsage(bytes)
       const options = { ...((source.stream_options as object | undefined) ?? {}), include_usage: true }
       return bodyBytes(bytes, source, { stream_options: options })
     }

@@ -261,8 +261,17 @@ function settleAfter(core: GatewayCore, req: ForwardRequest, entry: CatalogEntry
         requestBody: req.body instanceof Uint8Array ? req.body : { sha256: req.bodySha256?.() ?? '' },
         responseBody: d.bytes,
         // Through the providers' keep-alive pool, not a fresh connection per check.
-        fetch: ((url: string, init?: RequestInit) =>
-          undiciFetch(url, { ...(init as object), dispatcher: core.dispatcher })) as unknown as typeof fetch,
+        fetchJson: async (url, timeoutMs) => {
+          const res = await request(url, {
+            dispatcher: core.dispatcher,
+            headersTimeout: timeoutMs,
+            bodyTimeout: timeoutMs,
+          })
+          return {
+            status: res.statusCode,
+            json: res.statusCode === 200 ? await res.body.json() : await res.body.dump(),
+          }
+        },
         verify: (check) => core.signatures.verify(check),
       })
       core.ledger.setVerification(req.requestId, receipt.status, receipt.level, receipt.detail)
