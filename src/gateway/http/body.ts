@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http'
 import type { Context } from 'hono'
 import { badRequest, payloadTooLarge } from './openai-error.ts'
 
@@ -20,8 +21,47 @@ export type JsonBody = {
 export async function readJsonBody(c: Context, options: ReadJsonBodyOptions): Promise<JsonBody> {
   const declared = c.req.header('content-length')
   if (declared !== undefined && Number(declared) > options.limit) throw payloadTooLarge(options.limit)
-  const bytes = await readLimited(c.req.raw.body, options.limit)
+  // Under @hono/node-server the Node request is at hand: reading it directly skips a web-stream adapter per request.
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming
+  const bytes =
+    incoming && !incoming.readableDidRead
+      ? await readNodeLimited(incoming, options.limit)
+      : await readLimited(c.req.raw.body, options.limit)
   return { bytes, json: parseJsonObject(bytes) }
+}
+
+function readNodeLimited(incoming: IncomingMessage, limit: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size > limit) {
+        cleanup()
+        // Stop reading instead of buffering the rest of it only to throw it away.
+        incoming.pause()
+        reject(payloadTooLarge(limit))
+        return
+      }
+      chunks.push(chunk)
+    }
+    const onEnd = () => {
+      cleanup()
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size))
+    }
+    const onError = (err: Error) => {
+      cleanup()
+      reject(err)
+    }
+    const cleanup = () => {
+      incoming.off('data', onData)
+      incoming.off('end', onEnd)
+      incoming.off('error', onError)
+    }
+    incoming.on('data', onData)
+    incoming.on('end', onEnd)
+    incoming.on('error', onError)
+  })
 }
 
 async function readLimited(body: ReadableStream<Uint8Array> | null, limit: number): Promise<Uint8Array> {
