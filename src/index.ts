@@ -33,7 +33,7 @@ export async function createGateway(
     async close() {
       await core.catalog.stop()
       await core.dispatcher.close()
-      await core.signatures.close()
+      await core.verifier.close()
       core.ledger.close()
       keys.close()
     },

@@ -49,6 +49,8 @@ export async function verifyResponseSignature(params: {
   /** sha256 hex of the request, for a request that was streamed rather than held (instead of requestBody). */
   requestHash?: string
   responseBody?: Uint8Array | string
+  /** sha256 hex of the response, instead of responseBody. */
+  responseHash?: string
 }): Promise<{ ok: true } | { ok: false; reason: ResponseSignatureFailure }> {
   const { signature: sig, expectedSigner } = params
   if (
@@ -71,14 +73,16 @@ export async function verifyResponseSignature(params: {
   if (!isAddressEqual(recovered, expectedSigner)) return { ok: false, reason: 'wrong_signer' }
   const requestHash =
     params.requestHash ?? (params.requestBody === undefined ? undefined : sha256Hex(params.requestBody))
-  if (requestHash === undefined && params.responseBody === undefined) return { ok: true }
+  const responseHash =
+    params.responseHash ?? (params.responseBody === undefined ? undefined : sha256Hex(params.responseBody))
+  if (requestHash === undefined && responseHash === undefined) return { ok: true }
   const parts = PLAIN_TEXT.exec(sig.text)
   // E.g. an E2EE variant ("zg-sig-v1/e2ee-ct:…") whose hashes cover other bytes than the ones we hold.
   if (!parts) return { ok: false, reason: 'malformed' }
   if (requestHash !== undefined && parts[1]?.toLowerCase() !== requestHash.toLowerCase()) {
     return { ok: false, reason: 'request_mismatch' }
   }
-  if (params.responseBody !== undefined && parts[2]?.toLowerCase() !== sha256Hex(params.responseBody)) {
+  if (responseHash !== undefined && parts[2]?.toLowerCase() !== responseHash.toLowerCase()) {
     return { ok: false, reason: 'response_mismatch' }
   }
   return { ok: true }

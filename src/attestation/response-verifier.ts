@@ -24,19 +24,12 @@ export type VerifyDeliveryParams = {
   teeSignerAddress: Address
   teeSignerAcknowledged: boolean
   resKey: string | null
-  /** The request as sent, or its sha256 hex when it was streamed. */
+  /** The request as sent, or its sha256 hex (when it was streamed, or hashed already). */
   requestBody: Uint8Array | { sha256: string }
-  responseBody: Uint8Array
+  /** The response as received, or its sha256 hex. */
+  responseBody: Uint8Array | { sha256: string }
   /** How the signature is fetched (default: global fetch); the gateway passes its provider connection pool. */
   fetchJson?: (url: string, timeoutMs: number) => Promise<{ status: number; json: unknown }>
-  /** Where the signature check runs (a worker pool in the gateway); in-process by default. */
-  verify?: (check: {
-    signature: ChatSignature
-    expectedSigner: Address
-    requestBody?: Uint8Array
-    requestHash?: string
-    responseBody: Uint8Array
-  }) => ReturnType<typeof verifyResponseSignature>
   timeoutMs?: number
 }
 
@@ -75,13 +68,15 @@ export async function verifyDelivery(params: VerifyDeliveryParams): Promise<Rece
   } catch (err) {
     return { status: 'unverified', level: null, detail: `signature fetch failed: ${(err as Error).message}` }
   }
-  const result = await (params.verify ?? verifyResponseSignature)({
+  const result = await verifyResponseSignature({
     signature,
     expectedSigner: params.teeSignerAddress,
     ...(params.requestBody instanceof Uint8Array
       ? { requestBody: params.requestBody }
       : { requestHash: params.requestBody.sha256 }),
-    responseBody: params.responseBody,
+    ...(params.responseBody instanceof Uint8Array
+      ? { responseBody: params.responseBody }
+      : { responseHash: params.responseBody.sha256 }),
   })
   if (result.ok) {
     return {

@@ -1,7 +1,7 @@
+import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import { type Agent, type Dispatcher, request, errors as undiciErrors, fetch as undiciFetch } from 'undici'
-import { type Receipt, verifyDelivery } from '../attestation/response-verifier.ts'
-import type { SignatureVerifierPool } from '../attestation/signature-verifier-pool.ts'
+import type { Receipt } from '../attestation/response-verifier.ts'
 import type { EscrowManager } from '../billing/escrow.ts'
 import { feeOf, type Usage, usageFromBody, usageOfResponse } from '../billing/pricing.ts'
 import type { SessionTokenCache } from '../billing/session-token-cache.ts'
@@ -9,6 +9,7 @@ import { SseUsageTap } from '../billing/sse-usage-tap.ts'
 import type { UsageLedger } from '../billing/usage-ledger.ts'
 import type { CatalogEntry, ProviderCatalog } from '../providers/catalog.ts'
 import type { Router } from '../providers/router.ts'
+import type { DeliveryVerifier } from './delivery-verifier.ts'
 import { GatewayError, modelNotFound } from './http/openai-error.ts'
 
 export type GatewayCore = {
@@ -18,8 +19,8 @@ export type GatewayCore = {
   escrow?: EscrowManager
   ledger: UsageLedger
   dispatcher: Agent
-  /** Response-signature checks, off the event loop. */
-  signatures: SignatureVerifierPool
+  /** Delivery checks, off the event loop. */
+  verifier: DeliveryVerifier
   /** How often a `: keep-alive` comment goes out while a provider is silent mid-stream. */
   keepAliveMs: number
   headersTimeoutMs: number
@@ -212,6 +213,8 @@ export async function forward(core: GatewayCore, req: ForwardRequest): Promise<R
   throw lastError
 }
 
+const sha256hex = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex')
+
 type Delivered = {
   status: number
   bytes: Uint8Array
@@ -251,28 +254,15 @@ function settleAfter(core: GatewayCore, req: ForwardRequest, entry: CatalogEntry
         verificationDetail: null,
       })
       if (d.status !== 200) return
-      const receipt = await verifyDelivery({
+      const receipt = await core.verifier.verify({
         url: entry.url,
         model: req.model,
         verifiability: entry.verifiability,
         teeSignerAddress: entry.teeSignerAddress,
         teeSignerAcknowledged: entry.teeSignerAcknowledged,
         resKey: d.resKey,
-        requestBody: req.body instanceof Uint8Array ? req.body : { sha256: req.bodySha256?.() ?? '' },
-        responseBody: d.bytes,
-        // Through the providers' keep-alive pool, not a fresh connection per check.
-        fetchJson: async (url, timeoutMs) => {
-          const res = await request(url, {
-            dispatcher: core.dispatcher,
-            headersTimeout: timeoutMs,
-            bodyTimeout: timeoutMs,
-          })
-          return {
-            status: res.statusCode,
-            json: res.statusCode === 200 ? await res.body.json() : await res.body.dump(),
-          }
-        },
-        verify: (check) => core.signatures.verify(check),
+        requestBody: { sha256: req.body instanceof Uint8Array ? sha256hex(req.body) : (req.bodySha256?.() ?? '') },
+        responseBody: { sha256: sha256hex(d.bytes) },
       })
       core.ledger.setVerification(req.requestId, receipt.status, receipt.level, receipt.detail)
       if (receipt.status === 'verified') core.escrow?.creditVerified(entry.provider, fee)

@@ -4,7 +4,6 @@ import { join } from 'node:path'
 import { type ServerType, serve } from '@hono/node-server'
 import type { Hono } from 'hono'
 import type { LocalAccount } from 'viem'
-import { SignatureVerifierPool } from '../attestation/signature-verifier-pool.ts'
 import { EscrowManager } from '../billing/escrow.ts'
 import { SessionTokenCache } from '../billing/session-token-cache.ts'
 import { UsageLedger } from '../billing/usage-ledger.ts'
@@ -14,6 +13,7 @@ import { ProviderCatalog } from '../providers/catalog.ts'
 import { createProviderAgent } from '../providers/provider-agent.ts'
 import { Router } from '../providers/router.ts'
 import { createGatewayApp } from './app.ts'
+import { DeliveryVerifier } from './delivery-verifier.ts'
 import type { GatewayCore } from './forward.ts'
 import { ApiKeyStore } from './http/api-keys.ts'
 
@@ -79,7 +79,7 @@ export async function createGatewayCore(options: GatewayOptions) {
       keepAliveTimeoutMs: 60_000,
       connections: 1024,
     }),
-    signatures: new SignatureVerifierPool({ log }),
+    verifier: new DeliveryVerifier({ allowPrivate: options.allowPrivateUrls ?? false, log }),
     keepAliveMs: options.keepAliveMs ?? 15_000,
     headersTimeoutMs: options.headersTimeoutMs ?? 300_000,
     maxAttempts: options.maxAttempts ?? 3,
@@ -116,7 +116,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         ;(server as { closeAllConnections?: () => void }).closeAllConnections?.()
       })
       await core.dispatcher.close()
-      await core.signatures.close()
+      await core.verifier.close()
       core.ledger.close()
       keys.close()
     },
