@@ -32,8 +32,8 @@ export async function createGateway(
     fetch: async (request) => app.fetch(request),
     async close() {
       await core.catalog.stop()
+      core.verifier.close()
       await core.dispatcher.close()
-      await core.verifier.close()
       core.ledger.close()
       keys.close()
     },

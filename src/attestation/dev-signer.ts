@@ -27,6 +27,7 @@ export async function createInsecureDevSigner(params: { keyFile: string }): Prom
   return accountTeeSigner({
     kind: 'insecure-dev',
     account,
+    privateKey,
     attestation: async (nonce) => {
       checkAttestationNonce(nonce)
       return {

@@ -79,6 +79,7 @@ export async function createDstackSigner(
   return accountTeeSigner({
     kind: 'dstack',
     account,
+    privateKey: `0x${keyHex}`,
     attestation: async (nonce) => {
       checkAttestationNonce(nonce)
       if (nonce !== undefined) return quote('signer-nonce', nonce)

@@ -1,4 +1,5 @@
-import type { Address, Hex, LocalAccount, TypedDataDefinition } from 'viem'
+import { type Address, type Hex, hashMessage, type LocalAccount, type TypedDataDefinition } from 'viem'
+import { signDigest } from '../chain/secp256k1.ts'
 import type { ReportDataLayout } from './report-data.ts'
 import { type ChatSignature, responseSignatureText } from './response-signature.ts'
 
@@ -84,13 +85,17 @@ export function checkAttestationNonce(nonce: string | undefined): asserts nonce 
 export function accountTeeSigner(params: {
   kind: TeeSigner['kind']
   account: LocalAccount
+  /** The account's key: when given, response signing takes the native secp256k1 path (it signs every response). */
+  privateKey?: Hex
   attestation: (nonce?: Hex) => Promise<AttestationReport>
 }): TeeSigner {
-  const { account } = params
+  const { account, privateKey } = params
   return {
     kind: params.kind,
     address: account.address,
-    signMessage: (text) => account.signMessage({ message: text }),
+    signMessage: privateKey
+      ? (text) => signDigest(hashMessage(text), privateKey)
+      : (text) => account.signMessage({ message: text }),
     signTypedData: (typedData) => account.signTypedData(typedData),
     attestation: params.attestation,
   }

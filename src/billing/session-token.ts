@@ -3,13 +3,14 @@ import {
   type Address,
   getAddress,
   type Hex,
+  hashMessage,
   isAddress,
   isAddressEqual,
   keccak256,
   type LocalAccount,
-  recoverMessageAddress,
   toBytes,
 } from 'viem'
+import { recoverDigestAddress } from '../chain/secp256k1.ts'
 
 /**
  * The 0G session token ("app-sk-…"), the only request authentication of current providers.
@@ -204,10 +205,7 @@ export async function recoverSessionTokenSigner(parsed: ParsedSessionToken): Pro
   if (v !== 27 && v !== 28)
     throw new SessionTokenError('bad_signature', `session token signature has v = ${v}, not 27/28`)
   try {
-    return await recoverMessageAddress({
-      message: { raw: keccak256(toBytes(parsed.rawMessage)) },
-      signature: parsed.signature,
-    })
+    return await recoverDigestAddress(hashMessage({ raw: keccak256(toBytes(parsed.rawMessage)) }), parsed.signature)
   } catch (cause) {
     throw new SessionTokenError('bad_signature', 'session token signature does not recover to any address', { cause })
   }

@@ -1,66 +1,38 @@
-import { Worker } from 'node:worker_threads'
-import type { Receipt } from '../attestation/response-verifier.ts'
-import type { DeliveryJob } from './delivery-worker.ts'
+import { type Agent, request } from 'undici'
+import { type Receipt, type VerifyDeliveryParams, verifyDelivery } from '../attestation/response-verifier.ts'
 
-// In the repository the worker runs from its TypeScript source; in the published package from dist/.
-const WORKER_URL = new URL(
-  import.meta.url.endsWith('.ts') ? './delivery-worker.ts' : './delivery-worker.js',
-  import.meta.url,
-)
+/** One delivery to check: the bodies already reduced to their sha256, so nothing large is held while it waits. */
+export type Delivery = Omit<VerifyDeliveryParams, 'fetchJson'>
 
 /**
- * Verifies delivered responses on a worker thread: the gateway checks every response, and doing that on the event
- * loop (a signature fetch and an ECDSA recovery each) would add to the latency of whatever request comes next.
- * The worker starts on first use, and again if it dies (checks in flight then come back unverified).
+ * Verifies delivered responses after they were relayed: fetches each one's signature through the gateway's
+ * keep-alive pool to the provider and recovers its signer (libsecp256k1, about 50 µs), on the event loop. It once ran
+ * on a worker thread, when recovery was a millisecond of JavaScript; at native speed the worker's own isolate
+ * (30–50 MB) and message passing cost more than the check.
  */
 export class DeliveryVerifier {
-  #worker: Worker | undefined
-  readonly #pending = new Map<number, (receipt: Receipt) => void>()
-  readonly #allowPrivate: boolean
-  readonly #log: (line: string) => void
-  #next = 0
+  readonly #dispatcher: Agent
+  #closed = false
 
-  constructor(params: { allowPrivate: boolean; log?: (line: string) => void }) {
-    this.#allowPrivate = params.allowPrivate
-    this.#log = params.log ?? (() => {})
+  constructor(params: { dispatcher: Agent }) {
+    this.#dispatcher = params.dispatcher
   }
 
-  #spawn(): Worker {
-    if (this.#worker) return this.#worker
-    const worker = new Worker(WORKER_URL, { workerData: { allowPrivate: this.#allowPrivate } })
-    worker.unref()
-    worker.on('message', ({ id, receipt }: { id: number; receipt: Receipt }) => {
-      this.#pending.get(id)?.(receipt)
-      this.#pending.delete(id)
-      if (this.#pending.size === 0) worker.unref()
-    })
-    const fail = (why: string) => {
-      if (this.#worker !== worker) return
-      this.#worker = undefined
-      this.#log(`delivery verifier worker stopped: ${why}`)
-      for (const resolve of this.#pending.values())
-        resolve({ status: 'unverified', level: null, detail: `verifier stopped: ${why}` })
-      this.#pending.clear()
-    }
-    worker.on('error', (err) => fail(err.message))
-    worker.on('exit', (code) => fail(`exit ${code}`))
-    this.#worker = worker
-    return worker
+  readonly #fetchJson = async (url: string, timeoutMs: number) => {
+    const res = await request(url, { dispatcher: this.#dispatcher, headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
+    return { status: res.statusCode, json: res.statusCode === 200 ? await res.body.json() : await res.body.dump() }
   }
 
-  verify(delivery: DeliveryJob['delivery']): Promise<Receipt> {
-    const worker = this.#spawn()
-    const id = this.#next++
-    return new Promise<Receipt>((resolve) => {
-      this.#pending.set(id, resolve)
-      worker.ref()
-      worker.postMessage({ id, delivery } satisfies DeliveryJob)
-    })
+  async verify(delivery: Delivery): Promise<Receipt> {
+    if (this.#closed) return { status: 'unverified', level: null, detail: 'the gateway is shutting down' }
+    return verifyDelivery({ ...delivery, fetchJson: this.#fetchJson }).catch((err: Error) => ({
+      status: 'unverified' as const,
+      level: null,
+      detail: `verification failed: ${err.message}`,
+    }))
   }
 
-  async close(): Promise<void> {
-    const worker = this.#worker
-    this.#worker = undefined
-    await worker?.terminate()
+  close(): void {
+    this.#closed = true
   }
 }

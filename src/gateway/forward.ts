@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
-import { type Agent, type Dispatcher, request, errors as undiciErrors, fetch as undiciFetch } from 'undici'
+import { type Agent, type Dispatcher, request, errors as undiciErrors } from 'undici'
 import type { Receipt } from '../attestation/response-verifier.ts'
 import type { EscrowManager } from '../billing/escrow.ts'
 import { feeOf, type Usage, usageFromBody, usageOfResponse } from '../billing/pricing.ts'

@@ -64,6 +64,12 @@ export async function createGatewayCore(options: GatewayOptions) {
   mkdirSync(options.dataDir, { recursive: true })
   const keys = new ApiKeyStore(join(options.dataDir, 'gateway.sqlite'))
   for (const [i, key] of (options.apiKeys ?? []).entries()) keys.addStaticKey(key, `config-${i + 1}`)
+  // Keep-alive pool per provider; DNS answers are re-checked on every connect (no rebinding to private hosts).
+  const dispatcher = createProviderAgent({
+    allowPrivate: options.allowPrivateUrls ?? false,
+    keepAliveTimeoutMs: 60_000,
+    connections: 1024,
+  })
   const core: GatewayCore = {
     catalog,
     router: new Router({ catalog }),
@@ -73,13 +79,8 @@ export async function createGatewayCore(options: GatewayOptions) {
         ? undefined
         : new EscrowManager({ clients, initialDeposit: options.initialDeposit, log }),
     ledger: new UsageLedger(join(options.dataDir, 'usage.sqlite')),
-    // Keep-alive pool per provider; DNS answers are re-checked on every connect (no rebinding to private hosts).
-    dispatcher: createProviderAgent({
-      allowPrivate: options.allowPrivateUrls ?? false,
-      keepAliveTimeoutMs: 60_000,
-      connections: 1024,
-    }),
-    verifier: new DeliveryVerifier({ allowPrivate: options.allowPrivateUrls ?? false, log }),
+    dispatcher,
+    verifier: new DeliveryVerifier({ dispatcher }),
     keepAliveMs: options.keepAliveMs ?? 15_000,
     headersTimeoutMs: options.headersTimeoutMs ?? 300_000,
     maxAttempts: options.maxAttempts ?? 3,
@@ -115,8 +116,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         server.close(() => resolve())
         ;(server as { closeAllConnections?: () => void }).closeAllConnections?.()
       })
+      core.verifier.close()
       await core.dispatcher.close()
-      await core.verifier.close()
       core.ledger.close()
       keys.close()
     },

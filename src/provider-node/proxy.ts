@@ -19,7 +19,7 @@ import { authenticate } from './authenticate.ts'
 import type { ChainView } from './chain-view.ts'
 import { ProviderError } from './provider-error.ts'
 import { upstreamError } from './upstream-error.ts'
-import type { UsageRecord, UsageStore } from './usage-store.ts'
+import type { UsageStore } from './usage-store.ts'
 
 export type ProxyDeps = {
   /** The OpenAI-compatible backend's base URL, without /v1. */

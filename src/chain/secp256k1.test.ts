@@ -1,0 +1,69 @@
+import { randomBytes } from 'node:crypto'
+import { bytesToHex, type Hex, hashMessage, keccak256, recoverAddress } from 'viem'
+import { privateKeyToAccount, sign } from 'viem/accounts'
+import { describe, expect, it, vi } from 'vitest'
+import { recoverDigestAddress, secp256k1Backend, signDigest } from './secp256k1.ts'
+
+const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
+
+describe('secp256k1', () => {
+  it('loads libsecp256k1 here (the prebuilt binding ships for linux-x64)', () => {
+    expect(secp256k1Backend).toBe('libsecp256k1')
+  })
+
+  it('signs byte for byte as viem does and recovers the signer, over many keys and digests', async () => {
+    for (let i = 0; i < 50; i++) {
+      const key = bytesToHex(randomBytes(32))
+      const digest = keccak256(randomBytes(40))
+      const ours = await signDigest(digest, key)
+      expect(ours).toBe(await sign({ hash: digest, privateKey: key, to: 'hex' }))
+      expect(await recoverDigestAddress(digest, ours)).toBe(privateKeyToAccount(key).address)
+    }
+  })
+
+  it('signs EIP-191 messages as a viem account does', async () => {
+    const key: Hex = `0x${'42'.repeat(32)}`
+    const text = `${'ab'.repeat(32)}:${'cd'.repeat(32)}`
+    expect(await signDigest(hashMessage(text), key)).toBe(await privateKeyToAccount(key).signMessage({ message: text }))
+  })
+
+  it('accepts v as 0/1 and as 27/28, and a high-s signature as ecrecover does', async () => {
+    const key = bytesToHex(randomBytes(32))
+    const digest = keccak256(randomBytes(8))
+    const sig = await signDigest(digest, key)
+    const address = privateKeyToAccount(key).address
+    const v = Number.parseInt(sig.slice(-2), 16)
+    const raw = `${sig.slice(0, -2)}${(v - 27).toString(16).padStart(2, '0')}` as Hex
+    expect(await recoverDigestAddress(digest, raw)).toBe(address)
+    // (r, N − s, flipped v) is the same signature's malleable twin: it recovers the same key.
+    const s = BigInt(`0x${sig.slice(66, 130)}`)
+    const twin = `${sig.slice(0, 66)}${(N - s).toString(16).padStart(64, '0')}${v === 27 ? '1c' : '1b'}` as Hex
+    expect(await recoverDigestAddress(digest, twin)).toBe(address)
+    expect(await recoverAddress({ hash: digest, signature: twin })).toBe(address)
+  })
+
+  it('refuses signatures that are not 65 bytes, carry another v, or recover to no point', async () => {
+    const digest = keccak256('0x01')
+    await expect(recoverDigestAddress(digest, `0x${'11'.repeat(64)}`)).rejects.toThrow(/64 bytes, not 65/)
+    await expect(recoverDigestAddress(digest, `0x${'11'.repeat(64)}1d`)).rejects.toThrow(/v = 29/)
+    // r = 0 is no point on the curve.
+    await expect(recoverDigestAddress(digest, `0x${'00'.repeat(32)}${'11'.repeat(32)}1b`)).rejects.toThrow()
+  })
+
+  it("falls back to viem's JavaScript curve with the same results (ZG_PURE_JS_SECP256K1=1)", async () => {
+    vi.stubEnv('ZG_PURE_JS_SECP256K1', '1')
+    vi.resetModules()
+    try {
+      const js = await import('./secp256k1.ts')
+      expect(js.secp256k1Backend).toBe('js')
+      const key = bytesToHex(randomBytes(32))
+      const digest = keccak256(randomBytes(16))
+      const sig = await js.signDigest(digest, key)
+      expect(sig).toBe(await signDigest(digest, key))
+      expect(await js.recoverDigestAddress(digest, sig)).toBe(privateKeyToAccount(key).address)
+    } finally {
+      vi.unstubAllEnvs()
+      vi.resetModules()
+    }
+  })
+})

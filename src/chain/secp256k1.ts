@@ -1,0 +1,54 @@
+import { createRequire } from 'node:module'
+import { type Address, bytesToHex, getAddress, type Hex, hexToBytes, keccak256, recoverAddress } from 'viem'
+import { sign } from 'viem/accounts'
+
+/**
+ * secp256k1 signing and address recovery over a 32-byte digest, through libsecp256k1 (the `secp256k1` package's
+ * prebuilt N-API binding) when it loads, else viem's pure-JS curve. Both give the same bytes: RFC 6979 deterministic
+ * nonces, low-s, v = 27/28. The native path is what keeps per-response signing (provider node) and per-response
+ * recovery (gateway) off the hot path's CPU budget: about 35 µs and 45 µs here, against 0.35 ms and 1.1 ms in JS.
+ */
+type NativeSecp256k1 = {
+  ecdsaSign(msg32: Uint8Array, privateKey: Uint8Array): { signature: Uint8Array; recid: number }
+  ecdsaRecover(signature: Uint8Array, recid: number, msg32: Uint8Array, compressed: boolean): Uint8Array
+}
+
+function loadNative(): NativeSecp256k1 | undefined {
+  if (process.env.ZG_PURE_JS_SECP256K1 === '1') return undefined
+  try {
+    // `bindings.js`, not the package's index: the index falls back to the `elliptic` JS library, slower than viem's.
+    return createRequire(import.meta.url)('secp256k1/bindings.js') as NativeSecp256k1
+  } catch {
+    return undefined
+  }
+}
+
+const native = loadNative()
+
+/** Which implementation is in use: for `--version`-style diagnostics and the benchmark report. */
+export const secp256k1Backend: 'libsecp256k1' | 'js' = native ? 'libsecp256k1' : 'js'
+
+/** Signs a 32-byte digest: 65 bytes r‖s‖v as 0x hex, v = 27/28 (what personal_sign and the 0G protocol use). */
+export async function signDigest(digest: Hex, privateKey: Hex): Promise<Hex> {
+  if (!native) return sign({ hash: digest, privateKey, to: 'hex' })
+  const { signature, recid } = native.ecdsaSign(hexToBytes(digest), hexToBytes(privateKey))
+  const out = new Uint8Array(65)
+  out.set(signature)
+  out[64] = 27 + recid
+  return bytesToHex(out)
+}
+
+/**
+ * The address whose key made `signature` (65 bytes, v = 0/1 or 27/28) over `digest`. Throws on a signature that
+ * recovers to no point, as viem's `recoverAddress` does.
+ */
+export async function recoverDigestAddress(digest: Hex, signature: Hex): Promise<Address> {
+  if (!native) return recoverAddress({ hash: digest, signature })
+  const bytes = hexToBytes(signature)
+  if (bytes.length !== 65) throw new Error(`signature is ${bytes.length} bytes, not 65`)
+  const v = bytes[64]!
+  const recid = v >= 27 ? v - 27 : v
+  if (recid !== 0 && recid !== 1) throw new Error(`signature has v = ${v}`)
+  const publicKey = native.ecdsaRecover(bytes.subarray(0, 64), recid, hexToBytes(digest), false)
+  return getAddress(`0x${keccak256(publicKey.subarray(1)).slice(-40)}`)
+}
