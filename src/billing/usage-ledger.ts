@@ -51,14 +51,24 @@ const toCall = (r: Row): CallRecord => ({
 /**
  * The gateway's own record of every proxied call and its verification receipt (node:sqlite, WAL). It is what
  * `zg-gateway usage` reports and what the escrow policy funds from: only verified fees are replenished.
+ *
+ * Writes are grouped: the ones made in one turn of the event loop commit together in the next, one transaction
+ * instead of one each (a commit is most of a write's cost). Reads see them at once, and `close()` commits what is
+ * left. What a crash can lose is that one turn's records; the fees themselves are the provider's to record and the
+ * chain's to settle.
  */
 export class UsageLedger {
   readonly #db: DatabaseSync
   readonly #insert: StatementSync
   readonly #verify: StatementSync
   readonly #get: StatementSync
+  readonly #onError: (err: Error) => void
+  #queue: Array<() => void> = []
+  #flushScheduled: NodeJS.Immediate | undefined
 
-  constructor(path: string) {
+  /** `onError` hears of a write that failed (it is dropped; the others in its group are kept). */
+  constructor(path: string, options: { onError?: (err: Error) => void } = {}) {
+    this.#onError = options.onError ?? ((err) => console.error(`usage ledger: ${err.message}`))
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
     this.#db = new DatabaseSync(path)
     this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;')
@@ -93,7 +103,41 @@ export class UsageLedger {
     this.#get = this.#db.prepare('SELECT * FROM calls WHERE request_id = ?')
   }
 
+  #write(op: () => void): void {
+    this.#queue.push(op)
+    this.#flushScheduled ??= setImmediate(() => this.flush())
+  }
+
+  /** Commits the queued writes now (reads and `close()` do this first). */
+  flush(): void {
+    if (this.#flushScheduled) clearImmediate(this.#flushScheduled)
+    this.#flushScheduled = undefined
+    const ops = this.#queue
+    if (!ops.length) return
+    this.#queue = []
+    this.#db.exec('BEGIN')
+    try {
+      for (const op of ops) op()
+      this.#db.exec('COMMIT')
+      return
+    } catch {
+      this.#db.exec('ROLLBACK')
+    }
+    // One bad write must not take the others with it: again, one at a time.
+    for (const op of ops) {
+      try {
+        op()
+      } catch (err) {
+        this.#onError(err as Error)
+      }
+    }
+  }
+
   record(call: CallRecord): void {
+    this.#write(() => this.#insertCall(call))
+  }
+
+  #insertCall(call: CallRecord): void {
     this.#insert.run(
       call.requestId,
       call.createdAt,
@@ -115,16 +159,18 @@ export class UsageLedger {
   }
 
   setVerification(requestId: string, status: VerificationStatus, level: string | null, detail: string | null): void {
-    this.#verify.run(status, level, detail, requestId)
+    this.#write(() => this.#verify.run(status, level, detail, requestId))
   }
 
   get(requestId: string): CallRecord | undefined {
+    this.flush()
     const row = this.#get.get(requestId) as Row | undefined
     return row ? toCall(row) : undefined
   }
 
   /** Calls in a time window, newest first. */
   calls(params: { since?: number; limit?: number } = {}): CallRecord[] {
+    this.flush()
     const rows = this.#db
       .prepare('SELECT * FROM calls WHERE created_at >= ? ORDER BY created_at DESC LIMIT ?')
       .all(params.since ?? 0, params.limit ?? 1000) as Row[]
@@ -135,6 +181,7 @@ export class UsageLedger {
   summary(
     since = 0,
   ): Array<{ provider: Address; model: string; calls: number; fee: bigint; verified: number; failed: number }> {
+    this.flush()
     const rows = this.#db
       .prepare(
         `SELECT provider, model, COUNT(*) AS calls,
@@ -158,6 +205,7 @@ export class UsageLedger {
   }
 
   close(): void {
+    this.flush()
     this.#db.close()
   }
 }

@@ -218,7 +218,7 @@ const sha256hex = (bytes: Uint8Array) => createHash('sha256').update(bytes).dige
 type Delivered = {
   status: number
   bytes: Uint8Array
-  usage: Usage | undefined
+  usage: () => Usage | undefined
   resKey: string | null
   latencyMs: number
 }
@@ -226,15 +226,16 @@ type Delivered = {
 /** Records the call and verifies the delivery, off the request path. */
 function settleAfter(core: GatewayCore, req: ForwardRequest, entry: CatalogEntry, d: Delivered) {
   setImmediate(async () => {
-    const fee = d.usage ? feeOf(d.usage, entry).fee : 0n
-    const units = d.usage
-      ? d.usage.kind === 'tokens'
-        ? [d.usage.input, d.usage.output]
-        : d.usage.kind === 'images'
-          ? [0n, d.usage.count]
-          : [d.usage.seconds, 0n]
-      : [0n, 0n]
     try {
+      const usage = d.usage()
+      const fee = usage ? feeOf(usage, entry).fee : 0n
+      const units = usage
+        ? usage.kind === 'tokens'
+          ? [usage.input, usage.output]
+          : usage.kind === 'images'
+            ? [0n, usage.count]
+            : [usage.seconds, 0n]
+        : [0n, 0n]
       core.ledger.record({
         requestId: req.requestId,
         createdAt: Date.now(),
@@ -276,6 +277,7 @@ function settleAfter(core: GatewayCore, req: ForwardRequest, entry: CatalogEntry
 function responseHeaders(req: ForwardRequest, entry: CatalogEntry, contentType: string): Record<string, string> {
   return {
     'content-type': contentType,
+    'x-request-id': req.requestId,
     'x-zg-provider': entry.provider,
     'x-zg-verification': 'pending',
     'x-zg-receipt': `/v1/receipts/${req.requestId}`,
@@ -298,7 +300,8 @@ async function relay(
     settleAfter(core, req, entry, {
       status: 200,
       bytes,
-      usage: usageOfResponse(req.endpoint, contentType, bytes),
+      // Read after the response went out: parsing the body is not the client's wait.
+      usage: () => usageOfResponse(req.endpoint, contentType, bytes),
       resKey,
       latencyMs,
     })
@@ -321,7 +324,7 @@ async function relay(
     settleAfter(core, req, entry, {
       status,
       bytes: Buffer.concat(received),
-      usage: tap.usage ? usageFromBody(req.endpoint, { usage: tap.usage }) : undefined,
+      usage: () => (tap.usage ? usageFromBody(req.endpoint, { usage: tap.usage }) : undefined),
       resKey,
       latencyMs,
     })

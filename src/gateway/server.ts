@@ -78,7 +78,9 @@ export async function createGatewayCore(options: GatewayOptions) {
       options.autoFund === false
         ? undefined
         : new EscrowManager({ clients, initialDeposit: options.initialDeposit, log }),
-    ledger: new UsageLedger(join(options.dataDir, 'usage.sqlite')),
+    ledger: new UsageLedger(join(options.dataDir, 'usage.sqlite'), {
+      onError: (err) => log(`gateway: a usage record was not written: ${err.message}`),
+    }),
     dispatcher,
     verifier: new DeliveryVerifier({ dispatcher }),
     keepAliveMs: options.keepAliveMs ?? 15_000,

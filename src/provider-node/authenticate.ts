@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
-import { type Address, isAddressEqual, keccak256, toBytes } from 'viem'
+import { type Address, isAddressEqual } from 'viem'
 import {
   checkSessionTokenClaims,
   checkSessionTokenRevocation,
@@ -13,8 +14,12 @@ import { ProviderError } from './provider-error.ts'
 
 export type Authenticated = { user: Address; tokenId: number; claims: ParsedSessionToken['claims'] }
 
-/** Signatures already recovered, by hash of the whole token: recovery is the costly part of a check. */
-const recovered = new LRUCache<string, Address>({ max: 50_000, ttl: 5 * 60_000 })
+/**
+ * Signatures already recovered, by hash of the whole token. Made on first use: an LRU cache allocates its
+ * capacity up front, and a process that only imports this module (the gateway's SDK entry) should not pay for it.
+ */
+let recoveredCache: LRUCache<string, Address> | undefined
+const recovered = () => (recoveredCache ??= new LRUCache<string, Address>({ max: 50_000, ttl: 5 * 60_000 }))
 
 /**
  * Validates `Authorization: Bearer app-sk-…` in the 0G provider's order (0g-protocol.md §3.1): shape, provider,
@@ -39,13 +44,13 @@ export async function authenticate(
       )
     }
     checkSessionTokenRevocation(token, account)
-    const key = keccak256(toBytes(`${token.rawMessage}|${token.signature}`))
-    let signer = recovered.get(key)
+    const key = createHash('sha256').update(token.rawMessage).update(token.signature).digest('base64')
+    let signer = recovered().get(key)
     if (!signer) {
       signer = await recoverSessionTokenSigner(token).catch(() => {
         throw new SessionTokenError('bad_signature', 'the session token signature is invalid')
       })
-      recovered.set(key, signer)
+      recovered().set(key, signer)
     }
     if (!isAddressEqual(signer, claims.address)) {
       throw new SessionTokenError('bad_signature', 'the session token is not signed by its address')

@@ -16,10 +16,10 @@ function app() {
 }
 
 describe('requestId', () => {
-  it('generates req_<24 hex> and exposes it to handlers', async () => {
+  it('generates req_<32 hex> and exposes it to handlers', async () => {
     const res = await app().request('/ok')
     const id = res.headers.get('x-request-id')
-    expect(id).toMatch(/^req_[0-9a-f]{24}$/)
+    expect(id).toMatch(/^req_[0-9a-f]{32}$/)
     expect(await res.json()).toEqual({ id })
   })
 
@@ -36,7 +36,7 @@ describe('requestId', () => {
 
   it.each(['has space', 'x'.repeat(129), 'a\u00e9b', 'semi;colon', ''])('replaces the unsafe id %j', async (sent) => {
     const res = await app().request('/ok', { headers: { 'x-request-id': sent } })
-    expect(res.headers.get('x-request-id')).toMatch(/^req_[0-9a-f]{24}$/)
+    expect(res.headers.get('x-request-id')).toMatch(/^req_[0-9a-f]{32}$/)
   })
 
   it('lands on raw responses, errors and unknown routes', async () => {

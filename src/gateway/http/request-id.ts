@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import type { Context, MiddlewareHandler } from 'hono'
 
 export type RequestIdEnv = { Variables: { requestId: string } }
@@ -9,7 +9,8 @@ export const REQUEST_ID_HEADER = 'x-request-id'
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 export function newRequestId(): string {
-  return `req_${randomBytes(12).toString('hex')}`
+  // randomUUID draws from a pooled entropy buffer; randomBytes(12) is a syscall-priced call per request.
+  return `req_${randomUUID().replaceAll('-', '')}`
 }
 
 /**
@@ -23,9 +24,12 @@ export function requestId(): MiddlewareHandler<RequestIdEnv> {
     const incoming = c.req.header(REQUEST_ID_HEADER)
     const id = incoming !== undefined && SANE_REQUEST_ID.test(incoming) ? incoming : newRequestId()
     c.set('requestId', id)
-    await next()
-    // After next(): handlers and onError build their own responses, and this must land on all of them.
+    // Before next(), so that responses built through the context (c.json, c.body) carry it from the start.
     c.header(REQUEST_ID_HEADER, id)
+    await next()
+    // Handlers and onError that build their own Response must carry it too; they normally do (the forwarded
+    // responses, the OpenAI-shaped errors), and setting a header on a finished response copies the response.
+    if (c.res.headers.get(REQUEST_ID_HEADER) !== id) c.header(REQUEST_ID_HEADER, id)
   }
 }
 

@@ -1,0 +1,92 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
+import { afterEach, describe, expect, it } from 'vitest'
+import { type CallRecord, UsageLedger } from './usage-ledger.ts'
+
+const dirs: string[] = []
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
+})
+
+function tempPath(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'zg-ledger-'))
+  dirs.push(dir)
+  return join(dir, 'usage.sqlite')
+}
+
+const call = (requestId: string, fee: bigint): CallRecord => ({
+  requestId,
+  createdAt: Date.now(),
+  apiKeyId: 'k1',
+  provider: '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC',
+  model: 'dev/chat',
+  endpoint: 'chat/completions',
+  stream: false,
+  status: 200,
+  inputUnits: 10n,
+  outputUnits: 20n,
+  fee,
+  resKey: `key-${requestId}`,
+  latencyMs: 3,
+  verification: 'pending',
+  verificationLevel: null,
+  verificationDetail: null,
+})
+
+/** Rows as another process sees them: only what was committed. */
+function committed(path: string): number {
+  const db = new DatabaseSync(path, { readOnly: true })
+  try {
+    return (db.prepare('SELECT COUNT(*) AS n FROM calls').get() as { n: number }).n
+  } finally {
+    db.close()
+  }
+}
+
+describe('UsageLedger', () => {
+  it('groups one turn of writes into one commit, and reads see them at once', async () => {
+    const path = tempPath()
+    const ledger = new UsageLedger(path)
+    for (let i = 0; i < 5; i++) ledger.record(call(`r${i}`, BigInt(i) * 10n ** 15n))
+    ledger.setVerification('r1', 'verified', 'L1', 'ok')
+    expect(committed(path)).toBe(0)
+    // This process's reads commit first, so a receipt is visible the moment it was written.
+    expect(ledger.get('r1')).toMatchObject({ verification: 'verified', verificationLevel: 'L1', fee: 10n ** 15n })
+    expect(committed(path)).toBe(5)
+    ledger.record(call('r5', 7n))
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(committed(path)).toBe(6)
+    ledger.close()
+  })
+
+  it('commits what is queued on close, and keeps bigint fees exact', () => {
+    const path = tempPath()
+    const ledger = new UsageLedger(path)
+    const big = 123_456_789_012_345_678_901_234_567n
+    ledger.record(call('a', big))
+    ledger.record(call('b', 1n))
+    ledger.close()
+    const again = new UsageLedger(path)
+    expect(again.get('a')?.fee).toBe(big)
+    expect(again.summary()[0]).toMatchObject({ calls: 2, fee: big + 1n, verified: 0 })
+    again.close()
+  })
+
+  it('drops only the write that fails, reports it, and keeps the rest of its group', async () => {
+    const path = tempPath()
+    const errors: string[] = []
+    const ledger = new UsageLedger(path, { onError: (err) => errors.push(err.message) })
+    ledger.record(call('ok', 1n))
+    ledger.record({ ...call('bad', 1n), model: null as unknown as string })
+    ledger.record(call('also-ok', 2n))
+    // The scheduled commit, not a read: nothing may throw out of it.
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(errors).toEqual([expect.stringMatching(/NOT NULL/)])
+    expect(committed(path)).toBe(2)
+    expect(ledger.get('bad')).toBeUndefined()
+    expect(ledger.get('also-ok')?.fee).toBe(2n)
+    ledger.close()
+  })
+})
