@@ -14,9 +14,9 @@ export type { Receipt } from './attestation/response-verifier.ts'
 export { verifyDelivery } from './attestation/response-verifier.ts'
 export { createSessionToken, parseSessionToken } from './billing/session-token.ts'
 export * from './chain/index.ts'
-export { startDevStack } from './devnet/dev-stack.ts'
+export type { DevStack, DevStackOptions } from './devnet/dev-stack.ts'
 export type { Gateway, GatewayOptions } from './gateway/server.ts'
-export { type ProviderNode, type ProviderNodeOptions, startProviderNode } from './provider-node/server.ts'
+export type { ProviderNode, ProviderNodeOptions } from './provider-node/server.ts'
 export { ProviderCatalog } from './providers/catalog.ts'
 
 /**
@@ -39,3 +39,13 @@ export async function createGateway(
     },
   }
 }
+
+// Loaded when called: a process that embeds the gateway does not carry the dev stack or the provider node.
+
+/** Starts the whole marketplace on this machine (anvil, the 0G contracts, provider nodes, a funded wallet). */
+export const startDevStack: typeof import('./devnet/dev-stack.ts').startDevStack = async (options) =>
+  (await import('./devnet/dev-stack.ts')).startDevStack(options)
+
+/** Starts a provider node in front of an OpenAI-compatible backend. */
+export const startProviderNode: typeof import('./provider-node/server.ts').startProviderNode = async (options) =>
+  (await import('./provider-node/server.ts')).startProviderNode(options)

@@ -1,0 +1,117 @@
+import { execFile, spawn } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import OpenAI from 'openai'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { anvilPrivateKey } from '../src/devnet/anvil.ts'
+import { DEV_CHAT_MODEL } from '../src/devnet/backends/index.ts'
+import { startTestStack } from './support/dev-stack.ts'
+
+/**
+ * The published package runs the bundle of `npm run build`, not the sources the other tests run: build it, serve
+ * the gateway from it exactly as an installed `zg-gateway serve` would, and drive it with the openai client.
+ */
+const ROOT = join(import.meta.dirname, '..')
+let stack: Awaited<ReturnType<typeof startTestStack>>
+
+beforeAll(async () => {
+  await promisify(execFile)(process.execPath, [join(ROOT, 'scripts/build.ts')], { cwd: ROOT })
+  stack = await startTestStack()
+}, 120_000)
+afterAll(async () => {
+  await stack?.dispose()
+})
+
+describe('npm run build', () => {
+  it('writes the library and CLI bundles with type declarations, and leaves undici at what the sources use', () => {
+    for (const file of ['dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js']) {
+      expect(existsSync(join(ROOT, file)), file).toBe(true)
+    }
+    const code = readdirSync(join(ROOT, 'dist/chunks'))
+      .filter((f) => f.endsWith('.js'))
+      .map((f) => readFileSync(join(ROOT, 'dist/chunks', f), 'utf8'))
+      .join('\n')
+    expect(code).toMatch(/Agent = class extends DispatcherBase/)
+    // The slim alias took: none of undici's mock agents and cache stores came along.
+    expect(code).not.toMatch(/MockAgent|SqliteCacheStore/)
+  })
+
+  it('serves chat, streams and verified receipts from the bundle', async () => {
+    const { contracts, rpcUrl } = stack.devnet.info
+    const script = `const { main } = await import(${JSON.stringify(join(ROOT, 'dist/cli/main.js'))}); process.exitCode = await main(process.argv.slice(1))`
+    const proc = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        script,
+        'serve',
+        '--network',
+        rpcUrl,
+        '--ledger-ca',
+        contracts.ledger,
+        '--inference-ca',
+        contracts.inference,
+        '--port',
+        '0',
+        '--allow-private-urls',
+        '--api-key',
+        'sk-bundle',
+        '--data-dir',
+        join(stack.dataDir, 'bundle'),
+      ],
+      { env: { PATH: process.env.PATH ?? '', ZG_PRIVATE_KEY: anvilPrivateKey(1) }, stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    try {
+      let out = ''
+      const base = await new Promise<string>((resolve, reject) => {
+        proc.stdout.on('data', (d) => {
+          out += d
+          const m = out.match(/^ready: (\S+)/m)
+          if (m) resolve(m[1]!)
+        })
+        proc.stderr.on('data', (d) => {
+          out += d
+        })
+        proc.once('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)))
+      })
+      const client = new OpenAI({ baseURL: base, apiKey: 'sk-bundle', maxRetries: 0 })
+      const { data: reply, response } = await client.chat.completions
+        .create({ model: DEV_CHAT_MODEL, messages: [{ role: 'user', content: 'from the bundle' }] })
+        .withResponse()
+      expect(reply.choices[0]!.message.content!.length).toBeGreaterThan(0)
+      expect(response.headers.get('x-request-id')).toMatch(/^req_/)
+
+      const stream = await client.chat.completions.create({
+        model: DEV_CHAT_MODEL,
+        messages: [{ role: 'user', content: 'from the bundle' }],
+        stream: true,
+        stream_options: { include_usage: true },
+      })
+      let text = ''
+      let usage: OpenAI.CompletionUsage | null | undefined
+      for await (const chunk of stream) {
+        text += chunk.choices[0]?.delta.content ?? ''
+        usage = chunk.usage ?? usage
+      }
+      expect(text).toBe(reply.choices[0]!.message.content)
+      expect(usage?.completion_tokens).toBeGreaterThan(0)
+
+      // The delivery check (signature fetch through the slim undici, libsecp256k1 recovery) ends verified.
+      const receiptUrl = new URL(response.headers.get('x-zg-receipt')!, base).toString()
+      let receipt: { verification: { status: string; level: string | null } } | undefined
+      for (let i = 0; i < 100 && receipt?.verification.status !== 'verified'; i++) {
+        const res = await fetch(receiptUrl, { headers: { authorization: 'Bearer sk-bundle' } })
+        receipt = (await res.json()) as typeof receipt
+        if (receipt?.verification.status === 'pending') await new Promise((r) => setTimeout(r, 50))
+        else break
+      }
+      expect(receipt?.verification).toMatchObject({ status: 'verified', level: 'L1' })
+    } finally {
+      const exited = new Promise((r) => proc.once('exit', r))
+      proc.kill('SIGTERM')
+      await exited
+    }
+  })
+})
