@@ -46,7 +46,7 @@ function committed(path: string): number {
 }
 
 describe('UsageLedger', () => {
-  it('groups one turn of writes into one commit, and reads see them at once', async () => {
+  it('group-commits writes, and reads in this process see them at once', async () => {
     const path = tempPath()
     const ledger = new UsageLedger(path)
     for (let i = 0; i < 5; i++) ledger.record(call(`r${i}`, BigInt(i) * 10n ** 15n))
@@ -56,8 +56,17 @@ describe('UsageLedger', () => {
     expect(ledger.get('r1')).toMatchObject({ verification: 'verified', verificationLevel: 'L1', fee: 10n ** 15n })
     expect(committed(path)).toBe(5)
     ledger.record(call('r5', 7n))
-    await new Promise((resolve) => setImmediate(resolve))
+    expect(committed(path)).toBe(5)
+    await new Promise((resolve) => setTimeout(resolve, UsageLedger.GROUP_MS + 20))
     expect(committed(path)).toBe(6)
+    ledger.close()
+  })
+
+  it('commits a full group at once', () => {
+    const path = tempPath()
+    const ledger = new UsageLedger(path)
+    for (let i = 0; i < UsageLedger.GROUP_MAX; i++) ledger.record(call(`g${i}`, 1n))
+    expect(committed(path)).toBe(UsageLedger.GROUP_MAX)
     ledger.close()
   })
 
@@ -82,7 +91,7 @@ describe('UsageLedger', () => {
     ledger.record({ ...call('bad', 1n), model: null as unknown as string })
     ledger.record(call('also-ok', 2n))
     // The scheduled commit, not a read: nothing may throw out of it.
-    await new Promise((resolve) => setImmediate(resolve))
+    await new Promise((resolve) => setTimeout(resolve, UsageLedger.GROUP_MS + 20))
     expect(errors).toEqual([expect.stringMatching(/NOT NULL/)])
     expect(committed(path)).toBe(2)
     expect(ledger.get('bad')).toBeUndefined()

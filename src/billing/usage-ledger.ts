@@ -52,10 +52,12 @@ const toCall = (r: Row): CallRecord => ({
  * The gateway's own record of every proxied call and its verification receipt (node:sqlite, WAL). It is what
  * `zg-gateway usage` reports and what the escrow policy funds from: only verified fees are replenished.
  *
- * Writes are grouped: the ones made in one turn of the event loop commit together in the next, one transaction
- * instead of one each (a commit is most of a write's cost). Reads see them at once, and `close()` commits what is
- * left. What a crash can lose is that one turn's records; the fees themselves are the provider's to record and the
- * chain's to settle.
+ * Writes are group-committed: the ones made within {@link UsageLedger.GROUP_MS} commit together, one transaction
+ * instead of one each. A commit writes every b-tree page it touched to the WAL (the table and its two indexes,
+ * for one row), and every thousand pages a checkpoint fsyncs; alone, two commits a call (the record, then its
+ * receipt) cost more CPU than the rest of the gateway's bookkeeping. Reads in this process commit first, so they
+ * see everything, and `close()` commits what is left. What a crash can lose is the last few milliseconds of records;
+ * the fees themselves are the provider's to record and the chain's to settle.
  */
 export class UsageLedger {
   readonly #db: DatabaseSync
@@ -64,7 +66,12 @@ export class UsageLedger {
   readonly #get: StatementSync
   readonly #onError: (err: Error) => void
   #queue: Array<() => void> = []
-  #flushScheduled: NodeJS.Immediate | undefined
+  #flushScheduled: NodeJS.Timeout | undefined
+
+  /** How long a write may wait for others to commit with it, in ms. */
+  static readonly GROUP_MS = 25
+  /** A group this large commits at once. */
+  static readonly GROUP_MAX = 512
 
   /** `onError` hears of a write that failed (it is dropped; the others in its group are kept). */
   constructor(path: string, options: { onError?: (err: Error) => void } = {}) {
@@ -105,12 +112,13 @@ export class UsageLedger {
 
   #write(op: () => void): void {
     this.#queue.push(op)
-    this.#flushScheduled ??= setImmediate(() => this.flush())
+    if (this.#queue.length >= UsageLedger.GROUP_MAX) this.flush()
+    else this.#flushScheduled ??= setTimeout(() => this.flush(), UsageLedger.GROUP_MS).unref()
   }
 
   /** Commits the queued writes now (reads and `close()` do this first). */
   flush(): void {
-    if (this.#flushScheduled) clearImmediate(this.#flushScheduled)
+    clearTimeout(this.#flushScheduled)
     this.#flushScheduled = undefined
     const ops = this.#queue
     if (!ops.length) return

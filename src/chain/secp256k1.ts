@@ -50,5 +50,16 @@ export async function recoverDigestAddress(digest: Hex, signature: Hex): Promise
   const recid = v >= 27 ? v - 27 : v
   if (recid !== 0 && recid !== 1) throw new Error(`signature has v = ${v}`)
   const publicKey = native.ecdsaRecover(bytes.subarray(0, 64), recid, hexToBytes(digest), false)
-  return getAddress(`0x${keccak256(publicKey.subarray(1)).slice(-40)}`)
+  // The same few keys sign nearly everything (a provider's TEE signer, a user's wallet): their addresses are
+  // remembered rather than hashed and checksummed again for every response.
+  const key = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString('latin1')
+  let address = addressOfKey.get(key)
+  if (!address) {
+    if (addressOfKey.size >= 4096) addressOfKey.clear()
+    address = getAddress(`0x${keccak256(publicKey.subarray(1)).slice(-40)}`)
+    addressOfKey.set(key, address)
+  }
+  return address
 }
+
+const addressOfKey = new Map<string, Address>()
