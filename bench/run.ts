@@ -904,17 +904,28 @@ async function main() {
       execFileSync(process.execPath, [join(ROOT, 'scripts/build.ts')], { cwd: ROOT, stdio: 'ignore' })
       say('built dist/ (the gateway runs from the bundle, as the published package does)')
     }
+    /** The dev stack at a token pace, a fresh gateway process (its RSS at rest reported) and the bare proxy. */
+    const startPart = async (tokenDelayMs: number) => {
+      // Kept in the outer variables as they start, so that cleanup() stops whatever did.
+      const st = await startStack(dataDir, tokenDelayMs)
+      stack = st
+      const gw = await startGatewayChild(dataDir)
+      gateway = gw
+      const rest = await idleRss(gw)
+      say(
+        `gateway pid ${gw.pid}: RSS ${rest.afterStartMB.toFixed(1)} MB 2 s after start, ${rest.rssMB.toFixed(1)} MB idle`,
+      )
+      const bp = await startBareProxy()
+      bare = bp
+      const paths = await pathsFor(st, gw, bp, tokenDelayMs > 0)
+      cpuWatched.gateway = gw.pid
+      cpuWatched['bare proxy'] = bp.pid
+      return { rest, paths, stack: st, gateway: gw, bare: bp }
+    }
     // Part 1: a backend that answers at once, for latency and throughput.
-    stack = await startStack(dataDir, 0)
-    gateway = await startGatewayChild(dataDir)
-    const idle = await idleRss(gateway)
-    say(
-      `gateway pid ${gateway.pid}: RSS ${idle.afterStartMB.toFixed(1)} MB 2 s after start, ${idle.rssMB.toFixed(1)} MB idle`,
-    )
-    bare = await startBareProxy()
-    const fast = await pathsFor(stack, gateway, bare, false)
-    cpuWatched.gateway = gateway.pid
-    cpuWatched['bare proxy'] = bare.pid
+    const part1 = await startPart(0)
+    const idle = part1.rest
+    const fast = part1.paths
     say(`the gateway routes ${DEV_CHAT_MODEL} to ${fast.provider} (${fast.nodeUrl}); measuring that node directly too`)
     const latency = await latencySection(fast, P.latency)
     // The same, with idle time between requests: what the request path costs when the gateway's off-path work for
@@ -922,28 +933,21 @@ async function main() {
     const spaced = await latencySection(fast, P.spaced)
     const throughput = await throughputSection(fast)
     let profiles: Awaited<ReturnType<typeof profileSection>> | undefined
-    if (PROFILE) profiles = await profileSection(outDir, fast, gateway)
+    if (PROFILE) profiles = await profileSection(outDir, fast, part1.gateway)
     const verification = await verificationSection(fast)
-    await gateway.stop()
+    await part1.gateway.stop()
     gateway = undefined
-    bare.stop()
+    part1.bare.stop()
     bare = undefined
-    await stack.stop()
+    await part1.stack.stop()
     stack = undefined
 
     // Part 2: the same chain and nodes, restarted with a paced backend, and a fresh gateway process.
-    stack = await startStack(dataDir, TOKEN_DELAY_MS)
-    gateway = await startGatewayChild(dataDir)
-    const idle2 = await idleRss(gateway)
-    say(
-      `gateway pid ${gateway.pid}: RSS ${idle2.afterStartMB.toFixed(1)} MB 2 s after start, ${idle2.rssMB.toFixed(1)} MB idle`,
-    )
-    bare = await startBareProxy()
-    const paced = await pathsFor(stack, gateway, bare, true)
-    cpuWatched.gateway = gateway.pid
-    cpuWatched['bare proxy'] = bare.pid
+    const part2 = await startPart(TOKEN_DELAY_MS)
+    const idle2 = part2.rest
+    const paced = part2.paths
     const streaming = await streamSection(paced)
-    const many = await manyStreamsSection(paced, gateway, stack.backend)
+    const many = await manyStreamsSection(paced, part2.gateway, part2.stack.backend)
 
     // -------------------------------------------------------------------------------------------------------------
     const L = latency

@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { anvilPrivateKey } from '../src/devnet/anvil.ts'
 import { DEV_CHAT_MODEL } from '../src/devnet/backends/index.ts'
 import { startTestStack } from './support/dev-stack.ts'
+import { spawnUntilReady } from './support/serve.ts'
 
 /**
  * The published package runs the bundle of `npm run build`, not the sources the other tests run: build it, serve
@@ -40,8 +41,7 @@ describe('npm run build', () => {
   it('serves chat, streams and verified receipts from the bundle', async () => {
     const { contracts, rpcUrl } = stack.devnet.info
     const script = `const { main } = await import(${JSON.stringify(join(ROOT, 'dist/cli/main.js'))}); process.exitCode = await main(process.argv.slice(1))`
-    const proc = spawn(
-      process.execPath,
+    const served = await spawnUntilReady(
       [
         '--input-type=module',
         '-e',
@@ -61,21 +61,10 @@ describe('npm run build', () => {
         '--data-dir',
         join(stack.dataDir, 'bundle'),
       ],
-      { env: { PATH: process.env.PATH ?? '', ZG_PRIVATE_KEY: anvilPrivateKey(1) }, stdio: ['ignore', 'pipe', 'pipe'] },
+      { ZG_PRIVATE_KEY: anvilPrivateKey(1) },
     )
     try {
-      let out = ''
-      const base = await new Promise<string>((resolve, reject) => {
-        proc.stdout.on('data', (d) => {
-          out += d
-          const m = out.match(/^ready: (\S+)/m)
-          if (m) resolve(m[1]!)
-        })
-        proc.stderr.on('data', (d) => {
-          out += d
-        })
-        proc.once('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)))
-      })
+      const base = served.base
       const client = new OpenAI({ baseURL: base, apiKey: 'sk-bundle', maxRetries: 0 })
       const { data: reply, response } = await client.chat.completions
         .create({ model: DEV_CHAT_MODEL, messages: [{ role: 'user', content: 'from the bundle' }] })
@@ -109,9 +98,7 @@ describe('npm run build', () => {
       }
       expect(receipt?.verification).toMatchObject({ status: 'verified', level: 'L1' })
     } finally {
-      const exited = new Promise((r) => proc.once('exit', r))
-      proc.kill('SIGTERM')
-      await exited
+      await served.stop()
     }
   })
 })

@@ -3,6 +3,7 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEV_CHAT_MODEL } from '../src/devnet/backends/index.ts'
 import { startTestStack } from './support/dev-stack.ts'
+import { spawnUntilReady } from './support/serve.ts'
 
 const run = promisify(execFile)
 let stack: Awaited<ReturnType<typeof startTestStack>>
@@ -71,23 +72,18 @@ describe('gateway CLI against a running dev stack', () => {
   })
 
   it('serves a gateway on an RPC URL network with configured API keys (and never the dev key)', async () => {
-    const { spawn } = await import('node:child_process')
     const { anvilPrivateKey } = await import('../src/devnet/anvil.ts')
     const { contracts, rpcUrl } = stack.devnet.info
-    const args = [
-      'bin/zg-gateway.js',
-      'serve',
-      '--network',
-      rpcUrl,
-      '--ledger-ca',
-      contracts.ledger,
-      '--inference-ca',
-      contracts.inference,
-    ]
-    const proc = spawn(
-      process.execPath,
+    const served = await spawnUntilReady(
       [
-        ...args,
+        'bin/zg-gateway.js',
+        'serve',
+        '--network',
+        rpcUrl,
+        '--ledger-ca',
+        contracts.ledger,
+        '--inference-ca',
+        contracts.inference,
         '--port',
         '0',
         '--allow-private-urls',
@@ -96,24 +92,11 @@ describe('gateway CLI against a running dev stack', () => {
         '--data-dir',
         `${stack.dataDir}/served`,
       ],
-      {
-        env: { PATH: process.env.PATH ?? '', ZG_PRIVATE_KEY: anvilPrivateKey(1) },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
+      { ZG_PRIVATE_KEY: anvilPrivateKey(1) },
     )
     try {
-      let out = ''
-      const base = await new Promise<string>((resolve, reject) => {
-        proc.stdout.on('data', (d) => {
-          out += d
-          const m = out.match(/^ready: (\S+)/m)
-          if (m) resolve(m[1]!)
-        })
-        proc.stderr.on('data', (d) => {
-          out += d
-        })
-        proc.once('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)))
-      })
+      const base = served.base
+      const out = served.output()
       expect(out).not.toContain(anvilPrivateKey(1).slice(2))
       const call = (key: string) =>
         fetch(`${base}/chat/completions`, {
@@ -124,9 +107,7 @@ describe('gateway CLI against a running dev stack', () => {
       expect((await call('sk-served-1')).status).toBe(200)
       expect((await call('sk-zg-dev')).status).toBe(401)
     } finally {
-      const exited = new Promise((r) => proc.once('exit', r))
-      proc.kill('SIGTERM')
-      await exited
+      await served.stop()
     }
   })
 
