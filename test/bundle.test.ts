@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { anvilPrivateKey } from '../src/devnet/anvil.ts'
 import { DEV_CHAT_MODEL } from '../src/devnet/backends/index.ts'
 import { startTestStack } from './support/dev-stack.ts'
-import { spawnUntilReady } from './support/serve.ts'
+import { serveArgs, spawnUntilReady } from './support/serve.ts'
 
 /**
  * The published package runs the bundle of `npm run build`, not the sources the other tests run: build it, serve
@@ -39,27 +39,13 @@ describe('npm run build', () => {
   })
 
   it('serves chat, streams and verified receipts from the bundle', async () => {
-    const { contracts, rpcUrl } = stack.devnet.info
     const script = `const { main } = await import(${JSON.stringify(join(ROOT, 'dist/cli/main.js'))}); process.exitCode = await main(process.argv.slice(1))`
     const served = await spawnUntilReady(
       [
         '--input-type=module',
         '-e',
         script,
-        'serve',
-        '--network',
-        rpcUrl,
-        '--ledger-ca',
-        contracts.ledger,
-        '--inference-ca',
-        contracts.inference,
-        '--port',
-        '0',
-        '--allow-private-urls',
-        '--api-key',
-        'sk-bundle',
-        '--data-dir',
-        join(stack.dataDir, 'bundle'),
+        ...serveArgs(stack.devnet.info, { apiKey: 'sk-bundle', dataDir: join(stack.dataDir, 'bundle') }),
       ],
       { ZG_PRIVATE_KEY: anvilPrivateKey(1) },
     )

@@ -3,7 +3,7 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEV_CHAT_MODEL } from '../src/devnet/backends/index.ts'
 import { startTestStack } from './support/dev-stack.ts'
-import { spawnUntilReady } from './support/serve.ts'
+import { serveArgs, spawnUntilReady } from './support/serve.ts'
 
 const run = promisify(execFile)
 let stack: Awaited<ReturnType<typeof startTestStack>>
@@ -73,24 +73,10 @@ describe('gateway CLI against a running dev stack', () => {
 
   it('serves a gateway on an RPC URL network with configured API keys (and never the dev key)', async () => {
     const { anvilPrivateKey } = await import('../src/devnet/anvil.ts')
-    const { contracts, rpcUrl } = stack.devnet.info
     const served = await spawnUntilReady(
       [
         'bin/zg-gateway.js',
-        'serve',
-        '--network',
-        rpcUrl,
-        '--ledger-ca',
-        contracts.ledger,
-        '--inference-ca',
-        contracts.inference,
-        '--port',
-        '0',
-        '--allow-private-urls',
-        '--api-key',
-        'sk-served-1',
-        '--data-dir',
-        `${stack.dataDir}/served`,
+        ...serveArgs(stack.devnet.info, { apiKey: 'sk-served-1', dataDir: `${stack.dataDir}/served` }),
       ],
       { ZG_PRIVATE_KEY: anvilPrivateKey(1) },
     )

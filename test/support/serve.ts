@@ -37,3 +37,26 @@ export async function spawnUntilReady(
     throw err
   }
 }
+
+/** `serve` on the devnet's RPC URL and contracts, on a free port, with one API key and its own data dir. */
+export function serveArgs(
+  info: { rpcUrl: string; contracts: { ledger: string; inference: string } },
+  opts: { apiKey: string; dataDir: string },
+): string[] {
+  return [
+    'serve',
+    '--network',
+    info.rpcUrl,
+    '--ledger-ca',
+    info.contracts.ledger,
+    '--inference-ca',
+    info.contracts.inference,
+    '--port',
+    '0',
+    '--allow-private-urls',
+    '--api-key',
+    opts.apiKey,
+    '--data-dir',
+    opts.dataDir,
+  ]
+}
