@@ -7,7 +7,13 @@
  * const gateway = await createGateway({ network: networks.testnet, wallet: privateKeyToAccount(key), dataDir: '.zg' })
  * // POST gateway.url + '/v1/chat/completions', or mount gateway.fetch in your own server.
  */
-import { createGatewayCore, type Gateway, type GatewayOptions, startGateway } from './gateway/server.ts'
+import {
+  closeGatewayCore,
+  createGatewayCore,
+  type Gateway,
+  type GatewayOptions,
+  startGateway,
+} from './gateway/server.ts'
 
 export { verifyResponseSignature } from './attestation/response-signature.ts'
 export type { Receipt } from './attestation/response-verifier.ts'
@@ -30,13 +36,7 @@ export async function createGateway(
   const { core, keys, app } = await createGatewayCore(options)
   return {
     fetch: async (request) => app.fetch(request),
-    async close() {
-      await core.catalog.stop()
-      core.verifier.close()
-      await core.dispatcher.close()
-      core.ledger.close()
-      keys.close()
-    },
+    close: () => closeGatewayCore(core, keys),
   }
 }
 

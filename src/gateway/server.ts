@@ -112,16 +112,25 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     app: app as unknown as Hono,
     core,
     keys,
-    async close() {
-      await core.catalog.stop()
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        ;(server as { closeAllConnections?: () => void }).closeAllConnections?.()
-      })
-      core.verifier.close()
-      await core.dispatcher.close()
-      core.ledger.close()
-      keys.close()
-    },
+    close: () =>
+      closeGatewayCore(core, keys, async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve())
+          ;(server as { closeAllConnections?: () => void }).closeAllConnections?.()
+        })
+      }),
   }
+}
+
+/**
+ * Stops what {@link createGatewayCore} started: the catalog's refresh first, then `drain` (a listening server's
+ * close), then the verifier, the provider connections and the stores (which commit their last records).
+ */
+export async function closeGatewayCore(core: GatewayCore, keys: ApiKeyStore, drain?: () => Promise<void>) {
+  await core.catalog.stop()
+  await drain?.()
+  core.verifier.close()
+  await core.dispatcher.close()
+  core.ledger.close()
+  keys.close()
 }
