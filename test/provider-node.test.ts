@@ -46,6 +46,8 @@ describe('provider node: serving, signing, metering', () => {
     const body = JSON.parse(text)
     const sig = await signatureOf(key)
     expect(sig).toMatchObject({ signing_address: m.signer.address, signing_algo: 'ecdsa' })
+    // Sent along with the answer too (no second round trip), and the same one the signature route serves.
+    expect(res.headers.get('zg-res-signature')).toBe(sig.signature)
     expect(
       await verifyResponseSignature({
         signature: sig,
@@ -67,6 +69,8 @@ describe('provider node: serving, signing, metering', () => {
     expect(text).not.toMatch(/"usage":\{/)
     expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true)
     const key = res.headers.get('zg-res-key')!
+    // A stream's signature only exists after its last byte: it is served, not sent.
+    expect(res.headers.get('zg-res-signature')).toBeNull()
     const record = m.node.store.records().find((r) => r.resKey === key)
     expect(record?.fee).toBeGreaterThan(0n)
     const sig = await signatureOf(key)

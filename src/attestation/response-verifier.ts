@@ -1,4 +1,5 @@
-import type { Address } from 'viem'
+import { createHash } from 'node:crypto'
+import type { Address, Hex } from 'viem'
 import { type ChatSignature, verifyResponseSignature } from './response-signature.ts'
 
 /** The verifiabilities the 0G SDK treats as signed by a TEE key (model.isVerifiability). */
@@ -24,6 +25,12 @@ export type VerifyDeliveryParams = {
   teeSignerAddress: Address
   teeSignerAcknowledged: boolean
   resKey: string | null
+  /**
+   * The signature the provider sent with the response (`ZG-Res-Signature`, zg-gateway provider nodes): checked over
+   * the exact bytes first, so a good one needs no round trip. Without one, or when it does not verify, the one the
+   * provider serves at /v1/proxy/signature/{key} decides, as with any 0G provider.
+   */
+  signature?: Hex | null
   /** The request as sent, or its sha256 hex (when it was streamed, or hashed already). */
   requestBody: Uint8Array | { sha256: string }
   /** The response as received, or its sha256 hex. */
@@ -33,15 +40,22 @@ export type VerifyDeliveryParams = {
   timeoutMs?: number
 }
 
+const VERIFIED = (signer: Address): Receipt => ({
+  status: 'verified',
+  level: 'L1',
+  detail: 'signature by the acknowledged TEE signer over the exact request and response bytes',
+  signer,
+})
+
 async function globalFetchJson(url: string, timeoutMs: number) {
   const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) })
   return { status: res.status, json: res.ok ? await res.json() : undefined }
 }
 
 /**
- * Verifies one delivered response, off the hot path: fetches the provider's signature for it and checks it
- * against the exact bytes the gateway sent and received (content binding, which the SDK does not do) and against
- * the signer acknowledged on-chain.
+ * Verifies one delivered response, off the hot path: checks the provider's signature for it (the one sent with the
+ * response, else the one fetched from the provider) against the exact bytes the gateway sent and received (content
+ * binding, which the SDK does not do) and against the signer acknowledged on-chain.
  */
 export async function verifyDelivery(params: VerifyDeliveryParams): Promise<Receipt> {
   if (!VERIFIABLE.has(params.verifiability)) {
@@ -53,6 +67,17 @@ export async function verifyDelivery(params: VerifyDeliveryParams): Promise<Rece
   }
   if (!params.teeSignerAcknowledged) {
     return { status: 'unverifiable', level: null, detail: 'the TEE signer is not acknowledged on-chain' }
+  }
+  const sha256 = (body: Uint8Array | { sha256: string }) =>
+    body instanceof Uint8Array ? createHash('sha256').update(body).digest('hex') : body.sha256
+  const hashes = { requestHash: sha256(params.requestBody), responseHash: sha256(params.responseBody) }
+  if (params.signature) {
+    const text = `${hashes.requestHash}:${hashes.responseHash}`
+    const sent = await verifyResponseSignature({
+      signature: { text, signature: params.signature, signing_address: params.teeSignerAddress, signing_algo: 'ecdsa' },
+      expectedSigner: params.teeSignerAddress,
+    })
+    if (sent.ok) return VERIFIED(params.teeSignerAddress)
   }
   if (!params.resKey) return { status: 'unverified', level: null, detail: 'the provider returned no ZG-Res-Key' }
   const fetchJson = params.fetchJson ?? globalFetchJson
@@ -68,23 +93,7 @@ export async function verifyDelivery(params: VerifyDeliveryParams): Promise<Rece
   } catch (err) {
     return { status: 'unverified', level: null, detail: `signature fetch failed: ${(err as Error).message}` }
   }
-  const result = await verifyResponseSignature({
-    signature,
-    expectedSigner: params.teeSignerAddress,
-    ...(params.requestBody instanceof Uint8Array
-      ? { requestBody: params.requestBody }
-      : { requestHash: params.requestBody.sha256 }),
-    ...(params.responseBody instanceof Uint8Array
-      ? { responseBody: params.responseBody }
-      : { responseHash: params.responseBody.sha256 }),
-  })
-  if (result.ok) {
-    return {
-      status: 'verified',
-      level: 'L1',
-      detail: 'signature by the acknowledged TEE signer over the exact request and response bytes',
-      signer: params.teeSignerAddress,
-    }
-  }
+  const result = await verifyResponseSignature({ signature, expectedSigner: params.teeSignerAddress, ...hashes })
+  if (result.ok) return VERIFIED(params.teeSignerAddress)
   return { status: 'disputed', level: null, detail: `signature check failed: ${result.reason}` }
 }

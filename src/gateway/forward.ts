@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import { type Agent, type Dispatcher, request, errors as undiciErrors } from 'undici'
+import type { Hex } from 'viem'
 import type { Receipt } from '../attestation/response-verifier.ts'
 import type { EscrowManager } from '../billing/escrow.ts'
 import { feeOf, type Usage, usageFromBody, usageOfResponse } from '../billing/pricing.ts'
@@ -220,6 +221,8 @@ type Delivered = {
   bytes: Uint8Array
   usage: () => Usage | undefined
   resKey: string | null
+  /** ZG-Res-Signature, when the provider sent its signature along (non-streamed answers from zg-gateway nodes). */
+  signature: Hex | null
   latencyMs: number
 }
 
@@ -262,6 +265,7 @@ function settleAfter(core: GatewayCore, req: ForwardRequest, entry: CatalogEntry
         teeSignerAddress: entry.teeSignerAddress,
         teeSignerAcknowledged: entry.teeSignerAcknowledged,
         resKey: d.resKey,
+        signature: d.signature,
         requestBody: { sha256: req.body instanceof Uint8Array ? sha256hex(req.body) : (req.bodySha256?.() ?? '') },
         responseBody: { sha256: sha256hex(d.bytes) },
       })
@@ -284,6 +288,11 @@ function responseHeaders(req: ForwardRequest, entry: CatalogEntry, contentType: 
   }
 }
 
+function header(upstream: Dispatcher.ResponseData, name: string): string | null {
+  const value = upstream.headers[name]
+  return typeof value === 'string' ? value : null
+}
+
 async function relay(
   core: GatewayCore,
   req: ForwardRequest,
@@ -292,7 +301,7 @@ async function relay(
   started: number,
 ): Promise<Response> {
   const contentType = String(upstream.headers['content-type'] ?? 'application/json')
-  const resKey = typeof upstream.headers['zg-res-key'] === 'string' ? upstream.headers['zg-res-key'] : null
+  const resKey = header(upstream, 'zg-res-key')
   if (!contentType.includes('text/event-stream')) {
     const bytes = new Uint8Array(await upstream.body.arrayBuffer())
     const latencyMs = performance.now() - started
@@ -303,6 +312,7 @@ async function relay(
       // Read after the response went out: parsing the body is not the client's wait.
       usage: () => usageOfResponse(req.endpoint, contentType, bytes),
       resKey,
+      signature: header(upstream, 'zg-res-signature') as Hex | null,
       latencyMs,
     })
     return new Response(bytes, { status: 200, headers: responseHeaders(req, entry, contentType) })
@@ -326,6 +336,7 @@ async function relay(
       bytes: Buffer.concat(received),
       usage: () => (tap.usage ? usageFromBody(req.endpoint, { usage: tap.usage }) : undefined),
       resKey,
+      signature: null,
       latencyMs,
     })
   }

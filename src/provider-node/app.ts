@@ -13,7 +13,7 @@ import { JSON_ENDPOINTS, MULTIPART_ENDPOINTS, type ProxyDeps, proxyJson, proxyMu
 export function createProviderApp(deps: ProxyDeps): Hono {
   const app = new Hono()
   // 0G brokers expose these to browsers (SDK PR #52: /v1/quote had no CORS).
-  app.use('*', cors({ origin: '*', exposeHeaders: ['ZG-Res-Key', 'Retry-After'] }))
+  app.use('*', cors({ origin: '*', exposeHeaders: ['ZG-Res-Key', 'ZG-Res-Signature', 'Retry-After'] }))
 
   for (const endpoint of JSON_ENDPOINTS) {
     app.post(`/v1/proxy/${endpoint}`, (c) => proxyJson(c, deps, endpoint))
@@ -28,7 +28,6 @@ export function createProviderApp(deps: ProxyDeps): Hono {
   app.get('/v1/proxy/signature/:chatKey', async (c) => {
     // The 0G broker lower-cases the id; our keys are lower-case uuids, so both spellings find it.
     const key = c.req.param('chatKey').toLowerCase()
-    await deps.pendingSignatures.get(key)
     const found = deps.store.getSignature(key)
     if (!found) throw new ProviderError(404, 'signature_not_found', `no signature for ${key} (unknown, or expired)`)
     return c.json({

@@ -67,7 +67,6 @@ export async function startProviderNode(options: ProviderNodeOptions): Promise<P
     jsonBodyLimit: options.jsonBodyLimit ?? 16 * 1024 * 1024,
     uploadLimit: options.uploadLimit ?? 25 * 1024 * 1024,
     headersTimeoutMs: options.headersTimeoutMs ?? 300_000,
-    pendingSignatures: new Map(),
     log,
   })
   const server: ServerType = await new Promise((resolve, reject) => {
