@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { UsageLedger } from '../src/billing/usage-ledger.ts'
 import { anvilAccount } from '../src/devnet/anvil.ts'
 import { DEV_CHAT_MODEL } from '../src/devnet/backends/index.ts'
 import { createGateway } from '../src/index.ts'
@@ -29,19 +30,36 @@ describe("import { createGateway } from 'zg-gateway'", () => {
       allowPrivateUrls: true,
     }
     const listening = await createGateway({ ...options, port: 0 })
+    const ids: string[] = []
     try {
       const client = new OpenAI({
         baseURL: `${(listening as { url: string }).url}/v1`,
         apiKey: 'sk-app-secret',
         maxRetries: 0,
       })
-      const reply = await client.chat.completions.create({
-        model: DEV_CHAT_MODEL,
-        messages: [{ role: 'user', content: 'embedded' }],
-      })
+      const { data: reply, response } = await client.chat.completions
+        .create({ model: DEV_CHAT_MODEL, messages: [{ role: 'user', content: 'embedded' }] })
+        .withResponse()
       expect(reply.choices[0]!.message.content!.length).toBeGreaterThan(0)
+      ids.push(response.headers.get('x-request-id')!)
+      const { data: stream, response: streamed } = await client.chat.completions
+        .create({ model: DEV_CHAT_MODEL, messages: [{ role: 'user', content: 'embedded' }], stream: true })
+        .withResponse()
+      for await (const _ of stream) {
+        // read to the end
+      }
+      ids.push(streamed.headers.get('x-request-id')!)
     } finally {
+      // At once, while the calls' records and checks may still be queued: close() must finish them.
       await listening.close()
+    }
+    const ledger = new UsageLedger(join(dir, 'usage.sqlite'))
+    try {
+      for (const id of ids) {
+        expect(ledger.get(id)).toMatchObject({ status: 200, verification: 'verified', verificationLevel: 'L1' })
+      }
+    } finally {
+      ledger.close()
     }
 
     const handler = await createGateway({ ...options, dataDir: join(dir, 'handler'), listen: false })

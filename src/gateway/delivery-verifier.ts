@@ -13,6 +13,7 @@ export type Delivery = Omit<VerifyDeliveryParams, 'fetchJson'>
 export class DeliveryVerifier {
   readonly #dispatcher: Agent
   #closed = false
+  readonly #running = new Set<Promise<Receipt>>()
 
   constructor(params: { dispatcher: Agent }) {
     this.#dispatcher = params.dispatcher
@@ -25,14 +26,22 @@ export class DeliveryVerifier {
 
   async verify(delivery: Delivery): Promise<Receipt> {
     if (this.#closed) return { status: 'unverified', level: null, detail: 'the gateway is shutting down' }
-    return verifyDelivery({ ...delivery, fetchJson: this.#fetchJson }).catch((err: Error) => ({
+    const check = verifyDelivery({ ...delivery, fetchJson: this.#fetchJson }).catch((err: Error) => ({
       status: 'unverified' as const,
       level: null,
       detail: `verification failed: ${err.message}`,
     }))
+    this.#running.add(check)
+    try {
+      return await check
+    } finally {
+      this.#running.delete(check)
+    }
   }
 
-  close(): void {
+  /** Takes no more checks, and resolves once the ones under way have ended. */
+  async close(): Promise<void> {
     this.#closed = true
+    await Promise.allSettled([...this.#running])
   }
 }

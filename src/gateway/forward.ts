@@ -12,6 +12,7 @@ import type { CatalogEntry, ProviderCatalog } from '../providers/catalog.ts'
 import type { Router } from '../providers/router.ts'
 import type { DeliveryVerifier } from './delivery-verifier.ts'
 import { GatewayError, modelNotFound } from './http/openai-error.ts'
+import type { OffPathQueue } from './off-path.ts'
 
 export type GatewayCore = {
   catalog: ProviderCatalog
@@ -20,8 +21,10 @@ export type GatewayCore = {
   escrow?: EscrowManager
   ledger: UsageLedger
   dispatcher: Agent
-  /** Delivery checks, off the event loop. */
+  /** Delivery checks. */
   verifier: DeliveryVerifier
+  /** Where the records and checks that follow a delivery wait for an idle moment. */
+  offPath: OffPathQueue
   /** How often a `: keep-alive` comment goes out while a provider is silent mid-stream. */
   keepAliveMs: number
   headersTimeoutMs: number
@@ -141,7 +144,7 @@ export async function forward(core: GatewayCore, req: ForwardRequest): Promise<R
       let upstream: Dispatcher.ResponseData
       try {
         await core.escrow?.ensureOpen(entry.provider)
-        upstream = await request(`${entry.url}/v1/proxy/${req.endpoint}`, {
+        const pending = request(`${entry.url}/v1/proxy/${req.endpoint}`, {
           method: 'POST',
           headers: {
             authorization: await core.tokens.authorization(entry.provider),
@@ -155,6 +158,9 @@ export async function forward(core: GatewayCore, req: ForwardRequest): Promise<R
           headersTimeout: core.headersTimeoutMs,
           bodyTimeout: 0,
         })
+        // The request is on its way and the gateway waits for the provider: the moment for earlier calls' records.
+        core.offPath.idle()
+        upstream = await pending
       } catch (err) {
         if (req.signal.aborted)
           throw gatewayError(499, 'the client closed the request', 'invalid_request_error', 'client_closed_request')
@@ -226,9 +232,9 @@ type Delivered = {
   latencyMs: number
 }
 
-/** Records the call and verifies the delivery, off the request path. */
+/** Records the call and verifies the delivery, off the request path (see OffPathQueue). */
 function settleAfter(core: GatewayCore, req: ForwardRequest, entry: CatalogEntry, d: Delivered) {
-  setImmediate(async () => {
+  core.offPath.add(async () => {
     try {
       const usage = d.usage()
       const fee = usage ? feeOf(usage, entry).fee : 0n

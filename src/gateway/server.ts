@@ -16,6 +16,7 @@ import { createGatewayApp } from './app.ts'
 import { DeliveryVerifier } from './delivery-verifier.ts'
 import type { GatewayCore } from './forward.ts'
 import { ApiKeyStore } from './http/api-keys.ts'
+import { OffPathQueue } from './off-path.ts'
 
 export type GatewayOptions = {
   network: ZgNetwork
@@ -83,6 +84,7 @@ export async function createGatewayCore(options: GatewayOptions) {
     }),
     dispatcher,
     verifier: new DeliveryVerifier({ dispatcher }),
+    offPath: new OffPathQueue(),
     keepAliveMs: options.keepAliveMs ?? 15_000,
     headersTimeoutMs: options.headersTimeoutMs ?? 300_000,
     maxAttempts: options.maxAttempts ?? 3,
@@ -124,12 +126,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
 /**
  * Stops what {@link createGatewayCore} started: the catalog's refresh first, then `drain` (a listening server's
- * close), then the verifier, the provider connections and the stores (which commit their last records).
+ * close), then the calls' records and checks still queued, the provider connections and the stores (which commit
+ * their last records).
  */
 export async function closeGatewayCore(core: GatewayCore, keys: ApiKeyStore, drain?: () => Promise<void>) {
   await core.catalog.stop()
   await drain?.()
-  core.verifier.close()
+  // Every delivered call gets its record and its check before the connections and the stores close.
+  core.offPath.flush()
+  await core.verifier.close()
   await core.dispatcher.close()
   core.ledger.close()
   keys.close()
