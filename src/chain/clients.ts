@@ -9,6 +9,7 @@ import {
   type WalletClient,
 } from 'viem'
 import type { ZgNetwork } from './networks.ts'
+import { rpcFetch } from './rpc-fetch.ts'
 
 export type ZgPublicClient = PublicClient<Transport, Chain>
 export type ZgWalletClient = WalletClient<Transport, Chain, Account>
@@ -28,7 +29,7 @@ export function createZgClients(params: { network: ZgNetwork; account?: Account 
 export function createZgClients(params: { network: ZgNetwork; account?: Account }): ZgClients {
   const { network, account } = params
   // A failed call must surface at once with its revert reason, not after silent retries.
-  const transport = http(network.rpcUrl, { retryCount: 1, timeout: 30_000 })
+  const transport = http(network.rpcUrl, { retryCount: 1, timeout: 30_000, fetchFn: rpcFetch() })
   const publicClient = createPublicClient({ chain: network.chain, transport, pollingInterval: 250 }) as ZgPublicClient
   if (!account) return { network, publicClient }
   const walletClient = createWalletClient({ chain: network.chain, transport, account })
