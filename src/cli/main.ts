@@ -1,27 +1,31 @@
 import { BaseError } from 'viem'
 import { ZgContractError } from '../chain/errors.ts'
-import { accountGroup } from './account.ts'
-import { type CommandGroup, commandHelp, groupHelp, parseCommandArgs, UsageError } from './command.ts'
-import { devCommand } from './dev.ts'
-import { keysGroup } from './keys.ts'
+import { type Command, type CommandGroup, commandHelp, groupHelp, parseCommandArgs, UsageError } from './command.ts'
 import { toJson } from './output.ts'
-import { providerGroup } from './provider.ts'
-import { providersGroup } from './providers.ts'
-import { serveCommand } from './serve.ts'
-import { usageCommand } from './usage.ts'
 
-const groups: Record<string, CommandGroup> = {
-  account: accountGroup,
-  provider: providerGroup,
-  providers: providersGroup,
-  keys: keysGroup,
+// Each command's code is loaded when it runs: `serve` does not carry the dev stack, the provider node or the account
+// commands (and their memory) for as long as it serves.
+const groups: Record<string, () => Promise<CommandGroup>> = {
+  account: async () => (await import('./account.ts')).accountGroup,
+  provider: async () => (await import('./provider.ts')).providerGroup,
+  providers: async () => (await import('./providers.ts')).providersGroup,
+  keys: async () => (await import('./keys.ts')).keysGroup,
 }
 
-const topLevel = { dev: devCommand, serve: serveCommand, usage: usageCommand }
+const topLevel: Record<string, () => Promise<Command>> = {
+  dev: async () => (await import('./dev.ts')).devCommand,
+  serve: async () => (await import('./serve.ts')).serveCommand,
+  usage: async () => (await import('./usage.ts')).usageCommand,
+}
 
-function help(): string {
-  const g = Object.entries(groups).map(([name, group]) => `  ${name.padEnd(10)}  ${group.summary}`)
-  const c = Object.entries(topLevel).map(([name, cmd]) => `  ${name.padEnd(10)}  ${cmd.summary}`)
+async function summaries(loaders: Record<string, () => Promise<{ summary: string }>>): Promise<string[]> {
+  const loaded = await Promise.all(Object.entries(loaders).map(async ([name, load]) => [name, await load()] as const))
+  return loaded.map(([name, item]) => `  ${name.padEnd(10)}  ${item.summary}`)
+}
+
+async function help(): Promise<string> {
+  const c = await summaries(topLevel)
+  const g = await summaries(groups)
   return `Usage: zg-gateway <command> [options]\n\nOpenAI-compatible gateway and provider node for the 0G Compute Network.\n\nCommands:\n${c.join('\n')}\n${g.join('\n')}\n\nRun zg-gateway <command> --help for details.\n`
 }
 
@@ -31,11 +35,11 @@ export async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json')
   try {
     if (!first || first === '--help' || first === '-h' || first === 'help') {
-      process.stdout.write(help())
+      process.stdout.write(await help())
       return first ? 0 : 1
     }
-    if (first in topLevel) {
-      const command = topLevel[first as keyof typeof topLevel]
+    if (Object.hasOwn(topLevel, first)) {
+      const command = await topLevel[first]!()
       const args = argv.slice(1)
       const { values, positionals } = parseCommandArgs(command, args)
       if (values.help) {
@@ -44,7 +48,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       return await command.run(values, positionals)
     }
-    const group = groups[first]
+    const group = Object.hasOwn(groups, first) ? await groups[first]!() : undefined
     if (!group) throw new UsageError(`Unknown command "${first}". Run zg-gateway --help.`)
     if (!second || second === '--help' || second === '-h') {
       process.stdout.write(groupHelp(first, group))
