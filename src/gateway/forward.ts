@@ -6,7 +6,7 @@ import type { Receipt } from '../attestation/response-verifier.ts'
 import type { EscrowManager } from '../billing/escrow.ts'
 import { feeOf, type Usage, usageFromBody, usageOfResponse } from '../billing/pricing.ts'
 import type { SessionTokenCache } from '../billing/session-token-cache.ts'
-import { SseUsageTap } from '../billing/sse-usage-tap.ts'
+import { SSE_HEADERS, SseUsageTap } from '../billing/sse-usage-tap.ts'
 import type { UsageLedger } from '../billing/usage-ledger.ts'
 import type { CatalogEntry, ProviderCatalog } from '../providers/catalog.ts'
 import type { Router } from '../providers/router.ts'
@@ -409,8 +409,7 @@ async function relay(
     status: 200,
     headers: {
       ...responseHeaders(req, entry, contentType),
-      'cache-control': 'no-cache',
-      'x-accel-buffering': 'no',
+      ...SSE_HEADERS,
     },
   })
 }

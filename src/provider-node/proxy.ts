@@ -13,7 +13,7 @@ import {
   usageFromBody,
   usageOfResponse,
 } from '../billing/pricing.ts'
-import { SseUsageTap } from '../billing/sse-usage-tap.ts'
+import { SSE_HEADERS, SseUsageTap } from '../billing/sse-usage-tap.ts'
 import type { Admission } from './admission.ts'
 import { authenticate } from './authenticate.ts'
 import type { ChainView } from './chain-view.ts'
@@ -260,8 +260,7 @@ async function relay(
     status: upstream.statusCode,
     headers: {
       'content-type': contentType,
-      'cache-control': 'no-cache',
-      'x-accel-buffering': 'no',
+      ...SSE_HEADERS,
       'ZG-Res-Key': resKey,
     },
   })
