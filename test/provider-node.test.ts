@@ -66,7 +66,6 @@ describe('provider node: serving, signing, metering', () => {
   it('bills a stream from usage it asked for, without showing the client a usage chunk it did not ask for', async () => {
     const { res, requestBody, text } = await chat({ stream: true })
     expect(res.headers.get('content-type')).toContain('text/event-stream')
-    expect(res.headers.get('transfer-encoding')).toBe('chunked')
     expect(text).not.toMatch(/"usage":\{/)
     expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true)
     const key = res.headers.get('zg-res-key')!

@@ -69,6 +69,18 @@ describe("import { createGateway } from 'zg-gateway'", () => {
       )
       expect(res.status).toBe(200)
       expect(((await res.json()) as { data: Array<{ id: string }> }).data.map((m) => m.id)).toContain(DEV_CHAT_MODEL)
+      const streamed = await (handler as { fetch: (r: Request) => Promise<Response> }).fetch(
+        new Request('http://embedded/v1/chat/completions', {
+          method: 'POST',
+          headers: { authorization: 'Bearer sk-app-secret', 'content-type': 'application/json' },
+          body: JSON.stringify({ model: DEV_CHAT_MODEL, messages: [{ role: 'user', content: 'hi' }], stream: true }),
+        }),
+      )
+      expect(streamed.headers.get('content-type')).toContain('text/event-stream')
+      // Declared open-ended, so a Node server in front (@hono/node-server) sends the headers at once instead of
+      // first trying to size the body.
+      expect(streamed.headers.get('transfer-encoding')).toBe('chunked')
+      expect((await streamed.text()).endsWith('data: [DONE]\n\n')).toBe(true)
     } finally {
       await handler.close()
     }
