@@ -26,7 +26,13 @@ export function sseResponse(
       cancelled.abort()
     },
   })
+  // Open-ended (chunked), so the server sends the headers and the first event at once, as vLLM does, instead of
+  // first trying to size the body.
   return new Response(body, {
-    headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' },
+    headers: {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      'transfer-encoding': 'chunked',
+    },
   })
 }
