@@ -723,36 +723,39 @@ async function ttfbSection(paths: Paths) {
   const short = (t: Target): Target => ({ ...t, body: JSON.stringify({ ...JSON.parse(t.body), max_tokens: 4 }) })
   // This part's gateway process is fresh: its stream path is warmed up (JIT) by unmeasured streams first, as the
   // latency section's warm-up does for whole answers.
-  await runLoadProcess(
-    {
-      mode: 'stream',
-      targets: [paths.backend, paths.node, paths.gateway, paths.bare].map(short),
-      concurrency: 8,
-      warmup: 0,
-      streams: QUICK ? 40 : 100,
-      staggerMs: 100,
-      maxSeconds: 60,
-    },
-    90_000,
-  )
+  await streamRun(paths, { concurrency: 8, warmup: 0, streams: QUICK ? 40 : 100, staggerMs: 100, shape: short })
   await quiesce()
+  const r = await streamRun(paths, { concurrency: 1, warmup, streams, staggerMs: 0, shape: short })
+  for (const res of [r.backend, r.node, r.gateway, r.bare])
+    say(`  ${res.name}: TTFB p50 ${res.ttfbMs.p50} ms, p99 ${res.ttfbMs.p99} ms, ${res.errors} errors`)
+  return { backend: r.backend, node: r.node, gateway: r.gateway, bare: r.bare }
+}
+
+/** One stream-mode load run over the four paths, interleaved; their results, and the run's wall time. */
+async function streamRun(
+  paths: Paths,
+  opts: { concurrency: number; warmup: number; streams: number; staggerMs: number; shape?: (t: Target) => Target },
+) {
+  const { shape = (t: Target) => t, ...load } = opts
   const r = await runLoadProcess(
     {
       mode: 'stream',
-      targets: [paths.backend, paths.node, paths.gateway, paths.bare].map(short),
-      concurrency: 1,
-      warmup,
-      streams,
-      staggerMs: 0,
+      targets: [paths.backend, paths.node, paths.gateway, paths.bare].map(shape),
+      ...load,
       maxSeconds: 120,
     },
     150_000,
   )
   if (r.mode !== 'stream') throw new Error('unexpected load result')
   const [backend, node, gateway, bare] = r.results
-  for (const res of r.results)
-    say(`  ${res.name}: TTFB p50 ${res.ttfbMs.p50} ms, p99 ${res.ttfbMs.p99} ms, ${res.errors} errors`)
-  return { backend: backend!, node: node!, gateway: gateway!, bare: bare! }
+  return {
+    wallSeconds: r.wallSeconds,
+    truncated: r.truncated,
+    backend: backend!,
+    node: node!,
+    gateway: gateway!,
+    bare: bare!,
+  }
 }
 
 async function streamSection(paths: Paths) {
@@ -763,33 +766,11 @@ async function streamSection(paths: Paths) {
   await quiesce()
   const settled = await paths.settle()
   const before = cpuSnapshot()
-  const r = await runLoadProcess(
-    {
-      mode: 'stream',
-      targets: [paths.backend, paths.node, paths.gateway, paths.bare],
-      concurrency,
-      warmup,
-      streams,
-      // Workers start spread over about one stream's duration, so that streams start steadily, not in bursts.
-      staggerMs: 700,
-      maxSeconds: 120,
-    },
-    150_000,
-  )
-  if (r.mode !== 'stream') throw new Error('unexpected load result')
-  const [backend, node, gateway, bare] = r.results
+  // Workers start spread over about one stream's duration, so that streams start steadily, not in bursts.
+  const r = await streamRun(paths, { concurrency, warmup, streams, staggerMs: 700 })
   // Only gateway streams reach the gateway process, only bare-proxy streams the bare proxy: their CPU per stream.
   const cpu = cpuPerRequest(before, cpuSnapshot(), warmup + streams)
-  return {
-    wallSeconds: r.wallSeconds,
-    truncated: r.truncated,
-    settled,
-    cpuUsPerStream: { gateway: cpu.gateway, bareProxy: cpu['bare proxy'] },
-    backend: backend!,
-    node: node!,
-    gateway: gateway!,
-    bare: bare!,
-  }
+  return { ...r, settled, cpuUsPerStream: { gateway: cpu.gateway, bareProxy: cpu['bare proxy'] } }
 }
 
 type HeapPeak = { heapUsedMB: number; heapTotalMB: number; externalMB: number; arrayBuffersMB: number }
