@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
-import { type Address, type Hex, hashMessage, isAddress, isAddressEqual } from 'viem'
-import { recoverDigestAddress } from '../chain/secp256k1.ts'
+import { type Address, type Hex, isAddress, isAddressEqual } from 'viem'
+import { personalMessageDigest, recoverDigestAddress } from '../chain/secp256k1.ts'
 
 /**
  * The per-response signature a 0G provider serves at `GET /v1/proxy/signature/{chatKey}` (0g-protocol.md §4 "What is
@@ -67,7 +67,7 @@ export async function verifyResponseSignature(params: {
   }
   let recovered: Address
   try {
-    recovered = await recoverDigestAddress(hashMessage(sig.text), sig.signature)
+    recovered = await recoverDigestAddress(personalMessageDigest(sig.text), sig.signature)
   } catch {
     return { ok: false, reason: 'bad_signature' }
   }

@@ -1,5 +1,5 @@
-import { type Address, type Hex, hashMessage, type LocalAccount, type TypedDataDefinition } from 'viem'
-import { signDigest } from '../chain/secp256k1.ts'
+import type { Address, Hex, LocalAccount, TypedDataDefinition } from 'viem'
+import { personalMessageDigest, signDigest } from '../chain/secp256k1.ts'
 import type { ReportDataLayout } from './report-data.ts'
 import { type ChatSignature, responseSignatureText } from './response-signature.ts'
 
@@ -94,7 +94,7 @@ export function accountTeeSigner(params: {
     kind: params.kind,
     address: account.address,
     signMessage: privateKey
-      ? (text) => signDigest(hashMessage(text), privateKey)
+      ? (text) => signDigest(personalMessageDigest(text), privateKey)
       : (text) => account.signMessage({ message: text }),
     signTypedData: (typedData) => account.signTypedData(typedData),
     attestation: params.attestation,

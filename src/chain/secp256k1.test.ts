@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { bytesToHex, type Hex, hashMessage, keccak256, recoverAddress } from 'viem'
 import { privateKeyToAccount, sign } from 'viem/accounts'
 import { describe, expect, it, vi } from 'vitest'
-import { recoverDigestAddress, secp256k1Backend, signDigest } from './secp256k1.ts'
+import { personalMessageDigest, recoverDigestAddress, secp256k1Backend, signDigest } from './secp256k1.ts'
 
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
 
@@ -25,6 +25,15 @@ describe('secp256k1', () => {
     const key: Hex = `0x${'42'.repeat(32)}`
     const text = `${'ab'.repeat(32)}:${'cd'.repeat(32)}`
     expect(await signDigest(hashMessage(text), key)).toBe(await privateKeyToAccount(key).signMessage({ message: text }))
+    expect(await signDigest(personalMessageDigest(text), key)).toBe(
+      await privateKeyToAccount(key).signMessage({ message: text }),
+    )
+  })
+
+  it("computes the EIP-191 digest as viem's hashMessage does, for any UTF-8 text and length", () => {
+    const texts = ['', 'a', 'é ☃ 𝄞 日本語', 'x'.repeat(135), 'y'.repeat(136), 'z'.repeat(1000)]
+    for (let i = 0; i < 20; i++) texts.push(randomBytes(i * 7).toString('base64'))
+    for (const text of texts) expect(bytesToHex(personalMessageDigest(text))).toBe(hashMessage(text))
   })
 
   it('accepts v as 0/1 and as 27/28, and a high-s signature as ecrecover does', async () => {
@@ -61,6 +70,10 @@ describe('secp256k1', () => {
       const sig = await js.signDigest(digest, key)
       expect(sig).toBe(await signDigest(digest, key))
       expect(await js.recoverDigestAddress(digest, sig)).toBe(privateKeyToAccount(key).address)
+      // Digests given as bytes, as the response-signature path gives them.
+      const bytes = personalMessageDigest('hello')
+      expect(await js.signDigest(bytes, key)).toBe(await signDigest(bytes, key))
+      expect(await js.recoverDigestAddress(bytes, sig)).toBe(await recoverDigestAddress(bytes, sig))
     } finally {
       vi.unstubAllEnvs()
       vi.resetModules()

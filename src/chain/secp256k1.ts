@@ -28,10 +28,21 @@ const native = loadNative()
 /** Which implementation is in use: for `--version`-style diagnostics and the benchmark report. */
 export const secp256k1Backend: 'libsecp256k1' | 'js' = native ? 'libsecp256k1' : 'js'
 
+/**
+ * The EIP-191 (personal_sign) digest of a UTF-8 text, as bytes: keccak256("\x19Ethereum Signed Message:\n" + length +
+ * text). The same as viem's hashMessage(text), without its hex round trips (a third of a check's cost otherwise).
+ */
+export function personalMessageDigest(text: string): Uint8Array {
+  const body = Buffer.from(text, 'utf8')
+  return keccak256(Buffer.concat([Buffer.from(`\x19Ethereum Signed Message:\n${body.length}`, 'utf8'), body]), 'bytes')
+}
+
+const bytesOf = (value: Hex | Uint8Array) => (typeof value === 'string' ? hexToBytes(value) : value)
+
 /** Signs a 32-byte digest: 65 bytes r‖s‖v as 0x hex, v = 27/28 (what personal_sign and the 0G protocol use). */
-export async function signDigest(digest: Hex, privateKey: Hex): Promise<Hex> {
-  if (!native) return sign({ hash: digest, privateKey, to: 'hex' })
-  const { signature, recid } = native.ecdsaSign(hexToBytes(digest), hexToBytes(privateKey))
+export async function signDigest(digest: Hex | Uint8Array, privateKey: Hex): Promise<Hex> {
+  if (!native) return sign({ hash: typeof digest === 'string' ? digest : bytesToHex(digest), privateKey, to: 'hex' })
+  const { signature, recid } = native.ecdsaSign(bytesOf(digest), hexToBytes(privateKey))
   const out = new Uint8Array(65)
   out.set(signature)
   out[64] = 27 + recid
@@ -42,14 +53,14 @@ export async function signDigest(digest: Hex, privateKey: Hex): Promise<Hex> {
  * The address whose key made `signature` (65 bytes, v = 0/1 or 27/28) over `digest`. Throws on a signature that
  * recovers to no point, as viem's `recoverAddress` does.
  */
-export async function recoverDigestAddress(digest: Hex, signature: Hex): Promise<Address> {
-  if (!native) return recoverAddress({ hash: digest, signature })
+export async function recoverDigestAddress(digest: Hex | Uint8Array, signature: Hex): Promise<Address> {
+  if (!native) return recoverAddress({ hash: typeof digest === 'string' ? digest : bytesToHex(digest), signature })
   const bytes = hexToBytes(signature)
   if (bytes.length !== 65) throw new Error(`signature is ${bytes.length} bytes, not 65`)
   const v = bytes[64]!
   const recid = v >= 27 ? v - 27 : v
   if (recid !== 0 && recid !== 1) throw new Error(`signature has v = ${v}`)
-  const publicKey = native.ecdsaRecover(bytes.subarray(0, 64), recid, hexToBytes(digest), false)
+  const publicKey = native.ecdsaRecover(bytes.subarray(0, 64), recid, bytesOf(digest), false)
   // The same few keys sign nearly everything (a provider's TEE signer, a user's wallet): their addresses are
   // remembered rather than hashed and checksummed again for every response.
   const key = Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength).toString('latin1')

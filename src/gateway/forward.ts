@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
-import { type Agent, type Dispatcher, request, errors as undiciErrors } from 'undici'
+import { type Agent, type Dispatcher, errors as undiciErrors } from 'undici'
 import type { Hex } from 'viem'
 import type { Receipt } from '../attestation/response-verifier.ts'
 import type { EscrowManager } from '../billing/escrow.ts'
@@ -126,6 +126,23 @@ function mapProviderError(entry: CatalogEntry, status: number, text: string, ret
   )
 }
 
+const targets = new Map<string, { origin: string; path: string }>()
+
+/**
+ * A provider URL split for the dispatcher, once per URL rather than parsed again for every call (undici's
+ * `request(url)` does, some 15 µs of the request path).
+ */
+function dispatchTarget(url: string): { origin: string; path: string } {
+  let target = targets.get(url)
+  if (!target) {
+    const parsed = new URL(url)
+    target = { origin: parsed.origin, path: parsed.pathname.replace(/\/+$/, '') }
+    if (targets.size >= 4096) targets.clear()
+    targets.set(url, target)
+  }
+  return target
+}
+
 /** Forwards one call to a provider picked by the router, and relays the answer. */
 export async function forward(core: GatewayCore, req: ForwardRequest): Promise<Response> {
   const candidates = core.router.candidates(req.model)
@@ -144,7 +161,10 @@ export async function forward(core: GatewayCore, req: ForwardRequest): Promise<R
       let upstream: Dispatcher.ResponseData
       try {
         await core.escrow?.ensureOpen(entry.provider)
-        const pending = request(`${entry.url}/v1/proxy/${req.endpoint}`, {
+        const { origin, path } = dispatchTarget(entry.url)
+        const pending = core.dispatcher.request({
+          origin,
+          path: `${path}/v1/proxy/${req.endpoint}`,
           method: 'POST',
           headers: {
             authorization: await core.tokens.authorization(entry.provider),
@@ -153,7 +173,6 @@ export async function forward(core: GatewayCore, req: ForwardRequest): Promise<R
             'x-request-id': req.requestId,
           },
           body: req.body instanceof Uint8Array ? req.body : req.body(),
-          dispatcher: core.dispatcher,
           signal: req.signal,
           headersTimeout: core.headersTimeoutMs,
           bodyTimeout: 0,
