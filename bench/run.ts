@@ -854,19 +854,24 @@ async function manyStreamsSection(paths: Paths, gateway: GatewayChild, be: DevSt
 }
 
 /**
- * The gateway's RSS at rest: 2 s after it is ready (startup's garbage still on the heap), and 12 s after, once V8's
- * memory reducer has had its idle collection (it waits for the allocation rate to drop; a few seconds). The target
- * is judged on the second: what a gateway with nothing to do holds.
+ * The gateway's RSS at rest: read from outside (asking the process would wake it) every second for 25 s after it is
+ * ready. V8's memory reducer shrinks the heap once the process has been idle a while (13-17 s after start here), so
+ * the figure is the one at 25 s; the one 2 s after start and the highest one seen are reported beside it.
  */
 async function idleRss(gateway: GatewayChild) {
-  await sleep(2_000)
-  const afterStartMB = memOf(gateway.pid).rssMB
-  await sleep(10_000)
+  const seen: number[] = []
+  for (let s = 1; s <= 25; s++) {
+    await sleep(1_000)
+    seen.push(memOf(gateway.pid).rssMB)
+  }
+  const afterStartMB = seen[1]!
   const { rssMB, hwmMB } = memOf(gateway.pid)
+  const beforeRestMaxMB = Math.max(...seen)
   const m = await gateway.memory()
   return {
     rssMB,
     afterStartMB,
+    beforeRestMaxMB,
     hwmMB,
     heapUsedMB: m.heapUsed / 2 ** 20,
     heapTotalMB: m.heapTotal / 2 ** 20,
@@ -948,7 +953,7 @@ async function main() {
       gateway = gw
       const rest = await idleRss(gw)
       say(
-        `gateway pid ${gw.pid}: RSS ${rest.afterStartMB.toFixed(1)} MB 2 s after start, ${rest.rssMB.toFixed(1)} MB idle`,
+        `gateway pid ${gw.pid}: RSS ${rest.afterStartMB.toFixed(1)} MB 2 s after start, at most ${rest.beforeRestMaxMB.toFixed(1)} MB, ${rest.rssMB.toFixed(1)} MB at rest (25 s)`,
       )
       const bp = await startBareProxy()
       bare = bp
@@ -1198,10 +1203,10 @@ async function main() {
         verdict(checks.gatewayPeakRssThousandStreams.pass),
       ],
       [
-        'gateway RSS idle (12 s after start) · 2 s after start (MB)',
+        'gateway RSS at rest (25 s after start) · 2 s after · most before rest (MB)',
         '–',
         '–',
-        `${fmt(idleMB, 1)} · ${fmt(idle.afterStartMB, 1)}`,
+        `${fmt(idleMB, 1)} · ${fmt(idle.afterStartMB, 1)} · ${fmt(idle.beforeRestMaxMB, 1)}`,
         '–',
         '–',
         '≤ 100',
