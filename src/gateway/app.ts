@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http'
 import { Hono } from 'hono'
 import { getAddress } from 'viem'
 import { embeddingsAsBase64 } from './embeddings-encoding.ts'
@@ -112,6 +113,7 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
         contentType: JSON_TYPE,
         stream: view.stream,
         clientWantsUsage: view.includeUsage,
+        outgoing: (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing,
       }
       return forward(core, req)
     })

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto'
+import type { ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import { type Agent, type Dispatcher, errors as undiciErrors } from 'undici'
 import type { Hex } from 'viem'
 import type { Receipt } from '../attestation/response-verifier.ts'
@@ -50,7 +52,12 @@ export type ForwardRequest = {
   apiKeyId: string | null
   /** Aborted when the client goes away. */
   signal: AbortSignal
+  /** The Node response, under @hono/node-server: a stream is then written to it directly. */
+  outgoing?: ServerResponse
 }
+
+/** Where a relayed stream goes. `write` answers false while the client is not keeping up. */
+type StreamSink = { write(bytes: Uint8Array): boolean; end(): void }
 
 function gatewayError(
   status: number,
@@ -345,7 +352,7 @@ async function relay(
 
   const tap = new SseUsageTap({ dropUsageChunk: !req.clientWantsUsage })
   const received: Buffer[] = []
-  const iterator = upstream.body[Symbol.asyncIterator]()
+  const body = upstream.body
   const encoder = new TextEncoder()
   let lastSent = Date.now()
   let keepAlive: NodeJS.Timeout | undefined
@@ -365,70 +372,107 @@ async function relay(
       latencyMs,
     })
   }
-  const stream = new ReadableStream<Uint8Array>({
-    start(controller) {
-      keepAlive = setInterval(() => {
-        // A comment line: clients ignore it, and it keeps proxies and idle timers from closing a quiet stream.
-        if (Date.now() - lastSent >= core.keepAliveMs) {
-          controller.enqueue(encoder.encode(': keep-alive\n\n'))
-          lastSent = Date.now()
-        }
-      }, core.keepAliveMs)
-      keepAlive.unref()
-    },
-    async pull(controller) {
-      for (;;) {
-        let next: IteratorResult<Uint8Array>
-        try {
-          next = await iterator.next()
-        } catch (err) {
-          if (req.signal.aborted || finished) return
-          core.router.reportFailure(entry.provider)
-          controller.enqueue(
-            encoder.encode(
-              tap.flush().toString() +
-                DONE_ERROR(`provider ${entry.provider} failed mid-stream: ${(err as Error).message}`),
-            ),
-          )
-          finish(502)
-          controller.close()
-          return
-        }
-        if (next.done) {
-          const tail = tap.flush()
-          if (tail.length) controller.enqueue(tail)
-          // Never end a stream silently: without [DONE] and without an error, the answer was cut off.
-          if (!tap.done && !tap.errored) {
-            controller.enqueue(
-              encoder.encode(DONE_ERROR(`provider ${entry.provider} ended the stream before it was complete`)),
-            )
-            finish(502)
-          } else finish(tap.errored ? 502 : 200)
-          controller.close()
-          return
-        }
-        const chunk = Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength)
-        received.push(chunk)
-        const out = tap.push(chunk)
-        if (out.length) {
-          controller.enqueue(out)
-          lastSent = Date.now()
-          return
-        }
+  const clientGone = () => {
+    // The client went away: the provider request is aborted through req.signal; nothing more is relayed.
+    if (finished) return
+    clearInterval(keepAlive)
+    body.destroy()
+    finish(499)
+  }
+  /** Relays the provider's events into `sink` as they come; the provider is paused while the client is not reading. */
+  const pump = (sink: StreamSink) => {
+    keepAlive = setInterval(() => {
+      // A comment line: clients ignore it, and it keeps proxies and idle timers from closing a quiet stream.
+      if (Date.now() - lastSent >= core.keepAliveMs) {
+        sink.write(encoder.encode(': keep-alive\n\n'))
+        lastSent = Date.now()
       }
+    }, core.keepAliveMs)
+    keepAlive.unref()
+    body.on('data', (chunk: Buffer) => {
+      received.push(chunk)
+      const out = tap.push(chunk)
+      if (!out.length) return
+      lastSent = Date.now()
+      if (!sink.write(out)) body.pause()
+    })
+    body.on('end', () => {
+      if (finished) return
+      const tail = tap.flush()
+      if (tail.length) sink.write(tail)
+      // Never end a stream silently: without [DONE] and without an error, the answer was cut off.
+      if (!tap.done && !tap.errored) {
+        sink.write(encoder.encode(DONE_ERROR(`provider ${entry.provider} ended the stream before it was complete`)))
+        finish(502)
+      } else finish(tap.errored ? 502 : 200)
+      sink.end()
+    })
+    body.on('error', (err) => {
+      if (req.signal.aborted || finished) return
+      core.router.reportFailure(entry.provider)
+      sink.write(
+        encoder.encode(
+          tap.flush().toString() + DONE_ERROR(`provider ${entry.provider} failed mid-stream: ${err.message}`),
+        ),
+      )
+      finish(502)
+      sink.end()
+    })
+  }
+  const headers = { ...responseHeaders(req, entry, contentType), ...SSE_HEADERS }
+
+  const outgoing = req.outgoing
+  if (outgoing) {
+    // Under @hono/node-server, written straight to the Node response: no web-stream hops per event.
+    outgoing.writeHead(200, headers)
+    // The headers go out with the first event, or on their own if the provider is slow to send one.
+    const open = () => !outgoing.destroyed && !outgoing.writableEnded
+    const flush = setImmediate(() => {
+      if (open()) outgoing.flushHeaders()
+    })
+    outgoing.on('drain', () => body.resume())
+    outgoing.on('close', () => {
+      if (!outgoing.writableFinished) clientGone()
+    })
+    outgoing.on('error', clientGone)
+    pump({
+      write: (bytes) => {
+        clearImmediate(flush)
+        return open() ? outgoing.write(bytes) : true
+      },
+      end: () => {
+        clearImmediate(flush)
+        if (open()) outgoing.end()
+      },
+    })
+    return RESPONSE_ALREADY_SENT
+  }
+
+  let controller!: ReadableStreamDefaultController<Uint8Array>
+  let closed = false
+  const stream = new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c
+    },
+    pull() {
+      body.resume()
     },
     cancel() {
-      // The client went away: the provider request is aborted through req.signal; nothing more is relayed.
-      clearInterval(keepAlive)
-      upstream.body.destroy()
-      finish(499)
+      closed = true
+      clientGone()
     },
   })
-  return new Response(stream, {
-    status: 200,
-    headers: {
-      ...responseHeaders(req, entry, contentType),
-      ...SSE_HEADERS,
+  pump({
+    write: (bytes) => {
+      if (closed) return true
+      controller.enqueue(bytes)
+      return (controller.desiredSize ?? 0) > 0
+    },
+    end: () => {
+      if (closed) return
+      closed = true
+      controller.close()
     },
   })
+  return new Response(stream, { status: 200, headers })
 }
