@@ -62,6 +62,23 @@ describe('UsageLedger', () => {
     ledger.close()
   })
 
+  it('lets a due group wait for the moment it is given (whenIdle), with later writes joining it', async () => {
+    const path = tempPath()
+    const due: Array<() => void> = []
+    const ledger = new UsageLedger(path, { whenIdle: (commit) => due.push(commit) })
+    ledger.record(call('w1', 1n))
+    await new Promise((resolve) => setTimeout(resolve, UsageLedger.GROUP_MS + 20))
+    expect(due).toHaveLength(1)
+    expect(committed(path)).toBe(0)
+    ledger.record(call('w2', 2n))
+    await new Promise((resolve) => setTimeout(resolve, UsageLedger.GROUP_MS + 20))
+    // No second group was scheduled: w2 waits with w1.
+    expect(due).toHaveLength(1)
+    due[0]!()
+    expect(committed(path)).toBe(2)
+    ledger.close()
+  })
+
   it('commits a full group at once', () => {
     const path = tempPath()
     const ledger = new UsageLedger(path)

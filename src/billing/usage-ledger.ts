@@ -65,6 +65,7 @@ export class UsageLedger {
   readonly #verify: StatementSync
   readonly #get: StatementSync
   readonly #onError: (err: Error) => void
+  readonly #whenIdle: (commit: () => void) => void
   #queue: Array<() => void> = []
   #flushScheduled: NodeJS.Timeout | undefined
 
@@ -73,9 +74,14 @@ export class UsageLedger {
   /** A group this large commits at once. */
   static readonly GROUP_MAX = 512
 
-  /** `onError` hears of a write that failed (it is dropped; the others in its group are kept). */
-  constructor(path: string, options: { onError?: (err: Error) => void } = {}) {
+  /**
+   * `onError` hears of a write that failed (it is dropped; the others in its group are kept). `whenIdle` is where a
+   * group due to commit waits for a moment when no client is waiting on this process (the gateway passes its
+   * off-path queue); by default it commits when due.
+   */
+  constructor(path: string, options: { onError?: (err: Error) => void; whenIdle?: (commit: () => void) => void } = {}) {
     this.#onError = options.onError ?? ((err) => console.error(`usage ledger: ${err.message}`))
+    this.#whenIdle = options.whenIdle ?? ((commit) => commit())
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
     this.#db = new DatabaseSync(path)
     this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;')
@@ -113,7 +119,8 @@ export class UsageLedger {
   #write(op: () => void): void {
     this.#queue.push(op)
     if (this.#queue.length >= UsageLedger.GROUP_MAX) this.flush()
-    else this.#flushScheduled ??= setTimeout(() => this.flush(), UsageLedger.GROUP_MS).unref()
+    // Writes arriving while a due group waits for its moment join it.
+    else this.#flushScheduled ??= setTimeout(() => this.#whenIdle(() => this.flush()), UsageLedger.GROUP_MS).unref()
   }
 
   /** Commits the queued writes now (reads and `close()` do this first). */

@@ -71,6 +71,7 @@ export async function createGatewayCore(options: GatewayOptions) {
     keepAliveTimeoutMs: 60_000,
     connections: 1024,
   })
+  const offPath = new OffPathQueue()
   const core: GatewayCore = {
     catalog,
     router: new Router({ catalog }),
@@ -81,10 +82,11 @@ export async function createGatewayCore(options: GatewayOptions) {
         : new EscrowManager({ clients, initialDeposit: options.initialDeposit, log }),
     ledger: new UsageLedger(join(options.dataDir, 'usage.sqlite'), {
       onError: (err) => log(`gateway: a usage record was not written: ${err.message}`),
+      whenIdle: (commit) => offPath.add(commit),
     }),
     dispatcher,
     verifier: new DeliveryVerifier({ dispatcher }),
-    offPath: new OffPathQueue(),
+    offPath,
     keepAliveMs: options.keepAliveMs ?? 15_000,
     headersTimeoutMs: options.headersTimeoutMs ?? 300_000,
     maxAttempts: options.maxAttempts ?? 3,
