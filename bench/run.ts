@@ -9,7 +9,6 @@
  * table and writes bench/results/report-<time>.json.
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process'
-import { createHash } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
@@ -17,7 +16,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Agent, request } from 'undici'
 import type { Address, Hex } from 'viem'
-import { type ChatSignature, verifyResponseSignature } from '../src/attestation/response-signature.ts'
+import { type ChatSignature, sha256Hex, verifyResponseSignature } from '../src/attestation/response-signature.ts'
 import { verifyDelivery } from '../src/attestation/response-verifier.ts'
 import { createSessionToken } from '../src/billing/session-token.ts'
 import { getAccount } from '../src/chain/actions/get-account.ts'
@@ -638,7 +637,6 @@ async function verificationSection(paths: Paths) {
   const cases: Record<string, unknown> = {}
   const dispatcher = new Agent({ keepAliveTimeout: 60_000, connections: 64 })
   const verifier = new DeliveryVerifier({ dispatcher })
-  const sha256hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
   try {
     for (const stream of [false, true]) {
       const body = chatBody(stream)
@@ -672,8 +670,8 @@ async function verificationSection(paths: Paths) {
         verifier.verify({
           ...base,
           signature: sent,
-          requestBody: { sha256: sha256hex(requestBody) },
-          responseBody: { sha256: sha256hex(responseBody) },
+          requestBody: { sha256: sha256Hex(requestBody) },
+          responseBody: { sha256: sha256Hex(responseBody) },
         })
       for (const receipt of [await verifyDelivery(stub), await gatewayWay()]) {
         if (receipt.status !== 'verified') throw new Error(`verification said ${receipt.status}: ${receipt.detail}`)
@@ -698,8 +696,8 @@ async function verificationSection(paths: Paths) {
         /** n deliveries handed over at once: the verifier's throughput on one event loop. */
         gatewayVerifierChecksPerSecond: Number(((1000 * n) / parallelMs).toFixed(0)),
         sha256BothBodiesMs: timeSync(n, () => {
-          sha256hex(requestBody)
-          sha256hex(responseBody)
+          sha256Hex(requestBody)
+          sha256Hex(responseBody)
         }),
       }
     }

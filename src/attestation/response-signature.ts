@@ -31,7 +31,8 @@ export function responseSignatureText(requestBody: Uint8Array | string, response
   return `${sha256Hex(requestBody)}:${sha256Hex(responseBody)}`
 }
 
-function sha256Hex(body: Uint8Array | string): string {
+/** Lowercase hex sha256 of the exact bytes (strings as UTF-8): each half of a response signature's text. */
+export function sha256Hex(body: Uint8Array | string): string {
   return createHash('sha256').update(body).digest('hex')
 }
 

@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto'
 import type { Address, Hex } from 'viem'
-import { type ChatSignature, verifyResponseSignature } from './response-signature.ts'
+import { type ChatSignature, sha256Hex, verifyResponseSignature } from './response-signature.ts'
 
 /** The verifiabilities the 0G SDK treats as signed by a TEE key (model.isVerifiability). */
 export const VERIFIABLE = new Set(['OpML', 'TeeML', 'ZKML'])
@@ -68,8 +67,7 @@ export async function verifyDelivery(params: VerifyDeliveryParams): Promise<Rece
   if (!params.teeSignerAcknowledged) {
     return { status: 'unverifiable', level: null, detail: 'the TEE signer is not acknowledged on-chain' }
   }
-  const sha256 = (body: Uint8Array | { sha256: string }) =>
-    body instanceof Uint8Array ? createHash('sha256').update(body).digest('hex') : body.sha256
+  const sha256 = (body: Uint8Array | { sha256: string }) => (body instanceof Uint8Array ? sha256Hex(body) : body.sha256)
   const hashes = { requestHash: sha256(params.requestBody), responseHash: sha256(params.responseBody) }
   if (params.signature) {
     const text = `${hashes.requestHash}:${hashes.responseHash}`

@@ -5,8 +5,9 @@ import { type Receipt, type VerifyDeliveryParams, verifyDelivery } from '../atte
 export type Delivery = Omit<VerifyDeliveryParams, 'fetchJson'>
 
 /**
- * Verifies delivered responses after they were relayed: fetches each one's signature through the gateway's
- * keep-alive pool to the provider and recovers its signer (libsecp256k1, about 50 µs), on the event loop. It once ran
+ * Verifies delivered responses after they were relayed: takes the signature the provider sent with the answer, or
+ * fetches it through the gateway's keep-alive pool, and recovers its signer (libsecp256k1, about 50 µs), on the event
+ * loop. It once ran
  * on a worker thread, when recovery was a millisecond of JavaScript; at native speed the worker's own isolate
  * (30–50 MB) and message passing cost more than the check.
  */

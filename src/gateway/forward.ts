@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import { type Agent, type Dispatcher, errors as undiciErrors } from 'undici'
 import type { Hex } from 'viem'
+import { sha256Hex } from '../attestation/response-signature.ts'
 import type { Receipt } from '../attestation/response-verifier.ts'
 import type { EscrowManager } from '../billing/escrow.ts'
 import { feeOf, type Usage, usageFromBody, usageOfResponse } from '../billing/pricing.ts'
@@ -246,8 +246,6 @@ export async function forward(core: GatewayCore, req: ForwardRequest): Promise<R
   throw lastError
 }
 
-const sha256hex = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex')
-
 type Delivered = {
   status: number
   bytes: Uint8Array
@@ -298,8 +296,8 @@ function settleAfter(core: GatewayCore, req: ForwardRequest, entry: CatalogEntry
         teeSignerAcknowledged: entry.teeSignerAcknowledged,
         resKey: d.resKey,
         signature: d.signature,
-        requestBody: { sha256: req.body instanceof Uint8Array ? sha256hex(req.body) : (req.bodySha256?.() ?? '') },
-        responseBody: { sha256: sha256hex(d.bytes) },
+        requestBody: { sha256: req.body instanceof Uint8Array ? sha256Hex(req.body) : (req.bodySha256?.() ?? '') },
+        responseBody: { sha256: sha256Hex(d.bytes) },
       })
       core.ledger.setVerification(req.requestId, receipt.status, receipt.level, receipt.detail)
       if (receipt.status === 'verified') core.escrow?.creditVerified(entry.provider, fee)

@@ -3,6 +3,7 @@ import { Readable } from 'node:stream'
 import type { Context } from 'hono'
 import { type Agent, request, errors as undiciErrors } from 'undici'
 import type { Address, Hex } from 'viem'
+import { sha256Hex } from '../attestation/response-signature.ts'
 import type { TeeSigner } from '../attestation/tee-signer.ts'
 import {
   billableSeconds,
@@ -42,8 +43,6 @@ export type ProxyDeps = {
 /** Endpoints whose request is JSON; audio endpoints are multipart and streamed through. */
 export const JSON_ENDPOINTS = ['chat/completions', 'completions', 'embeddings', 'images/generations'] as const
 export const MULTIPART_ENDPOINTS = ['audio/transcriptions', 'audio/translations'] as const
-
-const sha256hex = (data: Uint8Array) => createHash('sha256').update(data).digest('hex')
 
 /** Headers a backend must never see, nor the client get back (0G broker RequestMetaDataDuplicate, plus hop-by-hop). */
 const STRIPPED = new Set([
@@ -187,7 +186,7 @@ async function relay(
         deps,
         billing,
         resKey,
-        sha256hex(body),
+        sha256Hex(body),
         usageOfResponse(billing.endpoint, contentType, body, billing.fallbackSeconds),
       )
     } finally {
@@ -325,7 +324,7 @@ export async function proxyJson(c: Context, deps: ProxyDeps, endpoint: string): 
       endpoint,
       model: String(body.model ?? service.model),
       prices,
-      requestHash: sha256hex(bytes),
+      requestHash: sha256Hex(bytes),
     }
     return await relay(deps, billing, upstream, abort, release, clientAskedUsage)
   } catch (err) {
