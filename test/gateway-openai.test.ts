@@ -160,18 +160,36 @@ describe('the official openai client against the dev stack', () => {
     expect(verbose.duration).toBeCloseTo(2.2, 1)
   })
 
-  it('verifies a delivered response and serves its receipt', async () => {
-    const { response } = await client.chat.completions
-      .create({ model: DEV_CHAT_MODEL, messages: ask('receipt please') })
-      .withResponse()
-    const id = response.headers.get('x-request-id')!
-    let receipt: { verification: { status: string; level: string } } | undefined
+  const receiptOf = async (id: string) => {
+    let receipt: { verification: { status: string; level: string; detail: string } } | undefined
     for (let i = 0; i < 50 && receipt?.verification.status !== 'verified'; i++) {
       await new Promise((r) => setTimeout(r, 20))
       const res = await fetch(`${stack.baseURL}/receipts/${id}`, { headers: { authorization: 'Bearer sk-zg-dev' } })
       if (res.ok) receipt = (await res.json()) as typeof receipt
     }
+    return receipt
+  }
+
+  it('verifies a delivered response and serves its receipt', async () => {
+    const { response } = await client.chat.completions
+      .create({ model: DEV_CHAT_MODEL, messages: ask('receipt please') })
+      .withResponse()
+    const receipt = await receiptOf(response.headers.get('x-request-id')!)
     expect(receipt?.verification).toMatchObject({ status: 'verified', level: 'L1' })
+    // The provider node sent its signature with the answer: no second round trip to it.
+    expect(receipt?.verification.detail).toMatch(/\(sent with the response\)$/)
+  })
+
+  it('verifies a stream with the signature its provider sent as a trailer', async () => {
+    const { data, response } = await client.chat.completions
+      .create({ model: DEV_CHAT_MODEL, messages: ask('a streamed receipt'), stream: true })
+      .withResponse()
+    for await (const _ of data) {
+      // read to the end
+    }
+    const receipt = await receiptOf(response.headers.get('x-request-id')!)
+    expect(receipt?.verification).toMatchObject({ status: 'verified', level: 'L1' })
+    expect(receipt?.verification.detail).toMatch(/\(sent with the response\)$/)
   })
 })
 

@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import { request } from 'undici'
 import { parseEther } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { verifyResponseSignature } from '../src/attestation/response-signature.ts'
@@ -69,14 +70,44 @@ describe('provider node: serving, signing, metering', () => {
     expect(text).not.toMatch(/"usage":\{/)
     expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true)
     const key = res.headers.get('zg-res-key')!
-    // A stream's signature only exists after its last byte: it is served, not sent.
+    // A stream's signature only exists after its last byte: not a header, but a trailer (below) and served.
     expect(res.headers.get('zg-res-signature')).toBeNull()
+    // Written straight to the Node response, it still carries what the CORS middleware adds.
+    expect(res.headers.get('access-control-allow-origin')).toBe('*')
+    expect(res.headers.get('access-control-expose-headers')).toContain('ZG-Res-Signature')
     const record = m.node.store.records().find((r) => r.resKey === key)
     expect(record?.fee).toBeGreaterThan(0n)
     const sig = await signatureOf(key)
     expect(
       await verifyResponseSignature({
         signature: sig,
+        expectedSigner: m.signer.address,
+        requestBody,
+        responseBody: text,
+      }),
+    ).toEqual({ ok: true })
+  })
+
+  it("sends a stream's signature as a trailer once its last byte is signed, the same one it serves", async () => {
+    const requestBody = JSON.stringify({
+      model: DEV_CHAT_MODEL,
+      messages: [{ role: 'user', content: 'trailer' }],
+      stream: true,
+    })
+    const res = await request(`${m.node.url}/v1/proxy/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await m.token()}` },
+      body: requestBody,
+    })
+    expect(res.headers.trailer).toBe('ZG-Res-Signature')
+    const text = await res.body.text()
+    const sent = res.trailers['zg-res-signature']
+    expect(sent).toMatch(/^0x[0-9a-f]{130}$/)
+    const served = await signatureOf(String(res.headers['zg-res-key']))
+    expect(sent).toBe(served.signature)
+    expect(
+      await verifyResponseSignature({
+        signature: { ...served, signature: sent as `0x${string}` },
         expectedSigner: m.signer.address,
         requestBody,
         responseBody: text,

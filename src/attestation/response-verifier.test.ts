@@ -44,6 +44,7 @@ describe('verifyDelivery', () => {
     const signature = await signer.signMessage({ message: TEXT })
     const receipt = await verifyDelivery(params({ signature, fetchJson: p.fetchJson }))
     expect(receipt).toMatchObject({ status: 'verified', level: 'L1', signer: signer.address })
+    expect(receipt.detail).toMatch(/\(sent with the response\)$/)
     expect(p.calls).toEqual([])
   })
 
@@ -68,6 +69,7 @@ describe('verifyDelivery', () => {
       const p = provider({ status: 200, json: served })
       const receipt = await verifyDelivery(params({ signature: sent, fetchJson: p.fetchJson }))
       expect(receipt.status).toBe('verified')
+      expect(receipt.detail).toMatch(/\(fetched from the provider\)$/)
       expect(p.calls).toEqual([
         'https://provider.example/v1/proxy/signature/a3f0c0de-0000-4000-8000-000000000001?model=m',
       ])
@@ -81,7 +83,7 @@ describe('verifyDelivery', () => {
     expect(receipt).toMatchObject({ status: 'disputed', detail: 'signature check failed: wrong_signer' })
   })
 
-  it('fetches the served signature when none was sent (any 0G provider, and every stream)', async () => {
+  it('fetches the served signature when none was sent (any 0G provider, and streams from them)', async () => {
     const p = provider({ status: 200, json: { text: TEXT, signature: await signer.signMessage({ message: TEXT }) } })
     expect((await verifyDelivery(params({ fetchJson: p.fetchJson }))).status).toBe('verified')
     expect(p.calls).toHaveLength(1)

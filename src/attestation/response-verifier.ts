@@ -39,10 +39,10 @@ export type VerifyDeliveryParams = {
   timeoutMs?: number
 }
 
-const VERIFIED = (signer: Address): Receipt => ({
+const VERIFIED = (signer: Address, source: 'sent with the response' | 'fetched from the provider'): Receipt => ({
   status: 'verified',
   level: 'L1',
-  detail: 'signature by the acknowledged TEE signer over the exact request and response bytes',
+  detail: `signature by the acknowledged TEE signer over the exact request and response bytes (${source})`,
   signer,
 })
 
@@ -75,7 +75,7 @@ export async function verifyDelivery(params: VerifyDeliveryParams): Promise<Rece
       signature: { text, signature: params.signature, signing_address: params.teeSignerAddress, signing_algo: 'ecdsa' },
       expectedSigner: params.teeSignerAddress,
     })
-    if (sent.ok) return VERIFIED(params.teeSignerAddress)
+    if (sent.ok) return VERIFIED(params.teeSignerAddress, 'sent with the response')
   }
   if (!params.resKey) return { status: 'unverified', level: null, detail: 'the provider returned no ZG-Res-Key' }
   const fetchJson = params.fetchJson ?? globalFetchJson
@@ -92,6 +92,6 @@ export async function verifyDelivery(params: VerifyDeliveryParams): Promise<Rece
     return { status: 'unverified', level: null, detail: `signature fetch failed: ${(err as Error).message}` }
   }
   const result = await verifyResponseSignature({ signature, expectedSigner: params.teeSignerAddress, ...hashes })
-  if (result.ok) return VERIFIED(params.teeSignerAddress)
+  if (result.ok) return VERIFIED(params.teeSignerAddress, 'fetched from the provider')
   return { status: 'disputed', level: null, detail: `signature check failed: ${result.reason}` }
 }

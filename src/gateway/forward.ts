@@ -9,6 +9,7 @@ import type { EscrowManager } from '../billing/escrow.ts'
 import { feeOf, type Usage, usageFromBody, usageOfResponse } from '../billing/pricing.ts'
 import type { SessionTokenCache } from '../billing/session-token-cache.ts'
 import { SSE_HEADERS, SseUsageTap } from '../billing/sse-usage-tap.ts'
+import { nodeStreamSink, webStreamSink } from '../billing/stream-sink.ts'
 import type { UsageLedger } from '../billing/usage-ledger.ts'
 import type { CatalogEntry, ProviderCatalog } from '../providers/catalog.ts'
 import type { Router } from '../providers/router.ts'
@@ -55,9 +56,6 @@ export type ForwardRequest = {
   /** The Node response, under @hono/node-server: a stream is then written to it directly. */
   outgoing?: ServerResponse
 }
-
-/** Where a relayed stream goes. `write` answers false while the client is not keeping up. */
-type StreamSink = { write(bytes: Uint8Array): boolean; end(): void }
 
 function gatewayError(
   status: number,
@@ -251,7 +249,7 @@ type Delivered = {
   bytes: Uint8Array
   usage: () => Usage | undefined
   resKey: string | null
-  /** ZG-Res-Signature, when the provider sent its signature along (non-streamed answers from zg-gateway nodes). */
+  /** ZG-Res-Signature, when the provider sent its signature along (a header, or a stream's trailer: zg-gateway nodes). */
   signature: Hex | null
   latencyMs: number
 }
@@ -323,6 +321,11 @@ function header(upstream: Dispatcher.ResponseData, name: string): string | null 
   return typeof value === 'string' ? value : null
 }
 
+function trailer(upstream: Dispatcher.ResponseData, name: string): Hex | null {
+  const value = (upstream.trailers as Record<string, string | string[] | undefined>)[name]
+  return typeof value === 'string' ? (value as Hex) : null
+}
+
 async function relay(
   core: GatewayCore,
   req: ForwardRequest,
@@ -366,7 +369,8 @@ async function relay(
       bytes: Buffer.concat(received),
       usage: () => (tap.usage ? usageFromBody(req.endpoint, { usage: tap.usage }) : undefined),
       resKey,
-      signature: null,
+      // A zg-gateway node sends a stream's signature as a trailer; undici has it by the body's end.
+      signature: status === 200 ? trailer(upstream, 'zg-res-signature') : null,
       latencyMs,
     })
   }
@@ -377,100 +381,50 @@ async function relay(
     body.destroy()
     finish(499)
   }
-  /** Relays the provider's events into `sink` as they come; the provider is paused while the client is not reading. */
-  const pump = (sink: StreamSink) => {
-    keepAlive = setInterval(() => {
-      // A comment line: clients ignore it, and it keeps proxies and idle timers from closing a quiet stream.
-      if (Date.now() - lastSent >= core.keepAliveMs) {
-        sink.write(encoder.encode(': keep-alive\n\n'))
-        lastSent = Date.now()
-      }
-    }, core.keepAliveMs)
-    keepAlive.unref()
-    body.on('data', (chunk: Buffer) => {
-      received.push(chunk)
-      const out = tap.push(chunk)
-      if (!out.length) return
-      lastSent = Date.now()
-      if (!sink.write(out)) body.pause()
-    })
-    body.on('end', () => {
-      if (finished) return
-      const tail = tap.flush()
-      if (tail.length) sink.write(tail)
-      // Never end a stream silently: without [DONE] and without an error, the answer was cut off.
-      if (!tap.done && !tap.errored) {
-        sink.write(encoder.encode(DONE_ERROR(`provider ${entry.provider} ended the stream before it was complete`)))
-        finish(502)
-      } else finish(tap.errored ? 502 : 200)
-      sink.end()
-    })
-    body.on('error', (err) => {
-      if (req.signal.aborted || finished) return
-      core.router.reportFailure(entry.provider)
-      sink.write(
-        encoder.encode(
-          tap.flush().toString() + DONE_ERROR(`provider ${entry.provider} failed mid-stream: ${err.message}`),
-        ),
-      )
-      finish(502)
-      sink.end()
-    })
-  }
   const headers = { ...responseHeaders(req, entry, contentType), ...SSE_HEADERS }
-
-  const outgoing = req.outgoing
-  if (outgoing) {
-    // Under @hono/node-server, written straight to the Node response: no web-stream hops per event.
-    outgoing.writeHead(200, headers)
-    // The headers go out with the first event, or on their own if the provider is slow to send one.
-    const open = () => !outgoing.destroyed && !outgoing.writableEnded
-    const flush = setImmediate(() => {
-      if (open()) outgoing.flushHeaders()
-    })
-    outgoing.on('drain', () => body.resume())
-    outgoing.on('close', () => {
-      if (!outgoing.writableFinished) clientGone()
-    })
-    outgoing.on('error', clientGone)
-    pump({
-      write: (bytes) => {
-        clearImmediate(flush)
-        return open() ? outgoing.write(bytes) : true
-      },
-      end: () => {
-        clearImmediate(flush)
-        if (open()) outgoing.end()
-      },
-    })
-    return RESPONSE_ALREADY_SENT
+  const hooks = { drain: () => body.resume(), gone: clientGone }
+  // Under @hono/node-server, written straight to the Node response: no web-stream hops per event.
+  const web = req.outgoing ? undefined : webStreamSink(hooks)
+  const sink = req.outgoing ? nodeStreamSink(req.outgoing, 200, headers, hooks) : web!.sink
+  keepAlive = setInterval(() => {
+    // A comment line: clients ignore it, and it keeps proxies and idle timers from closing a quiet stream.
+    if (Date.now() - lastSent >= core.keepAliveMs) {
+      sink.write(encoder.encode(': keep-alive\n\n'))
+      lastSent = Date.now()
+    }
+  }, core.keepAliveMs)
+  keepAlive.unref()
+  const onData = (chunk: Buffer) => {
+    received.push(chunk)
+    const out = tap.push(chunk)
+    if (!out.length) return
+    lastSent = Date.now()
+    if (!sink.write(out)) body.pause()
   }
-
-  let controller!: ReadableStreamDefaultController<Uint8Array>
-  let closed = false
-  const stream = new ReadableStream<Uint8Array>({
-    start(c) {
-      controller = c
-    },
-    pull() {
-      body.resume()
-    },
-    cancel() {
-      closed = true
-      clientGone()
-    },
+  // What came with the headers (usually the first event) goes out now, not a few event-loop ticks later.
+  for (let chunk = body.read() as Buffer | null; chunk !== null; chunk = body.read()) onData(chunk)
+  body.on('data', onData)
+  body.on('end', () => {
+    if (finished) return
+    const tail = tap.flush()
+    if (tail.length) sink.write(tail)
+    // Never end a stream silently: without [DONE] and without an error, the answer was cut off.
+    if (!tap.done && !tap.errored) {
+      sink.write(encoder.encode(DONE_ERROR(`provider ${entry.provider} ended the stream before it was complete`)))
+      finish(502)
+    } else finish(tap.errored ? 502 : 200)
+    sink.end()
   })
-  pump({
-    write: (bytes) => {
-      if (closed) return true
-      controller.enqueue(bytes)
-      return (controller.desiredSize ?? 0) > 0
-    },
-    end: () => {
-      if (closed) return
-      closed = true
-      controller.close()
-    },
+  body.on('error', (err) => {
+    if (req.signal.aborted || finished) return
+    core.router.reportFailure(entry.provider)
+    sink.write(
+      encoder.encode(
+        tap.flush().toString() + DONE_ERROR(`provider ${entry.provider} failed mid-stream: ${err.message}`),
+      ),
+    )
+    finish(502)
+    sink.end()
   })
-  return new Response(stream, { status: 200, headers })
+  return web ? new Response(web.stream, { status: 200, headers }) : RESPONSE_ALREADY_SENT
 }

@@ -1,5 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto'
+import type { ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import type { Context } from 'hono'
 import { type Agent, request, errors as undiciErrors } from 'undici'
 import type { Address, Hex } from 'viem'
@@ -15,6 +17,7 @@ import {
   usageOfResponse,
 } from '../billing/pricing.ts'
 import { SSE_HEADERS, SseUsageTap } from '../billing/sse-usage-tap.ts'
+import { nodeStreamSink, webStreamSink } from '../billing/stream-sink.ts'
 import type { Admission } from './admission.ts'
 import { authenticate } from './authenticate.ts'
 import type { ChainView } from './chain-view.ts'
@@ -162,7 +165,11 @@ async function finish(
   return signature
 }
 
-/** Relays the backend's answer to the client: buffered for JSON, event by event for SSE. Always signs and records. */
+/**
+ * Relays the backend's answer to the client: buffered for JSON, event by event for SSE. Always signs and records.
+ * Under @hono/node-server, a stream's signature goes along as an HTTP trailer once its last byte is signed, so a
+ * client that reads trailers needs no second round trip for it.
+ */
 async function relay(
   deps: ProxyDeps,
   billing: Billing,
@@ -170,6 +177,7 @@ async function relay(
   abort: AbortController,
   release: () => void,
   clientAskedUsage: boolean,
+  c: Context,
 ): Promise<Response> {
   const contentType = String(upstream.headers['content-type'] ?? 'application/json')
   if (upstream.statusCode >= 400) {
@@ -194,75 +202,84 @@ async function relay(
     }
     const headers: Record<string, string> = { 'content-type': contentType, 'ZG-Res-Key': resKey }
     // The signature the signature route serves, sent along: a client that reads it needs no second round trip.
-    if (signature) headers['ZG-Res-Signature'] = signature
+    if (signature) headers[RES_SIGNATURE] = signature
     return new Response(body, { status: upstream.statusCode, headers })
   }
 
   const tap = new SseUsageTap({ dropUsageChunk: !clientAskedUsage })
   const hash = createHash('sha256')
-  const iterator = upstream.body[Symbol.asyncIterator]()
-  let closed = false
-  const end = async (controller: ReadableStreamDefaultController<Uint8Array>, tail?: Buffer) => {
-    if (tail?.length) {
-      hash.update(tail)
-      controller.enqueue(tail)
-    }
-    closed = true
+  const body = upstream.body
+  let ended = false
+  const headers: Record<string, string> = { 'content-type': contentType, ...SSE_HEADERS, 'ZG-Res-Key': resKey }
+  const outgoing = nodeResponse(c)
+  if (outgoing) {
+    headers.trailer = RES_SIGNATURE
+    // What middleware prepared (the CORS headers) would be merged into a returned Response: written directly, it is
+    // copied here. The marker then replaces the prepared response outright: merged into it, Hono would make a
+    // Response of its own that @hono/node-server would try to send a second time.
+    for (const [k, v] of c.res.headers) headers[k] ??= v
+    c.res = undefined
+    c.res = RESPONSE_ALREADY_SENT
+  }
+  const hooks = {
+    drain: () => body.resume(),
+    gone: () => {
+      // The client went away: stop the backend at once. Nothing complete was delivered, so nothing is billed.
+      if (ended) return
+      ended = true
+      abort.abort()
+      release()
+    },
+  }
+  // Under @hono/node-server, written straight to the Node response: no web-stream hops per event, and the signature
+  // can follow the last byte as a trailer.
+  const web = outgoing ? undefined : webStreamSink(hooks)
+  const sink = outgoing ? nodeStreamSink(outgoing, upstream.statusCode, headers, hooks) : web!.sink
+  const send = (bytes: Uint8Array) => {
+    if (!bytes.length) return
+    hash.update(bytes)
+    if (!sink.write(bytes)) body.pause()
+  }
+  const end = async (tail: Uint8Array) => {
+    if (ended) return
+    ended = true
+    send(tail)
+    let signature: Hex | undefined
     try {
       const usage = tap.usage ? usageFromBody(billing.endpoint, { usage: tap.usage }) : undefined
-      await finish(deps, billing, resKey, hash.digest('hex'), usage)
+      signature = await finish(deps, billing, resKey, hash.digest('hex'), usage)
     } finally {
       release()
-      controller.close()
+      sink.end(signature ? { [RES_SIGNATURE]: signature } : undefined)
     }
   }
-  const stream = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      // Read until there is something to send, so every pull delivers (or ends) the stream.
-      for (;;) {
-        let next: IteratorResult<Uint8Array>
-        try {
-          next = await iterator.next()
-        } catch (err) {
-          if (abort.signal.aborted) return
-          deps.log(`backend stream failed: ${(err as Error).message}`)
-          const event = {
-            error: {
-              message: `the model backend failed mid-stream: ${(err as Error).message}`,
-              type: 'api_error',
-              param: null,
-              code: 'upstream_error',
-            },
-          }
-          await end(controller, Buffer.concat([tap.flush(), Buffer.from(`data: ${JSON.stringify(event)}\n\n`)]))
-          return
-        }
-        if (next.done) {
-          await end(controller, tap.flush())
-          return
-        }
-        const out = tap.push(Buffer.from(next.value))
-        if (out.length) {
-          hash.update(out)
-          controller.enqueue(out)
-          return
-        }
-      }
-    },
-    cancel() {
-      // The client went away: stop the backend at once. Nothing complete was delivered, so nothing is billed.
-      abort.abort()
-      if (!closed) release()
-    },
+  const onData = (chunk: Buffer) => send(tap.push(chunk))
+  // What came with the headers (usually the first event) goes out now, not a few event-loop ticks later.
+  for (let chunk = body.read() as Buffer | null; chunk !== null; chunk = body.read()) onData(chunk)
+  body.on('data', onData)
+  body.on('end', () => void end(tap.flush()))
+  body.on('error', (err) => {
+    if (abort.signal.aborted || ended) return
+    deps.log(`backend stream failed: ${err.message}`)
+    const event = {
+      error: {
+        message: `the model backend failed mid-stream: ${err.message}`,
+        type: 'api_error',
+        param: null,
+        code: 'upstream_error',
+      },
+    }
+    void end(Buffer.concat([tap.flush(), Buffer.from(`data: ${JSON.stringify(event)}\n\n`)]))
   })
-  return new Response(stream, {
-    status: upstream.statusCode,
-    headers: {
-      'content-type': contentType,
-      ...SSE_HEADERS,
-      'ZG-Res-Key': resKey,
-    },
-  })
+  return web ? new Response(web.stream, { status: upstream.statusCode, headers }) : RESPONSE_ALREADY_SENT
+}
+
+/** The header (non-streamed answers) or trailer (streams) that carries the response's signature. */
+const RES_SIGNATURE = 'ZG-Res-Signature'
+
+/** The Node response under @hono/node-server; absent when the app is called through fetch(). */
+function nodeResponse(c: Context): ServerResponse | undefined {
+  return (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing
 }
 
 /** Ties the backend call to the client: if the client disconnects, the backend request is aborted. */
@@ -326,7 +343,7 @@ export async function proxyJson(c: Context, deps: ProxyDeps, endpoint: string): 
       prices,
       requestHash: sha256Hex(bytes),
     }
-    return await relay(deps, billing, upstream, abort, release, clientAskedUsage)
+    return await relay(deps, billing, upstream, abort, release, clientAskedUsage, c)
   } catch (err) {
     release()
     throw err
@@ -390,7 +407,7 @@ export async function proxyMultipart(c: Context, deps: ProxyDeps, endpoint: stri
       // Plain-text transcripts carry no timing: bill the upload as 16 kHz 16-bit mono audio (32 kB a second).
       fallbackSeconds: billableSeconds(received / 32_000),
     }
-    return await relay(deps, billing, upstream, abort, release, true)
+    return await relay(deps, billing, upstream, abort, release, true, c)
   } catch (err) {
     release()
     throw err

@@ -1,0 +1,93 @@
+import type { ServerResponse } from 'node:http'
+
+/**
+ * Where a relayed event stream goes, the same for the gateway and the provider node. `write` answers false while
+ * the client is not keeping up (pause the source until `drain`); `end` may carry trailers, which go out where the
+ * transport has them (a chunked HTTP/1.1 response under Node) and are dropped elsewhere.
+ */
+export type StreamSink = {
+  write(bytes: Uint8Array): boolean
+  end(trailers?: Record<string, string>): void
+}
+
+export type StreamSinkHooks = {
+  /** The client can take more: resume the source. */
+  drain(): void
+  /** The client went away before the end: stop the source. */
+  gone(): void
+}
+
+/**
+ * Writes a stream straight into a Node response (no web-stream hops per event). The status and headers go out
+ * with the first write, so a client wakes up once for both; if nothing is written in the current turn of the event
+ * loop (a slow first event), they go out on their own.
+ */
+export function nodeStreamSink(
+  outgoing: ServerResponse,
+  status: number,
+  headers: Record<string, string>,
+  hooks: StreamSinkHooks,
+): StreamSink {
+  outgoing.writeHead(status, headers)
+  const open = () => !outgoing.destroyed && !outgoing.writableEnded
+  let flush: NodeJS.Immediate | undefined = setImmediate(() => {
+    flush = undefined
+    if (open()) outgoing.flushHeaders()
+  })
+  const sent = () => {
+    if (flush) clearImmediate(flush)
+    flush = undefined
+  }
+  outgoing.on('drain', hooks.drain)
+  outgoing.on('close', () => {
+    sent()
+    if (!outgoing.writableFinished) hooks.gone()
+  })
+  outgoing.on('error', hooks.gone)
+  return {
+    write(bytes) {
+      sent()
+      return open() ? outgoing.write(bytes) : true
+    },
+    end(trailers) {
+      sent()
+      if (!open()) return
+      if (trailers) outgoing.addTrailers(trailers)
+      outgoing.end()
+    },
+  }
+}
+
+/**
+ * A web ReadableStream fed through a sink (an app called through fetch(), not under @hono/node-server). Trailers
+ * have no place in a web Response and are dropped.
+ */
+export function webStreamSink(hooks: StreamSinkHooks): { stream: ReadableStream<Uint8Array>; sink: StreamSink } {
+  let controller!: ReadableStreamDefaultController<Uint8Array>
+  let closed = false
+  const stream = new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c
+    },
+    pull() {
+      hooks.drain()
+    },
+    cancel() {
+      closed = true
+      hooks.gone()
+    },
+  })
+  const sink: StreamSink = {
+    write(bytes) {
+      if (closed) return true
+      controller.enqueue(bytes)
+      return (controller.desiredSize ?? 0) > 0
+    },
+    end() {
+      if (closed) return
+      closed = true
+      controller.close()
+    },
+  }
+  return { stream, sink }
+}
