@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { request } from 'undici'
 import { parseEther } from 'viem'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { verifyResponseSignature } from '../src/attestation/response-signature.ts'
 import { getAccount } from '../src/chain/actions/get-account.ts'
 import { DEV_CHAT_MODEL, DEV_EMBEDDING_MODEL, DEV_IMAGE_MODEL, DEV_STT_MODEL } from '../src/devnet/backends/index.ts'
@@ -321,6 +321,27 @@ describe('provider node: refusals', () => {
     expect(text).toMatch(/data: \{"error":\{.*"code":"upstream_error"/)
     expect(text).not.toContain('[DONE]')
     expect(m.node.store.records().length).toBe(before)
+  })
+
+  it('still ends a delivered stream properly, unsigned, when its record cannot be written', async () => {
+    const failing = vi.spyOn(m.node.store, 'recordDelivery').mockImplementationOnce(() => {
+      throw new Error('disk I/O error')
+    })
+    try {
+      const res = await request(`${m.node.url}/v1/proxy/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${await m.token()}` },
+        body: JSON.stringify({ model: DEV_CHAT_MODEL, messages: [{ role: 'user', content: 'x' }], stream: true }),
+      })
+      expect((await res.body.text()).trimEnd().endsWith('data: [DONE]')).toBe(true)
+      expect(res.trailers['zg-res-signature']).toBeUndefined()
+      expect(failing).toHaveBeenCalledTimes(1)
+    } finally {
+      failing.mockRestore()
+    }
+    // The node goes on serving (no unhandled rejection took it down).
+    const { res } = await chat({})
+    expect(res.status).toBe(200)
   })
 
   it('answers with a 502 when its backend is down, and bills nothing', async () => {

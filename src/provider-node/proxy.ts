@@ -248,6 +248,10 @@ async function relay(
     try {
       const usage = tap.usage ? usageFromBody(billing.endpoint, { usage: tap.usage }) : undefined
       signature = await finish(deps, billing, resKey, hash.digest('hex'), usage)
+    } catch (err) {
+      // Everything was delivered; only the record failed (the store is unwritable). The client's answer still ends
+      // properly, unsigned, and the operator sees why.
+      deps.log(`recording stream ${resKey} failed: ${(err as Error).message}`)
     } finally {
       release()
       sink.end(signature ? { [RES_SIGNATURE]: signature } : undefined)
