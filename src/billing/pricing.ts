@@ -16,6 +16,18 @@ export type Usage =
 
 export type Fee = { inputFee: bigint; outputFee: bigint; fee: bigint }
 
+/** The units billed at the input and at the output price: tokens in and out, images out, audio seconds in. */
+export function billedUnits(usage: Usage): [input: bigint, output: bigint] {
+  switch (usage.kind) {
+    case 'tokens':
+      return [usage.input, usage.output]
+    case 'images':
+      return [0n, usage.count]
+    case 'seconds':
+      return [usage.seconds, 0n]
+  }
+}
+
 export function feeOf(usage: Usage, prices: Prices): Fee {
   switch (usage.kind) {
     case 'tokens': {

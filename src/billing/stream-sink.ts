@@ -1,4 +1,6 @@
 import type { ServerResponse } from 'node:http'
+import type { Readable } from 'node:stream'
+import type { Context } from 'hono'
 
 /**
  * Where a relayed event stream goes, the same for the gateway and the provider node. `write` answers false while
@@ -8,6 +10,11 @@ import type { ServerResponse } from 'node:http'
 export type StreamSink = {
   write(bytes: Uint8Array): boolean
   end(trailers?: Record<string, string>): void
+}
+
+/** The Node response under @hono/node-server, to write a stream to directly; absent when called through fetch(). */
+export function nodeResponse(c: Context): ServerResponse | undefined {
+  return (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing
 }
 
 export type StreamSinkHooks = {
@@ -90,4 +97,13 @@ export function webStreamSink(hooks: StreamSinkHooks): { stream: ReadableStream<
     },
   }
   return { stream, sink }
+}
+
+/**
+ * Hands `onChunk` every chunk of an upstream body as it comes. What arrived with the headers (usually the first
+ * event) is handed over at once, not a few event-loop ticks later.
+ */
+export function relayChunks(body: Readable, onChunk: (chunk: Buffer) => void): void {
+  for (let chunk = body.read() as Buffer | null; chunk !== null; chunk = body.read()) onChunk(chunk)
+  body.on('data', onChunk)
 }

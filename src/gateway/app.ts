@@ -1,6 +1,6 @@
-import type { ServerResponse } from 'node:http'
 import { Hono } from 'hono'
 import { getAddress } from 'viem'
+import { nodeResponse } from '../billing/stream-sink.ts'
 import { embeddingsAsBase64 } from './embeddings-encoding.ts'
 import { type ForwardRequest, forward, type GatewayCore } from './forward.ts'
 import type { ApiKeyStore } from './http/api-keys.ts'
@@ -113,7 +113,7 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
         contentType: JSON_TYPE,
         stream: view.stream,
         clientWantsUsage: view.includeUsage,
-        outgoing: (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing,
+        outgoing: nodeResponse(c),
       }
       return forward(core, req)
     })

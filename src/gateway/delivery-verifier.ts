@@ -7,9 +7,8 @@ export type Delivery = Omit<VerifyDeliveryParams, 'fetchJson'>
 /**
  * Verifies delivered responses after they were relayed: takes the signature the provider sent with the answer, or
  * fetches it through the gateway's keep-alive pool, and recovers its signer (libsecp256k1, about 50 µs), on the event
- * loop. It once ran
- * on a worker thread, when recovery was a millisecond of JavaScript; at native speed the worker's own isolate
- * (30–50 MB) and message passing cost more than the check.
+ * loop. It once ran on a worker thread, when recovery was a millisecond of JavaScript; at native speed the worker's
+ * own isolate (30–50 MB) and message passing cost more than the check.
  */
 export class DeliveryVerifier {
   readonly #dispatcher: Agent

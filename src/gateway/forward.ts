@@ -6,10 +6,10 @@ import type { Hex } from 'viem'
 import { sha256Hex } from '../attestation/response-signature.ts'
 import type { Receipt } from '../attestation/response-verifier.ts'
 import type { EscrowManager } from '../billing/escrow.ts'
-import { feeOf, type Usage, usageFromBody, usageOfResponse } from '../billing/pricing.ts'
+import { billedUnits, feeOf, type Usage, usageFromBody, usageOfResponse } from '../billing/pricing.ts'
 import type { SessionTokenCache } from '../billing/session-token-cache.ts'
 import { SSE_HEADERS, SseUsageTap } from '../billing/sse-usage-tap.ts'
-import { nodeStreamSink, webStreamSink } from '../billing/stream-sink.ts'
+import { nodeStreamSink, relayChunks, webStreamSink } from '../billing/stream-sink.ts'
 import type { UsageLedger } from '../billing/usage-ledger.ts'
 import type { CatalogEntry, ProviderCatalog } from '../providers/catalog.ts'
 import type { Router } from '../providers/router.ts'
@@ -260,13 +260,7 @@ function settleAfter(core: GatewayCore, req: ForwardRequest, entry: CatalogEntry
     try {
       const usage = d.usage()
       const fee = usage ? feeOf(usage, entry).fee : 0n
-      const units = usage
-        ? usage.kind === 'tokens'
-          ? [usage.input, usage.output]
-          : usage.kind === 'images'
-            ? [0n, usage.count]
-            : [usage.seconds, 0n]
-        : [0n, 0n]
+      const units = usage ? billedUnits(usage) : [0n, 0n]
       core.ledger.record({
         requestId: req.requestId,
         createdAt: Date.now(),
@@ -401,9 +395,7 @@ async function relay(
     lastSent = Date.now()
     if (!sink.write(out)) body.pause()
   }
-  // What came with the headers (usually the first event) goes out now, not a few event-loop ticks later.
-  for (let chunk = body.read() as Buffer | null; chunk !== null; chunk = body.read()) onData(chunk)
-  body.on('data', onData)
+  relayChunks(body, onData)
   body.on('end', () => {
     if (finished) return
     const tail = tap.flush()

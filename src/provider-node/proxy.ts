@@ -1,5 +1,4 @@
 import { createHash, randomUUID } from 'node:crypto'
-import type { ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import type { Context } from 'hono'
@@ -9,6 +8,7 @@ import { sha256Hex } from '../attestation/response-signature.ts'
 import type { TeeSigner } from '../attestation/tee-signer.ts'
 import {
   billableSeconds,
+  billedUnits,
   estimateFee,
   feeOf,
   type Prices,
@@ -17,7 +17,7 @@ import {
   usageOfResponse,
 } from '../billing/pricing.ts'
 import { SSE_HEADERS, SseUsageTap } from '../billing/sse-usage-tap.ts'
-import { nodeStreamSink, webStreamSink } from '../billing/stream-sink.ts'
+import { nodeResponse, nodeStreamSink, relayChunks, webStreamSink } from '../billing/stream-sink.ts'
 import type { Admission } from './admission.ts'
 import { authenticate } from './authenticate.ts'
 import type { ChainView } from './chain-view.ts'
@@ -145,12 +145,7 @@ async function finish(
   const createdAt = Date.now()
   let record: Omit<UsageRecord, 'resKey'> | undefined
   if (usage) {
-    const [inputCount, outputCount] =
-      usage.kind === 'tokens'
-        ? [usage.input, usage.output]
-        : usage.kind === 'images'
-          ? [0n, usage.count]
-          : [usage.seconds, 0n]
+    const [inputCount, outputCount] = billedUnits(usage)
     record = {
       user: billing.user,
       createdAt,
@@ -257,10 +252,7 @@ async function relay(
       sink.end(signature ? { [RES_SIGNATURE]: signature } : undefined)
     }
   }
-  const onData = (chunk: Buffer) => send(tap.push(chunk))
-  // What came with the headers (usually the first event) goes out now, not a few event-loop ticks later.
-  for (let chunk = body.read() as Buffer | null; chunk !== null; chunk = body.read()) onData(chunk)
-  body.on('data', onData)
+  relayChunks(body, (chunk) => send(tap.push(chunk)))
   body.on('end', () => void end(tap.flush()))
   body.on('error', (err) => {
     if (abort.signal.aborted || ended) return
@@ -280,11 +272,6 @@ async function relay(
 
 /** The header (non-streamed answers) or trailer (streams) that carries the response's signature. */
 const RES_SIGNATURE = 'ZG-Res-Signature'
-
-/** The Node response under @hono/node-server; absent when the app is called through fetch(). */
-function nodeResponse(c: Context): ServerResponse | undefined {
-  return (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing
-}
 
 /** Ties the backend call to the client: if the client disconnects, the backend request is aborted. */
 function clientAbort(c: Context): AbortController {
