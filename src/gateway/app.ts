@@ -1,4 +1,4 @@
-import { Hono } from 'hono'
+import { type Context, Hono } from 'hono'
 import { getAddress } from 'viem'
 import { nodeResponse } from '../billing/stream-sink.ts'
 import { embeddingsAsBase64 } from './embeddings-encoding.ts'
@@ -8,7 +8,7 @@ import { type ApiKeyEnv, apiKeyAuth } from './http/auth.ts'
 import { readJsonBody } from './http/body.ts'
 import { methodNotAllowed, notFoundHandler } from './http/not-found.ts'
 import { badRequest, errorHandler, notFound, payloadTooLarge } from './http/openai-error.ts'
-import { type RequestIdEnv, requestId } from './http/request-id.ts'
+import { type RequestIdEnv, requestId, requestIdOnResponse } from './http/request-id.ts'
 import {
   validateChatCompletion,
   validateCompletion,
@@ -81,6 +81,13 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
     signal,
   })
 
+  /** Forwards the call; the answer carries the request id (forward() puts it on every response it builds). */
+  const relayed = async (c: Context<Env>, req: ForwardRequest) => {
+    const response = await forward(core, req)
+    requestIdOnResponse(c)
+    return response
+  }
+
   /** Streams always ask the provider for usage; legacy fields are forwarded translated. */
   const forwardedBody = (
     bytes: Uint8Array,
@@ -115,7 +122,7 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
         clientWantsUsage: view.includeUsage,
         outgoing: nodeResponse(c),
       }
-      return forward(core, req)
+      return relayed(c, req)
     })
     app.all(path, methodNotAllowed(['POST']))
   }
@@ -123,7 +130,7 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
   app.post('/v1/embeddings', async (c) => {
     const { bytes, json } = await readJsonBody(c, { limit: bodyLimit })
     const view = validateEmbeddings(json)
-    const response = await forward(core, {
+    const response = await relayed(c, {
       ...base(c, c.req.raw.signal),
       endpoint: 'embeddings',
       model: view.model,
@@ -148,7 +155,7 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
         'unsupported_response_format',
       )
     }
-    return forward(core, {
+    return relayed(c, {
       ...base(c, c.req.raw.signal),
       endpoint: 'images/generations',
       model: view.model,
@@ -176,7 +183,7 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
     const upload = await peekMultipartModel(c.req.raw.body, uploadLimit)
     try {
       if (!upload.model) throw badRequest('you must provide a model parameter', 'model', 'missing_required_parameter')
-      return await forward(core, {
+      return await relayed(c, {
         ...base(c, c.req.raw.signal),
         endpoint: 'audio/transcriptions',
         model: upload.model,
