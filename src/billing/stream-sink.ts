@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import type { Context } from 'hono'
 
 /**
@@ -29,7 +30,7 @@ export type StreamSinkHooks = {
  * with the first write, so a client wakes up once for both; if nothing is written in the current turn of the event
  * loop (a slow first event), they go out on their own.
  */
-export function nodeStreamSink(
+function nodeStreamSink(
   outgoing: ServerResponse,
   status: number,
   headers: Record<string, string>,
@@ -69,7 +70,7 @@ export function nodeStreamSink(
  * A web ReadableStream fed through a sink (an app called through fetch(), not under @hono/node-server). Trailers
  * have no place in a web Response and are dropped.
  */
-export function webStreamSink(hooks: StreamSinkHooks): { stream: ReadableStream<Uint8Array>; sink: StreamSink } {
+function webStreamSink(hooks: StreamSinkHooks): { stream: ReadableStream<Uint8Array>; sink: StreamSink } {
   let controller!: ReadableStreamDefaultController<Uint8Array>
   let closed = false
   const stream = new ReadableStream<Uint8Array>({
@@ -97,6 +98,22 @@ export function webStreamSink(hooks: StreamSinkHooks): { stream: ReadableStream<
     },
   }
   return { stream, sink }
+}
+
+/**
+ * A relayed stream's sink and the Response for the handler to return. Under @hono/node-server (`outgoing`, see
+ * {@link nodeResponse}) the stream is written straight to the Node response, which the returned marker tells the
+ * server; otherwise it feeds a web stream, the returned Response's body.
+ */
+export function streamSink(
+  outgoing: ServerResponse | undefined,
+  status: number,
+  headers: Record<string, string>,
+  hooks: StreamSinkHooks,
+): { sink: StreamSink; response: Response } {
+  if (outgoing) return { sink: nodeStreamSink(outgoing, status, headers, hooks), response: RESPONSE_ALREADY_SENT }
+  const web = webStreamSink(hooks)
+  return { sink: web.sink, response: new Response(web.stream, { status, headers }) }
 }
 
 /**

@@ -1,6 +1,5 @@
 import type { ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import { type Agent, type Dispatcher, errors as undiciErrors } from 'undici'
 import type { Hex } from 'viem'
 import { sha256Hex } from '../attestation/response-signature.ts'
@@ -9,7 +8,7 @@ import type { EscrowManager } from '../billing/escrow.ts'
 import { billedUnits, feeOf, type Usage, usageFromBody, usageOfResponse } from '../billing/pricing.ts'
 import type { SessionTokenCache } from '../billing/session-token-cache.ts'
 import { SSE_HEADERS, SseUsageTap } from '../billing/sse-usage-tap.ts'
-import { nodeStreamSink, relayChunks, webStreamSink } from '../billing/stream-sink.ts'
+import { relayChunks, streamSink } from '../billing/stream-sink.ts'
 import type { UsageLedger } from '../billing/usage-ledger.ts'
 import type { CatalogEntry, ProviderCatalog } from '../providers/catalog.ts'
 import type { Router } from '../providers/router.ts'
@@ -378,8 +377,7 @@ async function relay(
   const headers = { ...responseHeaders(req, entry, contentType), ...SSE_HEADERS }
   const hooks = { drain: () => body.resume(), gone: clientGone }
   // Under @hono/node-server, written straight to the Node response: no web-stream hops per event.
-  const web = req.outgoing ? undefined : webStreamSink(hooks)
-  const sink = req.outgoing ? nodeStreamSink(req.outgoing, 200, headers, hooks) : web!.sink
+  const { sink, response } = streamSink(req.outgoing, 200, headers, hooks)
   keepAlive = setInterval(() => {
     // A comment line: clients ignore it, and it keeps proxies and idle timers from closing a quiet stream.
     if (Date.now() - lastSent >= core.keepAliveMs) {
@@ -418,5 +416,5 @@ async function relay(
     finish(502)
     sink.end()
   })
-  return web ? new Response(web.stream, { status: 200, headers }) : RESPONSE_ALREADY_SENT
+  return response
 }

@@ -17,7 +17,7 @@ import {
   usageOfResponse,
 } from '../billing/pricing.ts'
 import { SSE_HEADERS, SseUsageTap } from '../billing/sse-usage-tap.ts'
-import { nodeResponse, nodeStreamSink, relayChunks, webStreamSink } from '../billing/stream-sink.ts'
+import { nodeResponse, relayChunks, streamSink } from '../billing/stream-sink.ts'
 import type { Admission } from './admission.ts'
 import { authenticate } from './authenticate.ts'
 import type { ChainView } from './chain-view.ts'
@@ -228,8 +228,7 @@ async function relay(
   }
   // Under @hono/node-server, written straight to the Node response: no web-stream hops per event, and the signature
   // can follow the last byte as a trailer.
-  const web = outgoing ? undefined : webStreamSink(hooks)
-  const sink = outgoing ? nodeStreamSink(outgoing, upstream.statusCode, headers, hooks) : web!.sink
+  const { sink, response } = streamSink(outgoing, upstream.statusCode, headers, hooks)
   const send = (bytes: Uint8Array) => {
     if (!bytes.length) return
     hash.update(bytes)
@@ -267,7 +266,7 @@ async function relay(
     }
     void end(Buffer.concat([tap.flush(), Buffer.from(`data: ${JSON.stringify(event)}\n\n`)]))
   })
-  return web ? new Response(web.stream, { status: upstream.statusCode, headers }) : RESPONSE_ALREADY_SENT
+  return response
 }
 
 /** The header (non-streamed answers) or trailer (streams) that carries the response's signature. */

@@ -28,12 +28,11 @@ export function requestId(): MiddlewareHandler<RequestIdEnv> {
     c.header(REQUEST_ID_HEADER, id)
     await next()
     if (c.get('requestIdOnResponse')) return
-    // Handlers and onError that build their own Response must carry it too; they normally do (the forwarded
-    // responses, the OpenAI-shaped errors), and setting a header on a finished response copies the response.
-    // A stream written straight to the Node response (RESPONSE_ALREADY_SENT) carries it already and must not be copied.
-    if (c.res.headers.get(REQUEST_ID_HEADER) !== id && !c.res.headers.has('x-hono-already-sent')) {
-      c.header(REQUEST_ID_HEADER, id)
-    }
+    // Handlers and onError that build their own Response must carry it too; they normally do (the OpenAI-shaped
+    // errors), and setting a header on a finished response copies the response. A handler that wrote its response
+    // straight to the Node response (RESPONSE_ALREADY_SENT) must say so with requestIdOnResponse(): the marker must
+    // not be copied.
+    if (c.res.headers.get(REQUEST_ID_HEADER) !== id) c.header(REQUEST_ID_HEADER, id)
   }
 }
 
