@@ -38,10 +38,11 @@ export function personalMessageDigest(text: string): Uint8Array {
 }
 
 const bytesOf = (value: Hex | Uint8Array) => (typeof value === 'string' ? hexToBytes(value) : value)
+const hexOf = (value: Hex | Uint8Array) => (typeof value === 'string' ? value : bytesToHex(value))
 
 /** Signs a 32-byte digest: 65 bytes r‖s‖v as 0x hex, v = 27/28 (what personal_sign and the 0G protocol use). */
 export async function signDigest(digest: Hex | Uint8Array, privateKey: Hex): Promise<Hex> {
-  if (!native) return sign({ hash: typeof digest === 'string' ? digest : bytesToHex(digest), privateKey, to: 'hex' })
+  if (!native) return sign({ hash: hexOf(digest), privateKey, to: 'hex' })
   const { signature, recid } = native.ecdsaSign(bytesOf(digest), hexToBytes(privateKey))
   const out = new Uint8Array(65)
   out.set(signature)
@@ -54,7 +55,7 @@ export async function signDigest(digest: Hex | Uint8Array, privateKey: Hex): Pro
  * recovers to no point, as viem's `recoverAddress` does.
  */
 export async function recoverDigestAddress(digest: Hex | Uint8Array, signature: Hex): Promise<Address> {
-  if (!native) return recoverAddress({ hash: typeof digest === 'string' ? digest : bytesToHex(digest), signature })
+  if (!native) return recoverAddress({ hash: hexOf(digest), signature })
   const bytes = hexToBytes(signature)
   if (bytes.length !== 65) throw new Error(`signature is ${bytes.length} bytes, not 65`)
   const v = bytes[64]!
