@@ -2,11 +2,14 @@
  * A reference point, not a product: the thinnest Node proxy there is (node:http in, undici out, bytes passed through
  * as they come, no parsing, no auth, no records), in a process of its own, in front of the provider node. What it
  * adds over the node is what one more Node HTTP hop costs on this machine: the floor under the gateway's overhead.
- * Forked by run.ts: receives `{ target }`, answers `{ ready, url, pid }`, exits when the parent goes away.
+ * Forked by run.ts: receives `{ target }`, answers `{ ready, url, pid }`, exits when the parent goes away. Marks its
+ * traffic for the hop section between `{ traceStart }` (answered `{ tracing }`) and `{ traceStop }` (answered
+ * `{ marks }`).
  */
 import { createServer, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Agent, request } from 'undici'
+import { startHopTrace, stopHopTrace } from './hop-trace.mjs'
 
 const PASSED = ['content-type', 'authorization', 'accept']
 
@@ -47,5 +50,11 @@ function start(target: string) {
   })
 }
 
-process.once('message', (m: { target: string }) => start(m.target))
+process.on('message', (m: { target?: string; traceStart?: boolean; traceStop?: boolean }) => {
+  if (m.target) start(m.target)
+  else if (m.traceStart) {
+    startHopTrace()
+    process.send?.({ tracing: true })
+  } else if (m.traceStop) process.send?.({ marks: stopHopTrace() })
+})
 process.once('disconnect', () => process.exit(0))

@@ -2,7 +2,8 @@
  * The gateway alone in its own process, so that its RSS and CPU profile are its own. Forked by run.ts with an IPC
  * channel: it reads the devnet from `<dataDir>/devnet.json`, starts the gateway as the dev stack does (dev wallet,
  * dev API key, private URLs allowed, every production feature on), sends `{ready, url, pid}`, and stops on
- * SIGTERM, on a `{stop: true}` message, or when the parent goes away.
+ * SIGTERM, on a `{stop: true}` message, or when the parent goes away. `{traceStart}` / `{traceStop}` mark its HTTP
+ * traffic for the hop section (bench/hop-trace.mjs, loaded then), answered `{tracing}` and `{marks}`.
  *
  * Plain JavaScript, and it loads the package's bundle (`npm run build`, which run.ts runs first) and nothing else:
  * its memory is what `zg-gateway serve` from an installed package uses. (A TypeScript file here would load Node's
@@ -45,9 +46,15 @@ async function main(cfg) {
   process.on('SIGINT', stop)
   process.on('disconnect', stop)
   let session
+  let hopTrace
   process.on('message', async (m) => {
     if (m.stop) void stop()
     else if (m.memory) process.send?.({ memory: process.memoryUsage() })
+    else if (m.traceStart) {
+      hopTrace ??= await import('./hop-trace.mjs')
+      hopTrace.startHopTrace()
+      process.send?.({ tracing: true })
+    } else if (m.traceStop && hopTrace) process.send?.({ marks: hopTrace.stopHopTrace() })
     else if (m.profileStart) {
       // The V8 CPU profiler (what --cpu-prof uses), over exactly the window the orchestrator asks for.
       session = new Session()

@@ -12,6 +12,7 @@
  */
 import { StringDecoder } from 'node:string_decoder'
 import { Agent, request } from 'undici'
+import { type HopMark, startHopTrace, stopHopTrace } from './hop-trace.mjs'
 import { type Dist, dist, rounded } from './stats.ts'
 
 export type Target = { name: string; url: string; headers: Record<string, string>; body: string }
@@ -44,6 +45,8 @@ export type StreamConfig = {
   /** Idle time of a worker between two streams (default 0). */
   pauseMs?: number
   maxSeconds: number
+  /** Stamp the measured streams' HTTP moments (bench/hop-trace.mjs) and return the marks. */
+  trace?: boolean
 }
 export type LoadConfig = LatencyConfig | ThroughputConfig | StreamConfig
 
@@ -88,7 +91,7 @@ export type StreamResult = {
 export type LoadResult =
   | { mode: 'latency'; truncated: boolean; wallSeconds: number; results: LatencyResult[] }
   | { mode: 'throughput'; wallSeconds: number; result: ThroughputResult }
-  | { mode: 'stream'; truncated: boolean; wallSeconds: number; results: StreamResult[] }
+  | { mode: 'stream'; truncated: boolean; wallSeconds: number; results: StreamResult[]; marks?: HopMark[] }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const sample = (err: unknown) => String((err as Error)?.message ?? err).slice(0, 300)
@@ -291,11 +294,16 @@ async function streams(cfg: StreamConfig): Promise<LoadResult> {
     errorSample: undefined as string | undefined,
   }))
   let next = 0
+  let tracing = false
   const workers = Math.min(cfg.concurrency, jobs.length)
   const worker = async (_: unknown, i: number) => {
     if (cfg.staggerMs > 0) await sleep((i * cfg.staggerMs) / workers)
     while (next < jobs.length && !abort.signal.aborted) {
       const job = jobs[next++]!
+      if (cfg.trace && job.measured && !tracing) {
+        tracing = true
+        startHopTrace()
+      }
       const acc = per[job.t]!
       if (cfg.pauseMs) await sleep(cfg.pauseMs)
       if (job.measured) acc.started++
@@ -311,10 +319,12 @@ async function streams(cfg: StreamConfig): Promise<LoadResult> {
     }
   }
   await Promise.all(Array.from({ length: workers }, worker))
+  const marks = tracing ? stopHopTrace() : undefined
   clearTimeout(guard)
   await dispatcher.close()
   return {
     mode: 'stream',
+    ...(marks ? { marks } : {}),
     truncated,
     wallSeconds: (performance.now() - started) / 1000,
     results: cfg.targets.map((t, i) => {

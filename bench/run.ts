@@ -5,7 +5,8 @@
  * session tokens, admission, metering, signing, durable usage records and the settlement job on); the gateway runs
  * in a child process of its own (bench/gateway-process.mjs) so its RSS and CPU profile are its own; every
  * measurement's load comes from another child (bench/load.ts) that stops by itself. A bare Node proxy
- * (bench/bare-proxy.ts) in front of the same node gives the floor: what one more Node HTTP hop costs here. Prints a
+ * (bench/bare-proxy.ts) in front of the same node gives the floor: what one more Node HTTP hop costs here. A traced
+ * pass (bench/hop-trace.mjs, bench/hops.ts) splits the one-at-a-time first byte hop by hop, process by process. Prints a
  * table and writes bench/results/report-<time>.json.
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process'
@@ -26,6 +27,8 @@ import { anvilAccount, anvilPrivateKey } from '../src/devnet/anvil.ts'
 import { DEV_CHAT_MODEL } from '../src/devnet/backends/index.ts'
 import { DEV_API_KEY, DEV_WALLET_INDEX, type DevStack, startDevStack } from '../src/devnet/dev-stack.ts'
 import { DeliveryVerifier } from '../src/gateway/delivery-verifier.ts'
+import { type HopMark, startHopTrace, stopHopTrace } from './hop-trace.mjs'
+import { type Hop, type HopReport, hopBreakdown } from './hops.ts'
 import type { LatencyResult, LoadConfig, LoadResult, StreamResult, Target, ThroughputResult } from './load.ts'
 import { type CpuProfile, type ProfileSummary, summarizeProfile } from './profile.ts'
 import { type Dist, dist, rounded } from './stats.ts'
@@ -93,6 +96,8 @@ type GatewayProcessMessage =
   | { memory: NodeJS.MemoryUsage }
   | { profiling: true }
   | { profileWritten: string }
+  | { tracing: true }
+  | { marks: HopMark[] }
   | { error: string }
 
 const started = performance.now()
@@ -130,7 +135,15 @@ function runLoadProcess(cfg: LoadConfig, limitMs: number): Promise<LoadResult> {
   })
 }
 
-type Child = { url: string; pid: number; send(m: object): Promise<void>; stop(): void }
+type Child = {
+  url: string
+  pid: number
+  send(m: object): Promise<void>
+  /** Starts marking its HTTP traffic (bench/hop-trace.mjs); `traceStop` returns the marks. */
+  traceStart(): Promise<void>
+  traceStop(): Promise<HopMark[]>
+  stop(): void
+}
 
 /** The reference proxy (bench/bare-proxy.ts) in a process of its own; `send({target})` points it at an origin. */
 async function startBareProxy(): Promise<Child> {
@@ -141,12 +154,18 @@ async function startBareProxy(): Promise<Child> {
   let target: string | undefined
   let ready: { url: string; pid: number } | undefined
   const waiters: Array<() => void> = []
-  child.on('message', (m: { ready?: boolean; url: string; pid: number }) => {
+  const answers: Array<(m: { tracing?: true; marks?: HopMark[] }) => void> = []
+  child.on('message', (m: { ready?: boolean; url: string; pid: number; tracing?: true; marks?: HopMark[] }) => {
     if (m.ready) {
       ready = m
       for (const w of waiters.splice(0)) w()
-    }
+    } else answers.shift()?.(m)
   })
+  const ask = (m: object) =>
+    new Promise<{ tracing?: true; marks?: HopMark[] }>((resolve) => {
+      answers.push(resolve)
+      child.send(m)
+    })
   return {
     get url() {
       return ready?.url ?? ''
@@ -161,6 +180,8 @@ async function startBareProxy(): Promise<Child> {
       child.send(m)
       await new Promise<void>((resolve) => waiters.push(resolve))
     },
+    traceStart: () => ask({ traceStart: true }).then(() => undefined),
+    traceStop: () => ask({ traceStop: true }).then((m) => m.marks ?? []),
     stop() {
       child.kill('SIGTERM')
     },
@@ -175,6 +196,8 @@ type GatewayChild = {
   memory(): Promise<NodeJS.MemoryUsage>
   profileStart(): Promise<void>
   profileStop(file: string): Promise<void>
+  traceStart(): Promise<void>
+  traceStop(): Promise<HopMark[]>
   stop(): Promise<void>
 }
 
@@ -229,6 +252,8 @@ async function startGatewayChild(dataDir: string, opts: { cpuProfDir?: string } 
     profileStart: () => ask({ profileStart: true }, (m) => ('profiling' in m ? true : undefined)).then(() => undefined),
     profileStop: (file) =>
       ask({ profileStop: file }, (m) => ('profileWritten' in m ? m.profileWritten : undefined)).then(() => undefined),
+    traceStart: () => ask({ traceStart: true }, (m) => ('tracing' in m ? true : undefined)).then(() => undefined),
+    traceStop: () => ask({ traceStop: true }, (m) => ('marks' in m ? m.marks : undefined)),
     async stop() {
       if (child.exitCode !== null) return
       child.send({ stop: true })
@@ -710,6 +735,73 @@ async function verificationSection(paths: Paths) {
   return { n, secp256k1: secp256k1Backend, ...cases, quoteVerification: 'n/a (no quote verifier yet)' }
 }
 
+/** A streamed target's body cut to 4 tokens: the first-byte sections' short streams. */
+const shortStream = (t: Target): Target => ({ ...t, body: JSON.stringify({ ...JSON.parse(t.body), max_tokens: 4 }) })
+
+/**
+ * Where the one-at-a-time first byte's time goes, hop by hop: the first-byte section's streams again, with every
+ * process on the paths (load generator, gateway, bare proxy, and this one, the provider node's) marking when a
+ * request's headers are parsed, when it makes and sends its upstream request, when that answers and when it writes
+ * its own first bytes (bench/hop-trace.mjs, one clock for all). Each mark costs a few µs; this pass's totals are in
+ * the report beside the untraced section's.
+ */
+async function hopSection(paths: Paths, gateway: GatewayChild, bare: Child) {
+  const { warmup, streams } = P.ttfb
+  say(`hops: ${streams} short streams per path, one at a time, each process marking its HTTP moments`)
+  await quiesce()
+  await paths.settle()
+  await Promise.all([gateway.traceStart(), bare.traceStart()])
+  startHopTrace()
+  let r: LoadResult
+  const marks: Record<string, HopMark[]> = {}
+  try {
+    r = await runLoadProcess(
+      {
+        mode: 'stream',
+        targets: [paths.backend, paths.node, paths.gateway, paths.bare].map(shortStream),
+        concurrency: 1,
+        warmup,
+        streams,
+        staggerMs: 0,
+        maxSeconds: 120,
+        trace: true,
+      },
+      150_000,
+    )
+  } finally {
+    marks.stack = stopHopTrace()
+    ;[marks.gateway, marks.bare] = await Promise.all([gateway.traceStop(), bare.traceStop()])
+  }
+  if (r.mode !== 'stream') throw new Error('unexpected load result')
+  marks.client = r.marks ?? []
+  const port = (url: string) => Number(new URL(url).port)
+  const node: Hop = {
+    name: 'provider node',
+    role: 'stack',
+    port: port(paths.node.url),
+    upstream: port(paths.backend.url),
+  }
+  const proxy = (name: string, role: string, url: string): Hop => ({ name, role, port: port(url), upstream: node.port })
+  const gw = proxy('gateway', 'gateway', paths.gateway.url)
+  const bp = proxy('bare proxy', 'bare', paths.bare.url)
+  const out = {
+    gateway: hopBreakdown(marks, 'client', gw.port, [gw, node]),
+    bare: hopBreakdown(marks, 'client', bp.port, [bp, node]),
+    node: hopBreakdown(marks, 'client', node.port, [node]),
+    ttfbMsTraced: Object.fromEntries(r.results.map((x) => [x.name, x.ttfbMs.p50])),
+  }
+  for (const [name, h] of [
+    ['gateway', out.gateway.hops.gateway],
+    ['bare proxy', out.bare.hops['bare proxy']],
+  ] as const)
+    say(
+      `  ${name}: ${Object.entries(h ?? {})
+        .map(([k, v]) => `${k} ${v} µs`)
+        .join(', ')}`,
+    )
+  return out
+}
+
 /**
  * Time to the first streamed byte with one stream at a time (short answers, 4 tokens, at the same pace), the targets
  * interleaved: what each layer adds to it, as the latency section measures for whole answers. The streaming section
@@ -720,7 +812,7 @@ async function ttfbSection(paths: Paths) {
   say(`time to first byte: ${streams} short streams per path (+${warmup} warm-up), one at a time`)
   await quiesce()
   await paths.settle()
-  const short = (t: Target): Target => ({ ...t, body: JSON.stringify({ ...JSON.parse(t.body), max_tokens: 4 }) })
+  const short = shortStream
   // This part's gateway process is fresh: its stream path is warmed up (JIT) by unmeasured streams first, as the
   // latency section's warm-up does for whole answers. A stream calls most of that path's functions a few times
   // only, so V8 is still compiling them (Maglev) after 500 streams: with 100 warm-up streams, both proxies measured
@@ -906,6 +998,12 @@ function printTable(rows: Row[]) {
 
 const verdict = (ok: boolean) => (ok ? 'PASS' : 'FAIL')
 
+/** One hop's own steps of a traced call, "receive · handle · send · relay · deliver" (µs), without what is behind it. */
+function hopCells(report: HopReport, hop: string): string {
+  const h = report.hops[hop]
+  return h && report.calls ? [h.receive, h.handle, h.send, h.relay, h.deliver].join(' · ') : '–'
+}
+
 /** "stack 812 · gw 1290 (main 700, worker 560)" from the first throughput round of a path. */
 function cpuCell(path: { rounds: Array<{ cpuUsPerRequest: Record<string, Record<string, number>> }> }): string {
   const cpu = path.rounds[0]!.cpuUsPerRequest
@@ -989,6 +1087,7 @@ async function main() {
     const idle2 = part2.rest
     const paced = part2.paths
     const firstByte = await ttfbSection(paced)
+    const hops = await hopSection(paced, part2.gateway, part2.bare)
     const streaming = await streamSection(paced)
     const many = await manyStreamsSection(paced, part2.gateway, part2.stack.backend)
 
@@ -1104,6 +1203,16 @@ async function main() {
         `node ${times(F.node.ttfbMs.p50, F.backend.ttfbMs.p50)} · gw ${times(F.gateway.ttfbMs.p50, F.backend.ttfbMs.p50)}`,
         'gw ≤ +1',
         verdict(ttfbGw <= 1),
+      ],
+      [
+        'the same, hop by hop (µs p50): receive · handle · send · relay · deliver',
+        '–',
+        hopCells(hops.node, 'provider node'),
+        hopCells(hops.gateway, 'gateway'),
+        `bare ${hopCells(hops.bare, 'bare proxy')}`,
+        '–',
+        '(info: see README)',
+        '–',
       ],
       [
         `stream TTFB p50, ${P.stream.concurrency} streams at once (ms)`,
@@ -1323,6 +1432,7 @@ async function main() {
       latencySpaced: spaced,
       throughput,
       firstByte,
+      hops,
       streaming,
       manyStreams: many,
       idleRss: { firstGateway: idle, secondGateway: idle2 },
