@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs'
+import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { type ServerType, serve } from '@hono/node-server'
+import { getRequestListener, type ServerType } from '@hono/node-server'
 import type { Hono } from 'hono'
 import type { LocalAccount } from 'viem'
 import { EscrowManager } from '../billing/escrow.ts'
@@ -16,6 +17,7 @@ import { createGatewayApp } from './app.ts'
 import { DeliveryVerifier } from './delivery-verifier.ts'
 import type { GatewayCore } from './forward.ts'
 import { ApiKeyStore } from './http/api-keys.ts'
+import { readJsonBodyEarly } from './http/body.ts'
 import { OffPathQueue } from './off-path.ts'
 
 export type GatewayOptions = {
@@ -103,11 +105,18 @@ export async function createGatewayCore(options: GatewayOptions) {
 /** Starts the OpenAI-compatible gateway over the providers of `network`. */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { core, keys, app } = await createGatewayCore(options)
-  const server: ServerType = await new Promise((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: options.host ?? '127.0.0.1', port: options.port ?? 8080 }, () =>
-      resolve(s),
-    )
-    s.once('error', reject)
+  const hostname = options.host ?? '127.0.0.1'
+  const listener = getRequestListener(app.fetch, { hostname })
+  const server: ServerType = createServer((req, res) => {
+    readJsonBodyEarly(req)
+    listener(req, res)
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port ?? 8080, hostname, () => {
+      server.off('error', reject)
+      resolve()
+    })
   })
   const { port, address } = server.address() as AddressInfo
   return {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { hash as digest, randomBytes, timingSafeEqual } from 'node:crypto'
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import { LRUCache } from 'lru-cache'
 
@@ -156,7 +156,8 @@ export class ApiKeyStore {
 }
 
 export function sha256(text: string): Buffer {
-  return createHash('sha256').update(text).digest()
+  // The one-shot digest: no Hash object per API-key check.
+  return digest('sha256', text, 'buffer')
 }
 
 function randomBase62(length: number): string {

@@ -1,9 +1,9 @@
-import { request as httpRequest } from 'node:http'
+import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { type ServerType, serve } from '@hono/node-server'
+import { getRequestListener, type ServerType, serve } from '@hono/node-server'
 import { Hono } from 'hono'
 import { afterEach, describe, expect, it } from 'vitest'
-import { readJsonBody } from './body.ts'
+import { readJsonBody, readJsonBodyEarly } from './body.ts'
 import { expectOpenAiError } from './expect-openai-error.ts'
 import { errorHandler } from './openai-error.ts'
 import { requestId } from './request-id.ts'
@@ -161,5 +161,95 @@ describe('readJsonBody on a real server', () => {
     const res = await upload(port, { 'transfer-encoding': 'chunked' }, true)
     expect(res.status).toBe(413)
     expect(res.sent).toBeLessThan(10 * 1024 * 1024)
+  })
+})
+
+describe('readJsonBodyEarly', () => {
+  let server: Server | undefined
+  afterEach(() => {
+    server?.close()
+    server = undefined
+  })
+
+  /** The gateway's server shape: the early read in the request listener, then the app. */
+  async function listen(): Promise<number> {
+    const routes = app()
+    // Whether the body was being read (or was read) before the route touched it; the route then reads it as usual.
+    routes.post('/peek', async (c) => {
+      const incoming = (c.env as { incoming: IncomingMessage }).incoming
+      const readEarly = incoming.readableDidRead || incoming.listenerCount('data') > 0
+      if (c.req.query('read') === undefined) return c.json({ readEarly })
+      const { bytes } = await readJsonBody(c, { limit: 4 * 1024 * 1024 })
+      return c.json({ readEarly, size: bytes.byteLength })
+    })
+    const listener = getRequestListener(routes.fetch)
+    const started = createServer((req, res) => {
+      readJsonBodyEarly(req)
+      listener(req, res)
+    })
+    server = started
+    await new Promise<void>((resolve) => started.listen(0, '127.0.0.1', () => resolve()))
+    return (started.address() as AddressInfo).port
+  }
+
+  async function post(port: number, path: string, body: string, headers: Record<string, string>) {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', body, headers })
+    return { status: res.status, json: (await res.json()) as Record<string, unknown> }
+  }
+
+  it('has a small JSON body in before the route asks, and the route gets its exact bytes', async () => {
+    const port = await listen()
+    const text = '{"model":"m","messages":[{"role":"user","content":"hi"}]}'
+    const res = await post(port, '/peek?read', text, { 'content-type': 'application/json' })
+    expect(res).toEqual({ status: 200, json: { readEarly: true, size: text.length } })
+    // The routes that read JSON bodies work on it as they do without it.
+    const echo = await post(port, '/echo', text, { 'Content-Type': 'Application/JSON; charset=utf-8' })
+    expect(echo.json.size).toBe(text.length)
+  })
+
+  it('leaves other bodies to their routes: not JSON, chunked, or over 1 MiB', async () => {
+    const port = await listen()
+    const form = await post(port, '/peek', '{"a":1}', { 'content-type': 'application/x-www-form-urlencoded' })
+    expect(form.json.readEarly).toBe(false)
+    const large = `{"a":"${'x'.repeat(1024 * 1024 + 1)}"}`
+    const big = await post(port, '/peek?read', large, { 'content-type': 'application/json' })
+    expect(big.json).toEqual({ readEarly: false, size: large.length })
+    const chunked = await fetch(`http://127.0.0.1:${port}/peek`, {
+      method: 'POST',
+      body: new Blob(['{"a":1}']).stream(),
+      headers: { 'content-type': 'application/json' },
+      duplex: 'half',
+    } as RequestInit)
+    expect(await chunked.json()).toEqual({ readEarly: false })
+  })
+
+  it('still refuses a declared length over the route limit (413), and survives a client gone mid-body', async () => {
+    const port = await listen()
+    const over = await post(port, '/echo', `{"a":"${'x'.repeat(LIMIT)}"}`, { 'content-type': 'application/json' })
+    expect(over.status).toBe(413)
+    // Headers promise 100 bytes, 10 come, the client goes: the early read fails, and nothing awaits it.
+    const rejections: unknown[] = []
+    const onRejection = (reason: unknown) => rejections.push(reason)
+    process.on('unhandledRejection', onRejection)
+    try {
+      await new Promise<void>((resolve) => {
+        const req = httpRequest({
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/peek',
+          headers: { 'content-type': 'application/json', 'content-length': '100' },
+        })
+        req.on('error', () => resolve())
+        req.write('{"a":"xxx"', () => setTimeout(() => req.destroy(), 20))
+        req.on('close', () => resolve())
+      })
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      expect(rejections).toEqual([])
+      // The server still serves.
+      expect((await post(port, '/peek', '{}', { 'content-type': 'application/json' })).status).toBe(200)
+    } finally {
+      process.off('unhandledRejection', onRejection)
+    }
   })
 })

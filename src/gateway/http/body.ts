@@ -23,11 +23,38 @@ export async function readJsonBody(c: Context, options: ReadJsonBodyOptions): Pr
   if (declared !== undefined && Number(declared) > options.limit) throw payloadTooLarge(options.limit)
   // Under @hono/node-server the Node request is at hand: reading it directly skips a web-stream adapter per request.
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming
-  const bytes =
-    incoming && !incoming.readableDidRead
+  const early = incoming && earlyReads.get(incoming)
+  const bytes = early
+    ? await early
+    : incoming && !incoming.readableDidRead
       ? await readNodeLimited(incoming, options.limit)
       : await readLimited(c.req.raw.body, options.limit)
   return { bytes, json: parseJsonObject(bytes) }
+}
+
+/** Early reads by request. Beside the request rather than on it: a property added to Node's request objects would
+ * change their shape, and V8 would drop the optimized code of Node's HTTP server that expects the usual one. */
+const earlyReads = new WeakMap<IncomingMessage, Promise<Uint8Array>>()
+
+/** The largest body read early: a chat request is a few KB; larger ones are read when their route asks. */
+const EARLY_LIMIT = 1024 * 1024
+
+/**
+ * Starts reading a small JSON request body the moment its headers are parsed (call it from the server's request
+ * listener, before the app). Node's parser then hands the body over in the same turn as the headers, usually from the
+ * same packet, instead of buffering it until the route, behind the middleware, asks and waits further turns for it
+ * (about 0.05-0.1 ms of a request run cold). Only `application/json` bodies of a declared length up to 1 MiB: an
+ * upload streams as before, and a route limit below the declared length still refuses the body (413) unread.
+ */
+export function readJsonBodyEarly(incoming: IncomingMessage): void {
+  if (incoming.method !== 'POST') return
+  const length = Number(incoming.headers['content-length'])
+  if (!(length > 0 && length <= EARLY_LIMIT)) return
+  if (!incoming.headers['content-type']?.toLowerCase().startsWith('application/json')) return
+  const read = readNodeLimited(incoming, EARLY_LIMIT)
+  // A request refused before its route reads the body (401, 404) never awaits this: its failure is nobody's.
+  read.catch(() => {})
+  earlyReads.set(incoming, read)
 }
 
 function readNodeLimited(incoming: IncomingMessage, limit: number): Promise<Uint8Array> {
