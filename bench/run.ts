@@ -145,6 +145,20 @@ type Child = {
   stop(): void
 }
 
+/** Sends `message` to a child and waits for the first answer that `pick` accepts. */
+function askChild<M, T>(child: ChildProcess, message: object, pick: (m: M) => T | undefined): Promise<T> {
+  return new Promise((resolve) => {
+    const on = (m: M) => {
+      const value = pick(m)
+      if (value === undefined) return
+      child.off('message', on)
+      resolve(value)
+    }
+    child.on('message', on)
+    child.send(message)
+  })
+}
+
 /** The reference proxy (bench/bare-proxy.ts) in a process of its own; `send({target})` points it at an origin. */
 async function startBareProxy(): Promise<Child> {
   const child = fork(join(HERE, 'bare-proxy.ts'), [], {
@@ -154,18 +168,13 @@ async function startBareProxy(): Promise<Child> {
   let target: string | undefined
   let ready: { url: string; pid: number } | undefined
   const waiters: Array<() => void> = []
-  const answers: Array<(m: { tracing?: true; marks?: HopMark[] }) => void> = []
-  child.on('message', (m: { ready?: boolean; url: string; pid: number; tracing?: true; marks?: HopMark[] }) => {
+  child.on('message', (m: { ready?: boolean; url: string; pid: number }) => {
     if (m.ready) {
       ready = m
       for (const w of waiters.splice(0)) w()
-    } else answers.shift()?.(m)
+    }
   })
-  const ask = (m: object) =>
-    new Promise<{ tracing?: true; marks?: HopMark[] }>((resolve) => {
-      answers.push(resolve)
-      child.send(m)
-    })
+  type Answer = { tracing?: true; marks?: HopMark[] }
   return {
     get url() {
       return ready?.url ?? ''
@@ -180,8 +189,8 @@ async function startBareProxy(): Promise<Child> {
       child.send(m)
       await new Promise<void>((resolve) => waiters.push(resolve))
     },
-    traceStart: () => ask({ traceStart: true }).then(() => undefined),
-    traceStop: () => ask({ traceStop: true }).then((m) => m.marks ?? []),
+    traceStart: () => askChild(child, { traceStart: true }, (m: Answer) => m.tracing).then(() => undefined),
+    traceStop: () => askChild(child, { traceStop: true }, (m: Answer) => m.marks),
     stop() {
       child.kill('SIGTERM')
     },
@@ -234,17 +243,7 @@ async function startGatewayChild(dataDir: string, opts: { cpuProfDir?: string } 
     } satisfies GatewayProcessConfig)
   })
   /** Sends `message` and waits for the first answer that `pick` accepts. */
-  const ask = <T>(message: object, pick: (m: GatewayProcessMessage) => T | undefined): Promise<T> =>
-    new Promise((resolve) => {
-      const on = (m: GatewayProcessMessage) => {
-        const value = pick(m)
-        if (value === undefined) return
-        child.off('message', on)
-        resolve(value)
-      }
-      child.on('message', on)
-      child.send(message)
-    })
+  const ask = <T>(message: object, pick: (m: GatewayProcessMessage) => T | undefined) => askChild(child, message, pick)
   return {
     ...ready,
     log,
