@@ -55,6 +55,21 @@ describe('ApiKeyStore', () => {
     expect(store.revoke('key_unknown')).toBe(false)
   })
 
+  it('remembers a verified key by itself within the TTL: a revocation elsewhere bites after it', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z')
+    const path = tempDb()
+    const gateway = new ApiKeyStore(path, { cacheTtlMs: 60_000, now: () => now })
+    const cli = new ApiKeyStore(path)
+    const created = cli.create('remembered')
+    expect(gateway.verify(created.key)).toEqual({ id: created.id, name: 'remembered' })
+    // Revoked by another process: this one learns of it only from the database.
+    cli.revoke(created.id)
+    expect(gateway.verify(created.key)).toEqual({ id: created.id, name: 'remembered' })
+    expect(gateway.verify(`${created.key.slice(0, -1)}x`)).toBeUndefined()
+    gateway.close()
+    cli.close()
+  })
+
   it('honours a revocation by another process within the cache TTL', async () => {
     const path = tempDb()
     const gateway = new ApiKeyStore(path, { cacheTtlMs: 50 })

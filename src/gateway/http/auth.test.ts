@@ -1,7 +1,7 @@
 import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
 import { ApiKeyStore } from './api-keys.ts'
-import { type ApiKeyEnv, apiKeyAuth, redact } from './auth.ts'
+import { type ApiKeyEnv, apiKeyAuth, redact, sameText } from './auth.ts'
 import { expectOpenAiError } from './expect-openai-error.ts'
 import { errorHandler } from './openai-error.ts'
 import { requestId } from './request-id.ts'
@@ -55,8 +55,10 @@ describe('apiKeyAuth', () => {
     expect(error.message).not.toContain('WRONG')
   })
 
-  it('rejects a revoked key', async () => {
+  it('rejects a revoked key, also one verified a moment before', async () => {
     const { app, store, created } = setup()
+    const ok = await app.request('/v1/whoami', { headers: { 'x-api-key': created.key } })
+    expect(ok.status).toBe(200)
     store.revoke(created.id)
     const res = await app.request('/v1/whoami', { headers: { 'x-api-key': created.key } })
     await expectOpenAiError(res, 401, 'invalid_api_key')
@@ -69,12 +71,35 @@ describe('apiKeyAuth', () => {
     const prod = setup()
     const refused = await prod.app.request('/v1/whoami', { headers: { authorization: 'Bearer sk-zg-dev' } })
     await expectOpenAiError(refused, 401, 'invalid_api_key')
+    for (const near of ['sk-zg-de', 'sk-zg-devv', 'sk-zg-deV', 'Sk-zg-dev']) {
+      const wrong = await dev.app.request('/v1/whoami', { headers: { authorization: `Bearer ${near}` } })
+      await expectOpenAiError(wrong, 401, 'invalid_api_key')
+    }
   })
 
   it('still accepts stored keys in dev mode', async () => {
     const { app, created } = setup('sk-zg-dev')
     const res = await app.request('/v1/whoami', { headers: { authorization: `Bearer ${created.key}` } })
     expect(res.status).toBe(200)
+  })
+})
+
+describe('sameText', () => {
+  it('is string equality', () => {
+    const pairs: Array<[string, string]> = [
+      ['', ''],
+      ['a', 'a'],
+      ['sk-zg-dev', 'sk-zg-dev'],
+      ['', 'a'],
+      ['a', ''],
+      ['ab', 'a'],
+      ['a', 'ab'],
+      ['abc', 'abd'],
+      ['xbc', 'abc'],
+      ['é', 'e'],
+      ['\u{1f600}', '\u{1f601}'],
+    ]
+    for (const [a, b] of pairs) expect(sameText(a, b)).toBe(a === b)
   })
 })
 

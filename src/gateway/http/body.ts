@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import type { Context } from 'hono'
+import { nodeRequest, requestHeader } from './node-request.ts'
 import { badRequest, payloadTooLarge } from './openai-error.ts'
 
 export type ReadJsonBodyOptions = {
@@ -19,10 +20,10 @@ export type JsonBody = {
  * passes the limit. The content-type is not checked: `curl -d` sends form-urlencoded for JSON bodies.
  */
 export async function readJsonBody(c: Context, options: ReadJsonBodyOptions): Promise<JsonBody> {
-  const declared = c.req.header('content-length')
+  const declared = requestHeader(c, 'content-length')
   if (declared !== undefined && Number(declared) > options.limit) throw payloadTooLarge(options.limit)
   // Under @hono/node-server the Node request is at hand: reading it directly skips a web-stream adapter per request.
-  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming
+  const incoming = nodeRequest(c)
   const early = incoming && earlyReads.get(incoming)
   const bytes = early
     ? await early

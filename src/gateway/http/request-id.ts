@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Context, MiddlewareHandler } from 'hono'
+import { requestHeader } from './node-request.ts'
 
 export type RequestIdEnv = { Variables: { requestId: string; requestIdOnResponse?: boolean } }
 
@@ -21,17 +22,16 @@ export function newRequestId(): string {
  */
 export function requestId(): MiddlewareHandler<RequestIdEnv> {
   return async (c, next) => {
-    const incoming = c.req.header(REQUEST_ID_HEADER)
+    const incoming = requestHeader(c, REQUEST_ID_HEADER)
     const id = incoming !== undefined && SANE_REQUEST_ID.test(incoming) ? incoming : newRequestId()
     c.set('requestId', id)
-    // Before next(), so that responses built through the context (c.json, c.body) carry it from the start.
-    c.header(REQUEST_ID_HEADER, id)
     await next()
     if (c.get('requestIdOnResponse')) return
-    // Handlers and onError that build their own Response must carry it too; they normally do (the OpenAI-shaped
-    // errors), and setting a header on a finished response copies the response. A handler that wrote its response
-    // straight to the Node response (RESPONSE_ALREADY_SENT) must say so with requestIdOnResponse(): the marker must
-    // not be copied.
+    // Set afterwards, where missing, rather than prepared on the context before next(): a prepared header is a
+    // Headers object per request, of use only to responses built through the context (c.json: health, listings),
+    // while the forwarded calls, the ones that count, build their own with the id. Setting a header on a finished
+    // response copies it, which those others pay instead. A handler that wrote its response straight to the Node
+    // response (RESPONSE_ALREADY_SENT) must say so with requestIdOnResponse(): the marker must not be copied.
     if (c.res.headers.get(REQUEST_ID_HEADER) !== id) c.header(REQUEST_ID_HEADER, id)
   }
 }
