@@ -59,6 +59,26 @@ describe('gateway streaming', () => {
     expect(Date.now() - started).toBeLessThan(1000)
   })
 
+  it('aborts the provider request when the client goes away before the answer starts', async () => {
+    const abortedBefore = stack.backend.stats.aborted
+    const controller = new AbortController()
+    // Not streamed, 4000 tokens at 5 ms: the provider would answer in 20 s.
+    const pending = fetch(`${stack.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer sk-zg-dev', 'content-type': 'application/json' },
+      body: chatBody('a long story', { max_tokens: 4000 }),
+      signal: controller.signal,
+    })
+    await new Promise((r) => setTimeout(r, 200))
+    controller.abort()
+    await expect(pending).rejects.toThrow()
+    const started = Date.now()
+    while (stack.backend.stats.aborted === abortedBefore && Date.now() - started < 1000)
+      await new Promise((r) => setTimeout(r, 10))
+    expect(stack.backend.stats.aborted).toBe(abortedBefore + 1)
+    expect(Date.now() - started).toBeLessThan(1000)
+  })
+
   it('completes 50 concurrent streams with no cross-talk', async () => {
     const run = async (i: number) => {
       const prompt = `stream number ${i} about topic ${i * 7}`

@@ -6,6 +6,7 @@ import { type ForwardRequest, forward, type GatewayCore } from './forward.ts'
 import type { ApiKeyStore } from './http/api-keys.ts'
 import { type ApiKeyEnv, apiKeyAuth } from './http/auth.ts'
 import { readJsonBody } from './http/body.ts'
+import { clientSignal } from './http/node-request.ts'
 import { methodNotAllowed, notFoundHandler } from './http/not-found.ts'
 import { badRequest, errorHandler, notFound, payloadTooLarge } from './http/openai-error.ts'
 import { type RequestIdEnv, requestId, requestIdOnResponse } from './http/request-id.ts'
@@ -75,10 +76,10 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
 
   app.use('/v1/*', apiKeyAuth({ store: options.keys, devKey: options.devKey }))
 
-  const base = (c: { get(k: 'requestId'): string; get(k: 'apiKey'): { id: string } }, signal: AbortSignal) => ({
+  const base = (c: Context<Env>) => ({
     requestId: c.get('requestId'),
     apiKeyId: c.get('apiKey').id,
-    signal,
+    signal: clientSignal(c),
   })
 
   /** Forwards the call; the answer carries the request id (forward() puts it on every response it builds). */
@@ -113,7 +114,7 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
       const { bytes, json } = await readJsonBody(c, { limit: bodyLimit })
       const view = validate(json)
       const req: ForwardRequest = {
-        ...base(c, c.req.raw.signal),
+        ...base(c),
         endpoint,
         model: view.model,
         body: forwardedBody(bytes, json, view),
@@ -131,7 +132,7 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
     const { bytes, json } = await readJsonBody(c, { limit: bodyLimit })
     const view = validateEmbeddings(json)
     const response = await relayed(c, {
-      ...base(c, c.req.raw.signal),
+      ...base(c),
       endpoint: 'embeddings',
       model: view.model,
       body: bytes,
@@ -156,7 +157,7 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
       )
     }
     return relayed(c, {
-      ...base(c, c.req.raw.signal),
+      ...base(c),
       endpoint: 'images/generations',
       model: view.model,
       // Without a response_format a provider may default to URLs, which nobody here could serve.
@@ -184,7 +185,7 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
     try {
       if (!upload.model) throw badRequest('you must provide a model parameter', 'model', 'missing_required_parameter')
       return await relayed(c, {
-        ...base(c, c.req.raw.signal),
+        ...base(c),
         endpoint: 'audio/transcriptions',
         model: upload.model,
         body: upload.body,

@@ -13,6 +13,7 @@ import type { UsageLedger } from '../billing/usage-ledger.ts'
 import type { CatalogEntry, ProviderCatalog } from '../providers/catalog.ts'
 import type { Router } from '../providers/router.ts'
 import type { DeliveryVerifier } from './delivery-verifier.ts'
+import { type ClientSignal, clientAborted } from './http/node-request.ts'
 import { GatewayError, modelNotFound } from './http/openai-error.ts'
 import type { OffPathQueue } from './off-path.ts'
 
@@ -51,7 +52,7 @@ export type ForwardRequest = {
   requestId: string
   apiKeyId: string | null
   /** Aborted when the client goes away. */
-  signal: AbortSignal
+  signal: ClientSignal
   /** The Node response, under @hono/node-server: a stream is then written to it directly. */
   outgoing?: ServerResponse
 }
@@ -66,6 +67,8 @@ function gatewayError(
 ): GatewayError {
   return new GatewayError(status, message, { type, code, param, headers })
 }
+
+const ENCODER = new TextEncoder()
 
 const DONE_ERROR = (message: string) =>
   `data: ${JSON.stringify({ error: { message, type: 'api_error', param: null, code: 'upstream_error' } })}\n\n`
@@ -185,7 +188,7 @@ export async function forward(core: GatewayCore, req: ForwardRequest): Promise<R
         core.offPath.idle()
         upstream = await pending
       } catch (err) {
-        if (req.signal.aborted)
+        if (clientAborted(req.signal))
           throw gatewayError(499, 'the client closed the request', 'invalid_request_error', 'client_closed_request')
         core.router.reportFailure(entry.provider)
         lastError =
@@ -347,7 +350,6 @@ async function relay(
   const tap = new SseUsageTap({ dropUsageChunk: !req.clientWantsUsage })
   const received: Buffer[] = []
   const body = upstream.body
-  const encoder = new TextEncoder()
   let lastSent = Date.now()
   let keepAlive: NodeJS.Timeout | undefined
   let finished = false
@@ -378,14 +380,6 @@ async function relay(
   const hooks = { drain: () => body.resume(), gone: clientGone }
   // Under @hono/node-server, written straight to the Node response: no web-stream hops per event.
   const { sink, response } = streamSink(req.outgoing, 200, headers, hooks)
-  keepAlive = setInterval(() => {
-    // A comment line: clients ignore it, and it keeps proxies and idle timers from closing a quiet stream.
-    if (Date.now() - lastSent >= core.keepAliveMs) {
-      sink.write(encoder.encode(': keep-alive\n\n'))
-      lastSent = Date.now()
-    }
-  }, core.keepAliveMs)
-  keepAlive.unref()
   const onData = (chunk: Buffer) => {
     received.push(chunk)
     const out = tap.push(chunk)
@@ -393,23 +387,35 @@ async function relay(
     lastSent = Date.now()
     if (!sink.write(out)) body.pause()
   }
+  // The first event, when it came with the headers, goes out before anything the stream needs later is set up.
   relayChunks(body, onData)
+  // (Unless the client went away already, in the writes above.)
+  if (!finished) {
+    keepAlive = setInterval(() => {
+      // A comment line: clients ignore it, and it keeps proxies and idle timers from closing a quiet stream.
+      if (Date.now() - lastSent >= core.keepAliveMs) {
+        sink.write(ENCODER.encode(': keep-alive\n\n'))
+        lastSent = Date.now()
+      }
+    }, core.keepAliveMs)
+    keepAlive.unref()
+  }
   body.on('end', () => {
     if (finished) return
     const tail = tap.flush()
     if (tail.length) sink.write(tail)
     // Never end a stream silently: without [DONE] and without an error, the answer was cut off.
     if (!tap.done && !tap.errored) {
-      sink.write(encoder.encode(DONE_ERROR(`provider ${entry.provider} ended the stream before it was complete`)))
+      sink.write(ENCODER.encode(DONE_ERROR(`provider ${entry.provider} ended the stream before it was complete`)))
       finish(502)
     } else finish(tap.errored ? 502 : 200)
     sink.end()
   })
   body.on('error', (err) => {
-    if (req.signal.aborted || finished) return
+    if (clientAborted(req.signal) || finished) return
     core.router.reportFailure(entry.provider)
     sink.write(
-      encoder.encode(
+      ENCODER.encode(
         tap.flush().toString() + DONE_ERROR(`provider ${entry.provider} failed mid-stream: ${err.message}`),
       ),
     )
