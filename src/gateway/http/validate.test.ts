@@ -5,11 +5,13 @@ import { expectOpenAiError } from './expect-openai-error.ts'
 import { errorHandler, GatewayError } from './openai-error.ts'
 import { requestId } from './request-id.ts'
 import {
+  chatCompletionSchema,
   validateChatCompletion,
   validateCompletion,
   validateEmbeddings,
   validateImageGeneration,
   validateTranscriptionFields,
+  wellFormedChatBody,
 } from './validate.ts'
 
 const messages = [{ role: 'user', content: 'hi' }]
@@ -24,6 +26,83 @@ function rejection(run: () => unknown): { status: number; param: string | null; 
   }
   throw new Error('expected the body to be rejected')
 }
+
+describe('wellFormedChatBody', () => {
+  /** Bodies made of every field's likely and unlikely values, drawn with a fixed seed. */
+  function* bodies(count: number): Generator<Record<string, unknown>> {
+    const ints = [undefined, null, 0, 1, 2, -1, 1.5, '2', 2 ** 53, true, Number.NaN]
+    const pools: Record<string, unknown[]> = {
+      model: [undefined, 'm', 'meta-llama/Llama-3.1-8B', '', 3, null, ['m']],
+      messages: [
+        undefined,
+        [],
+        messages,
+        [{ role: 'user' }, { role: 'assistant', content: null, tool_calls: [] }],
+        [{ role: '' }],
+        [{ content: 'x' }],
+        [{ role: 5 }],
+        [null],
+        ['x'],
+        [[]],
+        { role: 'user' },
+        'hi',
+      ],
+      stream: [undefined, true, false, null, 'true', 1, 0],
+      stream_options: [
+        undefined,
+        null,
+        {},
+        { include_usage: true },
+        { include_usage: false, continuous_usage_stats: true },
+        { include_usage: null },
+        { include_usage: 'yes' },
+        [],
+        'x',
+      ],
+      n: ints,
+      max_tokens: ints,
+      max_completion_tokens: ints,
+      temperature: [undefined, 0.5, 'hot'],
+    }
+    let seed = 42
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      return seed / 2 ** 31
+    }
+    for (let i = 0; i < count; i++) {
+      const body: Record<string, unknown> = {}
+      for (const [field, pool] of Object.entries(pools)) {
+        // Mostly the common values (the first few of each pool), so that many bodies are well formed.
+        const value = pool[Math.floor(next() < 0.7 ? next() * Math.min(4, pool.length) : next() * pool.length)]
+        if (value !== undefined) body[field] = value
+      }
+      yield body
+    }
+  }
+
+  it('never accepts what the schema refuses, and reads what it accepts as the schema does', () => {
+    let accepted = 0
+    let deferred = 0
+    for (const body of bodies(20_000)) {
+      const quick = wellFormedChatBody(body)
+      const full = chatCompletionSchema.safeParse(body)
+      if (!quick) {
+        if (full.success) deferred++
+        continue
+      }
+      accepted++
+      expect(full.success, JSON.stringify(body)).toBe(true)
+      const slow = full.data!
+      for (const field of ['model', 'stream', 'n', 'max_tokens', 'max_completion_tokens'] as const)
+        expect(quick[field]).toEqual(slow[field])
+      expect(quick.stream_options?.include_usage).toEqual(slow.stream_options?.include_usage)
+      expect(quick.messages).toEqual(slow.messages)
+    }
+    // Not vacuous: many bodies pass the quick check; and every form here that the schema accepts passes it too.
+    expect(accepted).toBeGreaterThan(1000)
+    expect(deferred).toBe(0)
+  })
+})
 
 describe('validateChatCompletion', () => {
   it('returns the view the router and meter need', () => {
