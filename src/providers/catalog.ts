@@ -75,6 +75,8 @@ const MAX_LOG_RANGE = 1_000n
 /** Parallel DNS checks and /v1/models fetches during a reload. */
 const CONCURRENCY = 16
 
+const NONE: readonly CatalogEntry[] = []
+
 /** The last /v1/models answer of a provider, and what it was asked for (base URL and on-chain model). */
 type ModelsState = { url: string; model: string; ids: readonly string[]; healthy: boolean }
 
@@ -98,6 +100,8 @@ export class ProviderCatalog {
   readonly #now: () => number
 
   #entries = new Map<string, CatalogEntry>()
+  /** The entries by model id, in the order of #entries; built on demand. */
+  #byModel: Map<string, CatalogEntry[]> | undefined
   #excluded = new Map<string, ExcludedService>()
   #modelsState = new Map<string, ModelsState>()
   #lastRefreshAt: number | undefined
@@ -191,10 +195,23 @@ export class ProviderCatalog {
   }
 
   /** The listed services that serve `model` (by exact id), ordered by provider address; ranking is the router's. */
-  candidates(model: string, opts: { serviceType?: string } = {}): CatalogEntry[] {
-    return this.entries().filter(
-      (e) => e.models.includes(model) && (opts.serviceType === undefined || e.serviceType === opts.serviceType),
-    )
+  candidates(model: string, opts: { serviceType?: string } = {}): readonly CatalogEntry[] {
+    if (opts.serviceType !== undefined) {
+      return this.entries().filter((e) => e.models.includes(model) && e.serviceType === opts.serviceType)
+    }
+    // Every call asks this: indexed once per catalog rather than filtered per call.
+    if (!this.#byModel) {
+      this.#byModel = new Map()
+      for (const entry of this.#entries.values()) {
+        for (const id of entry.models) {
+          const list = this.#byModel.get(id)
+          if (list) {
+            if (list.at(-1) !== entry) list.push(entry)
+          } else this.#byModel.set(id, [entry])
+        }
+      }
+    }
+    return this.#byModel.get(model) ?? NONE
   }
 
   /**
@@ -291,6 +308,7 @@ export class ProviderCatalog {
       if (!entries.has(key) && !excluded.has(key)) this.#log(`provider catalog: ${entry.provider} removed its service`)
     }
     this.#entries = sortedByKey(entries)
+    this.#byModel = undefined
     this.#excluded = sortedByKey(excluded)
     this.#modelsState = modelsState
     this.#lastRefreshAt = this.#now()

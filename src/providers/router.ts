@@ -21,9 +21,12 @@ export class Router {
     this.#cooldownMs = params.cooldownMs ?? 30_000
   }
 
-  candidates(model: string): CatalogEntry[] {
+  candidates(model: string): readonly CatalogEntry[] {
+    const entries = this.#catalog.candidates(model)
+    // One provider for the model (the usual case): nothing to rank, and it is tried even with its circuit open.
+    if (entries.length < 2) return entries
     const now = Date.now()
-    const scored = this.#catalog.candidates(model).map((entry) => {
+    const scored = entries.map((entry) => {
       const h = this.#health.get(entry.provider.toLowerCase())
       return {
         entry,
