@@ -52,10 +52,22 @@ function nodeStreamSink(
     if (!outgoing.writableFinished) hooks.gone()
   })
   outgoing.on('error', hooks.gone)
+  let first = true
   return {
     write(bytes) {
       sent()
-      return open() ? outgoing.write(bytes) : true
+      if (!open()) return true
+      const ok = outgoing.write(bytes)
+      if (first) {
+        first = false
+        // Node's write() corks the socket until the next tick, to send the chunk's framing with it. Called from a
+        // promise continuation (an upstream answer awaited), as the first write is, that tick comes only once every
+        // continuation queued behind it has run: here the whole way back out through the app, some 0.1 ms of a
+        // cold call. The status, headers and first event leave now; later writes, from socket reads, keep Node's
+        // batching.
+        outgoing.socket?.uncork()
+      }
+      return ok
     },
     end(trailers) {
       sent()
