@@ -260,6 +260,8 @@ type Delivered = {
 function settleAfter(core: GatewayCore, req: ForwardRequest, entry: CatalogEntry, d: Delivered) {
   core.offPath.add(async () => {
     try {
+      // The router's rankings are redone with this latency: off the way of this call and of the next.
+      if (d.status === 200) core.router.reportSuccess(entry.provider, d.latencyMs)
       const usage = d.usage()
       const fee = usage ? feeOf(usage, entry).fee : 0n
       const units = usage ? billedUnits(usage) : [0n, 0n]
@@ -334,7 +336,6 @@ async function relay(
   if (!contentType.includes('text/event-stream')) {
     const bytes = new Uint8Array(await upstream.body.arrayBuffer())
     const latencyMs = performance.now() - started
-    core.router.reportSuccess(entry.provider, latencyMs)
     settleAfter(core, req, entry, {
       status: 200,
       bytes,
@@ -358,7 +359,6 @@ async function relay(
     finished = true
     clearInterval(keepAlive)
     const latencyMs = performance.now() - started
-    if (status === 200) core.router.reportSuccess(entry.provider, latencyMs)
     settleAfter(core, req, entry, {
       status,
       bytes: Buffer.concat(received),

@@ -12,6 +12,8 @@ type Health = { failures: number; openUntil: number; latencyMs: number | undefin
 export class Router {
   readonly #catalog: ProviderCatalog
   readonly #health = new Map<string, Health>()
+  /** Rankings by model: of which catalog list, and until when (the next circuit to reopen), if health stays. */
+  readonly #ranked = new Map<string, { from: readonly CatalogEntry[]; list: readonly CatalogEntry[]; until: number }>()
   readonly #threshold: number
   readonly #cooldownMs: number
 
@@ -26,11 +28,41 @@ export class Router {
     // One provider for the model (the usual case): nothing to rank, and it is tried even with its circuit open.
     if (entries.length < 2) return entries
     const now = Date.now()
+    const ranked = this.#ranked.get(model)
+    if (ranked && ranked.from === entries && now < ranked.until) return ranked.list
+    return this.#rank(model, entries, now)
+  }
+
+  reportSuccess(provider: Address, latencyMs: number): void {
+    const h = this.#health.get(provider.toLowerCase())
+    // An exponentially weighted latency: recent calls count most.
+    const latency = h?.latencyMs === undefined ? latencyMs : h.latencyMs * 0.8 + latencyMs * 0.2
+    this.#health.set(provider.toLowerCase(), { failures: 0, openUntil: 0, latencyMs: latency })
+    this.#rerank(provider)
+  }
+
+  reportFailure(provider: Address): void {
+    const key = provider.toLowerCase()
+    const h = this.#health.get(key) ?? { failures: 0, openUntil: 0, latencyMs: undefined }
+    const failures = h.failures + 1
+    this.#health.set(key, {
+      ...h,
+      failures,
+      openUntil: failures >= this.#threshold ? Date.now() + this.#cooldownMs : h.openUntil,
+    })
+    this.#rerank(provider)
+  }
+
+  /** Ranks a model's providers, and keeps the ranking until their health changes or a circuit reopens. */
+  #rank(model: string, entries: readonly CatalogEntry[], now: number): readonly CatalogEntry[] {
+    let until = Number.POSITIVE_INFINITY
     const scored = entries.map((entry) => {
       const h = this.#health.get(entry.provider.toLowerCase())
+      const open = h !== undefined && h.openUntil > now
+      if (open) until = Math.min(until, h.openUntil)
       return {
         entry,
-        open: h !== undefined && h.openUntil > now ? 1 : 0,
+        open: open ? 1 : 0,
         verifiable: VERIFIABLE.has(entry.verifiability) ? 0 : 1,
         price: entry.inputPrice + entry.outputPrice,
         latency: h?.latencyMs ?? Number.POSITIVE_INFINITY,
@@ -43,25 +75,21 @@ export class Router {
         (a.price < b.price ? -1 : a.price > b.price ? 1 : 0) ||
         a.latency - b.latency,
     )
-    return scored.map((s) => s.entry)
+    const list = scored.map((s) => s.entry)
+    this.#ranked.set(model, { from: entries, list, until })
+    return list
   }
 
-  reportSuccess(provider: Address, latencyMs: number): void {
-    const h = this.#health.get(provider.toLowerCase())
-    // An exponentially weighted latency: recent calls count most.
-    const latency = h?.latencyMs === undefined ? latencyMs : h.latencyMs * 0.8 + latencyMs * 0.2
-    this.#health.set(provider.toLowerCase(), { failures: 0, openUntil: 0, latencyMs: latency })
-  }
-
-  reportFailure(provider: Address): void {
+  /**
+   * A provider's health changed: the rankings it is part of are redone now, after the call that reported it (off
+   * the next call's way), not when the next call asks.
+   */
+  #rerank(provider: Address): void {
     const key = provider.toLowerCase()
-    const h = this.#health.get(key) ?? { failures: 0, openUntil: 0, latencyMs: undefined }
-    const failures = h.failures + 1
-    this.#health.set(key, {
-      ...h,
-      failures,
-      openUntil: failures >= this.#threshold ? Date.now() + this.#cooldownMs : h.openUntil,
-    })
+    const now = Date.now()
+    for (const [model, ranked] of this.#ranked) {
+      if (ranked.list.some((e) => e.provider.toLowerCase() === key)) this.#rank(model, ranked.from, now)
+    }
   }
 
   /** Per provider: failures in a row and whether its circuit is open (for /v1/providers and metrics). */
