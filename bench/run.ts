@@ -29,6 +29,7 @@ import { DEV_API_KEY, DEV_WALLET_INDEX, type DevStack, startDevStack } from '../
 import { DeliveryVerifier } from '../src/gateway/delivery-verifier.ts'
 import { type HopMark, startHopTrace, stopHopTrace } from './hop-trace.mjs'
 import { type Hop, type HopReport, hopBreakdown } from './hops.ts'
+import { calibrate, watchSteal } from './machine.ts'
 import type { LatencyResult, LoadConfig, LoadResult, StreamResult, Target, ThroughputResult } from './load.ts'
 import { type CpuProfile, type ProfileSummary, summarizeProfile } from './profile.ts'
 import { type Dist, dist, rounded } from './stats.ts'
@@ -102,6 +103,7 @@ type GatewayProcessMessage =
 
 const started = performance.now()
 const loadAtStart = loadavg().map((v) => Number(v.toFixed(2)))
+const steal = watchSteal()
 const elapsed = () => `${((performance.now() - started) / 1000).toFixed(1)} s`
 const say = (line: string) => console.error(`[bench ${elapsed()}] ${line}`)
 
@@ -1034,6 +1036,10 @@ async function main() {
   })
   try {
     say(`data dir ${dataDir}${QUICK ? ' (quick run)' : ''}${PROFILE ? ' (with CPU profiles)' : ''}`)
+    const calibration = calibrate()
+    say(
+      `machine speed: ${calibration.jsonMs} ms for 20,000 JSON round trips, ${calibration.sha256Ms} ms for sha256 over 32 MiB (compare runs by these)`,
+    )
     if (loadAtStart[0]! > 0.5) {
       say(`warning: load average ${loadAtStart[0]} before the run: other work on this machine skews the figures`)
     }
@@ -1396,6 +1402,7 @@ async function main() {
       ['quote verification per signer', '–', '–', 'n/a (no quote verifier yet)', '–', '–', '–', '–'],
     ]
 
+    const stealPercent = steal.stop()
     const report = {
       issue: 5,
       createdAt: new Date().toISOString(),
@@ -1408,6 +1415,10 @@ async function main() {
         memoryGB: Number((totalmem() / 2 ** 30).toFixed(1)),
         loadAverageAtStart: loadAtStart,
         loadAverageAtEnd: loadavg().map((v) => Number(v.toFixed(2))),
+        /** The same fixed work at the start of every run (bench/machine.ts): how fast the machine was. */
+        calibration,
+        /** Share of CPU time the hypervisor gave to other guests during the run, in percent (null off Linux). */
+        stealPercent,
       },
       git: gitInfo(),
       setup: {
@@ -1458,6 +1469,10 @@ async function main() {
       console.log('')
     }
     const failed = Object.entries(checks).filter(([, c]) => !c.pass)
+    console.log(
+      `machine: ${calibration.jsonMs} ms JSON · ${calibration.sha256Ms} ms sha256 (fixed work; lower is faster)` +
+        (stealPercent === null ? '' : ` · ${stealPercent}% of CPU time stolen by the hypervisor during the run`),
+    )
     console.log(`report: ${file}`)
     console.log(
       failed.length ? `targets missed: ${failed.map(([k]) => k).join(', ')}` : 'all targets met',
