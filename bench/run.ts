@@ -29,8 +29,8 @@ import { DEV_API_KEY, DEV_WALLET_INDEX, type DevStack, startDevStack } from '../
 import { DeliveryVerifier } from '../src/gateway/delivery-verifier.ts'
 import { type HopMark, startHopTrace, stopHopTrace } from './hop-trace.mjs'
 import { type Hop, type HopReport, hopBreakdown } from './hops.ts'
-import { calibrate, watchSteal } from './machine.ts'
 import type { LatencyResult, LoadConfig, LoadResult, StreamResult, Target, ThroughputResult } from './load.ts'
+import { calibrate, watchSteal } from './machine.ts'
 import { type CpuProfile, type ProfileSummary, summarizeProfile } from './profile.ts'
 import { type Dist, dist, rounded } from './stats.ts'
 
