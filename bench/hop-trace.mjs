@@ -12,9 +12,11 @@
  * - `write`: the server's first write of that response, headers and first bytes (`port`: the server's);
  * - `create`: an undici request was made (`port`: the upstream's);
  * - `sent`: its headers were written to the socket;
- * - `headers`: its response headers arrived.
+ * - `headers`: its response headers arrived;
+ * - in the gateway, its own steps (src/gateway/steps.ts: `app`, `auth`, `body`, `validated`, `routed`, `relay`), from
+ *   its `zg-gateway:step` channel (`port`: 0).
  *
- * @typedef {[ns: number, what: 'receive' | 'write' | 'create' | 'sent' | 'headers', port: number]} HopMark
+ * @typedef {import('./hop-trace.d.mts').HopMark} HopMark
  */
 import diagnostics from 'node:diagnostics_channel'
 
@@ -67,6 +69,7 @@ const onUndici = (what) => (message) => mark(/** @type {HopMark[1]} */ (what), u
 /** @type {Array<[string, (message: any) => void]>} */
 const SUBSCRIPTIONS = [
   ['http.server.request.start', onRequestStart],
+  ['zg-gateway:step', (name) => mark(name, 0)],
   ['undici:request:create', onUndici('create')],
   ['undici:client:sendHeaders', onUndici('sent')],
   ['undici:request:headers', onUndici('headers')],

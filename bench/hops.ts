@@ -104,3 +104,62 @@ export function hopBreakdown(marks: Record<string, HopMark[]>, client: string, t
     ),
   }
 }
+
+/** The gateway's own moments, in the order a forwarded stream passes them (receive and create bound them). */
+const GATEWAY_STEPS = [
+  ['receive', 'app'],
+  ['app', 'auth'],
+  ['auth', 'body'],
+  ['body', 'validated'],
+  ['validated', 'routed'],
+  ['routed', 'create'],
+  ['headers', 'relay'],
+  ['relay', 'write'],
+] as const
+
+export type GatewayStepTimes = Record<
+  `${(typeof GATEWAY_STEPS)[number][0]}→${(typeof GATEWAY_STEPS)[number][1]}`,
+  number
+>
+
+/**
+ * The gateway's *handle* and *relay*, step by step (µs, p50 over its calls): from the gateway process's marks alone,
+ * HTTP moments and its `zg-gateway:step` moments (src/gateway/steps.ts), one call after another. `hop` says which
+ * server port is the gateway's and which upstream is the provider's (other upstreams, the chain's RPC, are not).
+ */
+export function gatewaySteps(
+  marks: HopMark[],
+  hop: Pick<Hop, 'port' | 'upstream'>,
+): { calls: number; steps: GatewayStepTimes } {
+  const spans = GATEWAY_STEPS.map(() => [] as number[])
+  let call: Map<string, number> | undefined
+  let calls = 0
+  const close = () => {
+    if (!call) return
+    const t = GATEWAY_STEPS.map(([a, b]) => [call!.get(a), call!.get(b)] as const)
+    if (t.every(([a, b]) => a !== undefined && b !== undefined && b >= a)) {
+      calls++
+      for (const [i, [a, b]] of t.entries()) spans[i]!.push(b! - a!)
+    }
+    call = undefined
+  }
+  const ours = (what: HopMark[1], port: number) => {
+    if (what === 'receive' || what === 'write') return port === hop.port
+    if (what === 'create' || what === 'headers') return port === hop.upstream
+    return what !== 'sent'
+  }
+  for (const [ns, what, port] of marks) {
+    if (!ours(what, port)) continue
+    if (what === 'receive') {
+      close()
+      call = new Map([['receive', ns]])
+    } else if (call && !call.has(what)) call.set(what, ns)
+    if (what === 'write') close()
+  }
+  close()
+  const us = (ns: number[]) => Math.round(dist(ns).p50 / 100) / 10
+  return {
+    calls,
+    steps: Object.fromEntries(GATEWAY_STEPS.map(([a, b], i) => [`${a}→${b}`, us(spans[i]!)])) as GatewayStepTimes,
+  }
+}

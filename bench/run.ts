@@ -28,7 +28,7 @@ import { DEV_CHAT_MODEL } from '../src/devnet/backends/index.ts'
 import { DEV_API_KEY, DEV_WALLET_INDEX, type DevStack, startDevStack } from '../src/devnet/dev-stack.ts'
 import { DeliveryVerifier } from '../src/gateway/delivery-verifier.ts'
 import { type HopMark, startHopTrace, stopHopTrace } from './hop-trace.mjs'
-import { type Hop, type HopReport, hopBreakdown } from './hops.ts'
+import { type GatewayStepTimes, gatewaySteps, type Hop, type HopReport, hopBreakdown } from './hops.ts'
 import type { LatencyResult, LoadConfig, LoadResult, StreamResult, Target, ThroughputResult } from './load.ts'
 import { calibrate, watchSteal } from './machine.ts'
 import { type CpuProfile, type ProfileSummary, summarizeProfile } from './profile.ts'
@@ -789,6 +789,8 @@ async function hopSection(paths: Paths, gateway: GatewayChild, bare: Child) {
     gateway: hopBreakdown(marks, 'client', gw.port, [gw, node]),
     bare: hopBreakdown(marks, 'client', bp.port, [bp, node]),
     node: hopBreakdown(marks, 'client', node.port, [node]),
+    /** The gateway's handle and relay, step by step, from its own step moments (src/gateway/steps.ts). */
+    gatewaySteps: gatewaySteps(marks.gateway ?? [], gw),
     ttfbMsTraced: Object.fromEntries(r.results.map((x) => [x.name, x.ttfbMs.p50])),
   }
   for (const [name, h] of [
@@ -800,7 +802,15 @@ async function hopSection(paths: Paths, gateway: GatewayChild, bare: Child) {
         .map(([k, v]) => `${k} ${v} µs`)
         .join(', ')}`,
     )
+  say(`  gateway, step by step: ${stepCells(out.gatewaySteps.steps, ', ')} (µs)`)
   return out
+}
+
+/** "receive→app 40 · app→auth 25 · …" (µs). */
+function stepCells(steps: GatewayStepTimes, separator = ' · '): string {
+  return Object.entries(steps)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(separator)
 }
 
 /**
@@ -1217,6 +1227,16 @@ async function main() {
         `bare ${hopCells(hops.bare, 'bare proxy')}`,
         '–',
         '(info: see README)',
+        '–',
+      ],
+      [
+        "the gateway's handle and relay, step by step (µs p50)",
+        '–',
+        '–',
+        hops.gatewaySteps.calls ? stepCells(hops.gatewaySteps.steps) : '–',
+        '–',
+        '–',
+        '(info: src/gateway/steps.ts)',
         '–',
       ],
       [

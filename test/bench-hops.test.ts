@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { HopMark } from '../bench/hop-trace.mjs'
-import { type Hop, hopBreakdown } from '../bench/hops.ts'
+import { gatewaySteps, type Hop, hopBreakdown } from '../bench/hops.ts'
 
 const GW = 8000
 const NODE = 9000
@@ -69,5 +69,52 @@ describe('hopBreakdown', () => {
     expect(report.calls).toBe(1)
     expect(report.hops.gateway!.handle).toBe(40)
     expect(hopBreakdown(marks, 'client', 1234, [gateway]).calls).toBe(0)
+  })
+})
+
+describe('gatewaySteps', () => {
+  /** The gateway's own marks of one stream, each step `us` µs after the one before, from `t0` (ns). */
+  function gatewayCall(t0: number, us: number, marks: HopMark[], skip?: HopMark[1]) {
+    let t = t0
+    const seq: Array<[HopMark[1], number]> = [
+      ['receive', GW],
+      ['app', 0],
+      ['auth', 0],
+      ['body', 0],
+      ['validated', 0],
+      ['routed', 0],
+      ['create', NODE],
+      ['sent', NODE],
+      ['headers', NODE],
+      ['relay', 0],
+      ['write', GW],
+    ]
+    for (const [what, port] of seq) {
+      if (what !== skip) marks.push([t, what, port])
+      // The chain's RPC, called in the middle of a call: not the provider.
+      if (what === 'auth') marks.push([t + 1, 'create', RPC], [t + 2, 'headers', RPC])
+      t += us * 1000
+    }
+    return t
+  }
+
+  it("times the gateway's own steps of each call and takes their medians, leaving out calls with one missing", () => {
+    const marks: HopMark[] = []
+    let t = 1_000_000
+    for (const us of [10, 50, 30]) t = gatewayCall(t, us, marks) + 1_000_000
+    gatewayCall(t, 99, marks, 'validated')
+    const report = gatewaySteps(marks, gateway)
+    expect(report.calls).toBe(3)
+    // Each step 30 µs in the median call; routed → create is one step, headers → relay one step after sent.
+    expect(report.steps).toEqual({
+      'receive→app': 30,
+      'app→auth': 30,
+      'auth→body': 30,
+      'body→validated': 30,
+      'validated→routed': 30,
+      'routed→create': 30,
+      'headers→relay': 30,
+      'relay→write': 30,
+    })
   })
 })

@@ -17,6 +17,7 @@ import {
   validateImageGeneration,
 } from './http/validate.ts'
 import { peekMultipartModel } from './multipart-model.ts'
+import { step } from './steps.ts'
 
 export type GatewayAppOptions = {
   core: GatewayCore
@@ -112,7 +113,9 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
   ] as const) {
     app.post(path, async (c) => {
       const { bytes, json } = await readJsonBody(c, { limit: bodyLimit })
+      step('body')
       const view = validate(json)
+      step('validated')
       const req: ForwardRequest = {
         ...base(c),
         endpoint,

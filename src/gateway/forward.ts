@@ -16,6 +16,7 @@ import type { DeliveryVerifier } from './delivery-verifier.ts'
 import { type ClientSignal, clientAborted } from './http/node-request.ts'
 import { GatewayError, modelNotFound } from './http/openai-error.ts'
 import type { OffPathQueue } from './off-path.ts'
+import { step } from './steps.ts'
 
 export type GatewayCore = {
   catalog: ProviderCatalog
@@ -153,6 +154,7 @@ function dispatchTarget(url: string): { origin: string; path: string } {
 /** Forwards one call to a provider picked by the router, and relays the answer. */
 export async function forward(core: GatewayCore, req: ForwardRequest): Promise<Response> {
   const candidates = core.router.candidates(req.model)
+  step('routed')
   if (!candidates.length) {
     if (!core.catalog.models().some((m) => m.id === req.model)) throw modelNotFound(req.model)
     throw gatewayError(503, `no provider is available for model ${req.model}`, 'api_error', 'no_provider_available')
@@ -331,6 +333,7 @@ async function relay(
   upstream: Dispatcher.ResponseData,
   started: number,
 ): Promise<Response> {
+  step('relay')
   const contentType = String(upstream.headers['content-type'] ?? 'application/json')
   const resKey = header(upstream, 'zg-res-key')
   if (!contentType.includes('text/event-stream')) {

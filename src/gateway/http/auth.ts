@@ -1,4 +1,5 @@
 import type { MiddlewareHandler } from 'hono'
+import { step } from '../steps.ts'
 import type { ApiKeyIdentity, ApiKeyStore } from './api-keys.ts'
 import { requestHeader } from './node-request.ts'
 import { unauthorized } from './openai-error.ts'
@@ -39,6 +40,7 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): MiddlewareHandler<ApiKey
       throw unauthorized(`Incorrect API key provided: ${redact(key)}. List your keys with \`zg-gateway keys list\`.`)
     }
     c.set('apiKey', identity)
+    step('auth')
     await next()
   }
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Context, MiddlewareHandler } from 'hono'
+import { step } from '../steps.ts'
 import { requestHeader } from './node-request.ts'
 
 export type RequestIdEnv = { Variables: { requestId: string; requestIdOnResponse?: boolean } }
@@ -22,6 +23,7 @@ export function newRequestId(): string {
  */
 export function requestId(): MiddlewareHandler<RequestIdEnv> {
   return async (c, next) => {
+    step('app')
     const incoming = requestHeader(c, REQUEST_ID_HEADER)
     const id = incoming !== undefined && SANE_REQUEST_ID.test(incoming) ? incoming : newRequestId()
     c.set('requestId', id)
