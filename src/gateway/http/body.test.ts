@@ -1,7 +1,9 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { Readable } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { getRequestListener, type ServerType, serve } from '@hono/node-server'
-import { Hono } from 'hono'
+import { type Context, Hono } from 'hono'
 import { afterEach, describe, expect, it } from 'vitest'
 import { readJsonBody, readJsonBodyEarly } from './body.ts'
 import { expectOpenAiError } from './expect-openai-error.ts'
@@ -205,6 +207,20 @@ describe('readJsonBodyEarly', () => {
     // The routes that read JSON bodies work on it as they do without it.
     const echo = await post(port, '/echo', text, { 'Content-Type': 'Application/JSON; charset=utf-8' })
     expect(echo.json.size).toBe(text.length)
+  })
+
+  it('hands the body over with its last declared byte, before the stream ends', async () => {
+    // A stand-in for Node's request: its body comes in two pieces, and 'end' has not come yet.
+    const incoming = Object.assign(new Readable({ read() {} }), {
+      method: 'POST',
+      headers: { 'content-length': '7', 'content-type': 'application/json' },
+    }) as unknown as IncomingMessage
+    readJsonBodyEarly(incoming)
+    incoming.push(Buffer.from('{"a":'))
+    incoming.push(Buffer.from('1}'))
+    const c = { env: { incoming } } as unknown as Context
+    const read = await Promise.race([readJsonBody(c, { limit: LIMIT }), sleep(1000).then(() => 'still waiting')])
+    expect(read).toEqual({ bytes: Buffer.from('{"a":1}'), json: { a: 1 } })
   })
 
   it('leaves other bodies to their routes: not JSON, chunked, or over 1 MiB', async () => {

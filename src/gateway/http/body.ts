@@ -52,13 +52,18 @@ export function readJsonBodyEarly(incoming: IncomingMessage): void {
   const length = Number(incoming.headers['content-length'])
   if (!(length > 0 && length <= EARLY_LIMIT)) return
   if (!incoming.headers['content-type']?.toLowerCase().startsWith('application/json')) return
-  const read = readNodeLimited(incoming, EARLY_LIMIT)
+  const read = readNodeLimited(incoming, EARLY_LIMIT, length)
   // A request refused before its route reads the body (401, 404) never awaits this: its failure is nobody's.
   read.catch(() => {})
   earlyReads.set(incoming, read)
 }
 
-function readNodeLimited(incoming: IncomingMessage, limit: number): Promise<Uint8Array> {
+/**
+ * Reads a Node request body up to `limit` bytes. With the declared length (`expected`), the body is complete with its
+ * last byte: it is handed over then, not a tick later with the stream's 'end' (Node's parser never delivers more than
+ * the declared length, nor fewer without an error).
+ */
+function readNodeLimited(incoming: IncomingMessage, limit: number, expected?: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
@@ -72,6 +77,7 @@ function readNodeLimited(incoming: IncomingMessage, limit: number): Promise<Uint
         return
       }
       chunks.push(chunk)
+      if (size === expected) onEnd()
     }
     const onEnd = () => {
       cleanup()
