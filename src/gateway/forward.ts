@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
-import { type Agent, type Dispatcher, errors as undiciErrors } from 'undici'
+import { type Agent, errors as undiciErrors } from 'undici'
 import type { Hex } from 'viem'
 import { sha256Hex } from '../attestation/response-signature.ts'
 import type { Receipt } from '../attestation/response-verifier.ts'
@@ -8,7 +8,7 @@ import type { EscrowManager } from '../billing/escrow.ts'
 import { billedUnits, feeOf, type Usage, usageFromBody, usageOfResponse } from '../billing/pricing.ts'
 import type { SessionTokenCache } from '../billing/session-token-cache.ts'
 import { SSE_HEADERS, SseUsageTap } from '../billing/sse-usage-tap.ts'
-import { relayChunks, streamSink } from '../billing/stream-sink.ts'
+import { streamSink } from '../billing/stream-sink.ts'
 import type { UsageLedger } from '../billing/usage-ledger.ts'
 import type { CatalogEntry, ProviderCatalog } from '../providers/catalog.ts'
 import type { Router } from '../providers/router.ts'
@@ -17,6 +17,7 @@ import { type ClientSignal, clientAborted } from './http/node-request.ts'
 import { GatewayError, modelNotFound } from './http/openai-error.ts'
 import type { OffPathQueue } from './off-path.ts'
 import { step } from './steps.ts'
+import { UpstreamCall, type UpstreamStart } from './upstream-call.ts'
 
 export type GatewayCore = {
   catalog: ProviderCatalog
@@ -167,28 +168,31 @@ export async function forward(core: GatewayCore, req: ForwardRequest): Promise<R
     let renewedToken = false
     for (;;) {
       const started = performance.now()
-      let upstream: Dispatcher.ResponseData
+      const call = new UpstreamCall(req.signal)
+      let upstream: UpstreamStart
       try {
         await core.escrow?.ensureOpen(entry.provider)
         const { origin, path } = dispatchTarget(entry.url)
-        const pending = core.dispatcher.request({
-          origin,
-          path: `${path}/v1/proxy/${req.endpoint}`,
-          method: 'POST',
-          headers: {
-            authorization: await core.tokens.authorization(entry.provider),
-            'content-type': req.contentType,
-            accept: req.stream ? 'text/event-stream' : 'application/json',
-            'x-request-id': req.requestId,
+        core.dispatcher.dispatch(
+          {
+            origin,
+            path: `${path}/v1/proxy/${req.endpoint}`,
+            method: 'POST',
+            headers: {
+              authorization: await core.tokens.authorization(entry.provider),
+              'content-type': req.contentType,
+              accept: req.stream ? 'text/event-stream' : 'application/json',
+              'x-request-id': req.requestId,
+            },
+            body: req.body instanceof Uint8Array ? req.body : req.body(),
+            headersTimeout: core.headersTimeoutMs,
+            bodyTimeout: 0,
           },
-          body: req.body instanceof Uint8Array ? req.body : req.body(),
-          signal: req.signal,
-          headersTimeout: core.headersTimeoutMs,
-          bodyTimeout: 0,
-        })
+          call,
+        )
         // The request is on its way and the gateway waits for the provider: the moment for earlier calls' records.
         core.offPath.idle()
-        upstream = await pending
+        upstream = await call.started
       } catch (err) {
         if (clientAborted(req.signal))
           throw gatewayError(499, 'the client closed the request', 'invalid_request_error', 'client_closed_request')
@@ -212,7 +216,7 @@ export async function forward(core: GatewayCore, req: ForwardRequest): Promise<R
         break
       }
       if (upstream.statusCode >= 400) {
-        const text = await upstream.body.text()
+        const text = await call.text()
         const retryAfter = upstream.headers['retry-after']
         if (upstream.statusCode === 401 && !renewedToken && /generation/.test(text)) {
           // The wallet's tokens for this provider were revoked (generation bump): build a fresh one, once.
@@ -233,7 +237,7 @@ export async function forward(core: GatewayCore, req: ForwardRequest): Promise<R
         }
         throw error
       }
-      return relay(core, req, entry, upstream, started)
+      return relay(core, req, entry, upstream, call, started)
     }
   }
   if (lastError instanceof GatewayError && attempts > 1) {
@@ -316,13 +320,13 @@ function responseHeaders(req: ForwardRequest, entry: CatalogEntry, contentType: 
   }
 }
 
-function header(upstream: Dispatcher.ResponseData, name: string): string | null {
+function header(upstream: UpstreamStart, name: string): string | null {
   const value = upstream.headers[name]
   return typeof value === 'string' ? value : null
 }
 
-function trailer(upstream: Dispatcher.ResponseData, name: string): Hex | null {
-  const value = (upstream.trailers as Record<string, string | string[] | undefined>)[name]
+function trailer(call: UpstreamCall, name: string): Hex | null {
+  const value = call.trailers[name]
   return typeof value === 'string' ? (value as Hex) : null
 }
 
@@ -330,14 +334,15 @@ async function relay(
   core: GatewayCore,
   req: ForwardRequest,
   entry: CatalogEntry,
-  upstream: Dispatcher.ResponseData,
+  upstream: UpstreamStart,
+  call: UpstreamCall,
   started: number,
 ): Promise<Response> {
   step('relay')
   const contentType = String(upstream.headers['content-type'] ?? 'application/json')
   const resKey = header(upstream, 'zg-res-key')
   if (!contentType.includes('text/event-stream')) {
-    const bytes = new Uint8Array(await upstream.body.arrayBuffer())
+    const bytes = await call.bytes()
     const latencyMs = performance.now() - started
     settleAfter(core, req, entry, {
       status: 200,
@@ -353,7 +358,6 @@ async function relay(
 
   const tap = new SseUsageTap({ dropUsageChunk: !req.clientWantsUsage })
   const received: Buffer[] = []
-  const body = upstream.body
   let lastSent = Date.now()
   let keepAlive: NodeJS.Timeout | undefined
   let finished = false
@@ -368,7 +372,7 @@ async function relay(
       usage: () => (tap.usage ? usageFromBody(req.endpoint, { usage: tap.usage }) : undefined),
       resKey,
       // A zg-gateway node sends a stream's signature as a trailer; undici has it by the body's end.
-      signature: status === 200 ? trailer(upstream, 'zg-res-signature') : null,
+      signature: status === 200 ? trailer(call, 'zg-res-signature') : null,
       latencyMs,
     })
   }
@@ -376,11 +380,11 @@ async function relay(
     // The client went away: the provider request is aborted through req.signal; nothing more is relayed.
     if (finished) return
     clearInterval(keepAlive)
-    body.destroy()
+    call.abort()
     finish(499)
   }
   const headers = { ...responseHeaders(req, entry, contentType), ...SSE_HEADERS }
-  const hooks = { drain: () => body.resume(), gone: clientGone }
+  const hooks = { drain: () => call.resume(), gone: clientGone }
   // Under @hono/node-server, written straight to the Node response: no web-stream hops per event.
   const { sink, response } = streamSink(req.outgoing, 200, headers, hooks)
   const onData = (chunk: Buffer) => {
@@ -388,11 +392,33 @@ async function relay(
     const out = tap.push(chunk)
     if (!out.length) return
     lastSent = Date.now()
-    if (!sink.write(out)) body.pause()
+    if (!sink.write(out)) call.pause()
+  }
+  const onEnd = () => {
+    if (finished) return
+    const tail = tap.flush()
+    if (tail.length) sink.write(tail)
+    // Never end a stream silently: without [DONE] and without an error, the answer was cut off.
+    if (!tap.done && !tap.errored) {
+      sink.write(ENCODER.encode(DONE_ERROR(`provider ${entry.provider} ended the stream before it was complete`)))
+      finish(502)
+    } else finish(tap.errored ? 502 : 200)
+    sink.end()
+  }
+  const onError = (err: Error) => {
+    if (clientAborted(req.signal) || finished) return
+    core.router.reportFailure(entry.provider)
+    sink.write(
+      ENCODER.encode(
+        tap.flush().toString() + DONE_ERROR(`provider ${entry.provider} failed mid-stream: ${err.message}`),
+      ),
+    )
+    finish(502)
+    sink.end()
   }
   // The first event, when it came with the headers, goes out before anything the stream needs later is set up.
-  relayChunks(body, onData)
-  // (Unless the client went away already, in the writes above.)
+  call.relay(onData, onEnd, onError)
+  // (Unless the stream ended or the client went away already, in the writes above.)
   if (!finished) {
     keepAlive = setInterval(() => {
       // A comment line: clients ignore it, and it keeps proxies and idle timers from closing a quiet stream.
@@ -403,27 +429,5 @@ async function relay(
     }, core.keepAliveMs)
     keepAlive.unref()
   }
-  body.on('end', () => {
-    if (finished) return
-    const tail = tap.flush()
-    if (tail.length) sink.write(tail)
-    // Never end a stream silently: without [DONE] and without an error, the answer was cut off.
-    if (!tap.done && !tap.errored) {
-      sink.write(ENCODER.encode(DONE_ERROR(`provider ${entry.provider} ended the stream before it was complete`)))
-      finish(502)
-    } else finish(tap.errored ? 502 : 200)
-    sink.end()
-  })
-  body.on('error', (err) => {
-    if (clientAborted(req.signal) || finished) return
-    core.router.reportFailure(entry.provider)
-    sink.write(
-      ENCODER.encode(
-        tap.flush().toString() + DONE_ERROR(`provider ${entry.provider} failed mid-stream: ${err.message}`),
-      ),
-    )
-    finish(502)
-    sink.end()
-  })
   return response
 }
