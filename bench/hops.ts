@@ -37,6 +37,9 @@ type Stamped = { ns: number; role: string; what: HopMark[1]; port: number }
 
 const STEPS = ['receive', 'handle', 'send', 'upstream', 'relay', 'deliver'] as const
 
+/** The median of spans in ns, in µs to 0.1. */
+const p50Us = (ns: number[]) => Math.round(dist(ns).p50 / 100) / 10
+
 /** A call's marks, by role, what and port: the first one of each. */
 function index(call: Stamped[]): Map<string, number> {
   const at = new Map<string, number>()
@@ -95,12 +98,11 @@ export function hopBreakdown(marks: Record<string, HopMark[]>, client: string, t
     })
     i = end
   }
-  const us = (ns: number[]) => Math.round(dist(ns).p50 / 100) / 10
   return {
     calls: totals.length,
-    totalUs: us(totals),
+    totalUs: p50Us(totals),
     hops: Object.fromEntries(
-      hops.map((hop, h) => [hop.name, Object.fromEntries(STEPS.map((s, k) => [s, us(steps[h]![k]!)])) as HopTimes]),
+      hops.map((hop, h) => [hop.name, Object.fromEntries(STEPS.map((s, k) => [s, p50Us(steps[h]![k]!)])) as HopTimes]),
     ),
   }
 }
@@ -157,9 +159,8 @@ export function gatewaySteps(
     if (what === 'write') close()
   }
   close()
-  const us = (ns: number[]) => Math.round(dist(ns).p50 / 100) / 10
   return {
     calls,
-    steps: Object.fromEntries(GATEWAY_STEPS.map(([a, b], i) => [`${a}→${b}`, us(spans[i]!)])) as GatewayStepTimes,
+    steps: Object.fromEntries(GATEWAY_STEPS.map(([a, b], i) => [`${a}→${b}`, p50Us(spans[i]!)])) as GatewayStepTimes,
   }
 }

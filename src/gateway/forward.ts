@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import { type Agent, errors as undiciErrors } from 'undici'
 import type { Hex } from 'viem'
@@ -320,14 +320,10 @@ function responseHeaders(req: ForwardRequest, entry: CatalogEntry, contentType: 
   }
 }
 
-function header(upstream: UpstreamStart, name: string): string | null {
-  const value = upstream.headers[name]
+/** A header or trailer sent once, or null. */
+function field(fields: IncomingHttpHeaders, name: string): string | null {
+  const value = fields[name]
   return typeof value === 'string' ? value : null
-}
-
-function trailer(call: UpstreamCall, name: string): Hex | null {
-  const value = call.trailers[name]
-  return typeof value === 'string' ? (value as Hex) : null
 }
 
 async function relay(
@@ -340,7 +336,7 @@ async function relay(
 ): Promise<Response> {
   step('relay')
   const contentType = String(upstream.headers['content-type'] ?? 'application/json')
-  const resKey = header(upstream, 'zg-res-key')
+  const resKey = field(upstream.headers, 'zg-res-key')
   if (!contentType.includes('text/event-stream')) {
     const bytes = await call.bytes()
     const latencyMs = performance.now() - started
@@ -350,7 +346,7 @@ async function relay(
       // Read after the response went out: parsing the body is not the client's wait.
       usage: () => usageOfResponse(req.endpoint, contentType, bytes),
       resKey,
-      signature: header(upstream, 'zg-res-signature') as Hex | null,
+      signature: field(upstream.headers, 'zg-res-signature') as Hex | null,
       latencyMs,
     })
     return new Response(bytes, { status: 200, headers: responseHeaders(req, entry, contentType) })
@@ -372,12 +368,12 @@ async function relay(
       usage: () => (tap.usage ? usageFromBody(req.endpoint, { usage: tap.usage }) : undefined),
       resKey,
       // A zg-gateway node sends a stream's signature as a trailer; undici has it by the body's end.
-      signature: status === 200 ? trailer(call, 'zg-res-signature') : null,
+      signature: status === 200 ? (field(call.trailers, 'zg-res-signature') as Hex | null) : null,
       latencyMs,
     })
   }
   const clientGone = () => {
-    // The client went away: the provider request is aborted through req.signal; nothing more is relayed.
+    // The client went away: the provider call is aborted (its signal does the same); nothing more is relayed.
     if (finished) return
     clearInterval(keepAlive)
     call.abort()

@@ -29,7 +29,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   #error: Error | undefined
   #abortReason: Error | undefined
   readonly #signal: ClientSignal
-  readonly #onAbort = () => this.abort(new errors.RequestAbortedError())
+  readonly #onAbort = () => this.abort()
 
   constructor(signal: ClientSignal) {
     this.started = new Promise((resolve, reject) => {

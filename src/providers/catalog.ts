@@ -203,11 +203,11 @@ export class ProviderCatalog {
     if (!this.#byModel) {
       this.#byModel = new Map()
       for (const entry of this.#entries.values()) {
+        // An entry's models have no duplicates (see CatalogEntry).
         for (const id of entry.models) {
           const list = this.#byModel.get(id)
-          if (list) {
-            if (list.at(-1) !== entry) list.push(entry)
-          } else this.#byModel.set(id, [entry])
+          if (list) list.push(entry)
+          else this.#byModel.set(id, [entry])
         }
       }
     }

@@ -88,7 +88,11 @@ export class Router {
     const key = provider.toLowerCase()
     const now = Date.now()
     for (const [model, ranked] of this.#ranked) {
-      if (ranked.list.some((e) => e.provider.toLowerCase() === key)) this.#rank(model, ranked.from, now)
+      if (!ranked.list.some((e) => e.provider.toLowerCase() === key)) continue
+      // Against the catalog as it is now: a ranking of a reloaded list would only be thrown away by candidates().
+      const entries = this.#catalog.candidates(model)
+      if (entries.length < 2) this.#ranked.delete(model)
+      else this.#rank(model, entries, now)
     }
   }
 
