@@ -47,7 +47,8 @@ async function snapshot() {
     getLedger(user, { user: user.walletClient.account.address }),
     getAccount(user, { user: user.walletClient.account.address, provider: provider.walletClient.account.address }),
     user.publicClient.getBalance({ address: user.walletClient.account.address }),
-    user.publicClient.getBlockNumber(),
+    // cacheTime 0: viem otherwise answers from a per-client cache (4 s), which can hold a block from before.
+    user.publicClient.getBlockNumber({ cacheTime: 0 }),
   ])
   return { ledger, account, wallet, block }
 }
