@@ -244,6 +244,30 @@ describe('provider node: refusals', () => {
   }
   const b64 = (s: string) => Buffer.from(s).toString('base64')
 
+  it('answers browsers: CORS on every answer (proxied, refused, listed) and on a preflight', async () => {
+    const { res } = await chat({}, 'app-sk-not-a-token')
+    expect(res.status).toBe(401)
+    const models = await fetch(`${m.node.url}/v1/models`)
+    await models.text()
+    const { res: ok } = await chat({})
+    for (const r of [res, models, ok]) {
+      expect(r.headers.get('access-control-allow-origin')).toBe('*')
+      expect(r.headers.get('access-control-expose-headers')).toBe('ZG-Res-Key,ZG-Res-Signature,Retry-After')
+    }
+    const preflight = await fetch(`${m.node.url}/v1/proxy/chat/completions`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'https://app.example',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization, content-type',
+      },
+    })
+    expect(preflight.status).toBe(204)
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('*')
+    expect(preflight.headers.get('access-control-allow-methods')).toContain('POST')
+    expect(preflight.headers.get('access-control-allow-headers')).toContain('authorization')
+  })
+
   it('refuses a missing or malformed token', async () => {
     await refused(undefined, 401, /malformed/)
     await refused('Bearer sk-not-zero-g', 401, /malformed/)

@@ -1,8 +1,8 @@
 import { Hono } from 'hono'
-import { cors } from 'hono/cors'
 import { getAddress, isAddress } from 'viem'
 import { InvalidAttestationNonceError } from '../attestation/tee-signer.ts'
 import { authenticate } from './authenticate.ts'
+import { corsHeaders } from './cors.ts'
 import { ProviderError } from './provider-error.ts'
 import { JSON_ENDPOINTS, MULTIPART_ENDPOINTS, type ProxyDeps, proxyJson, proxyMultipart } from './proxy.ts'
 
@@ -12,8 +12,7 @@ import { JSON_ENDPOINTS, MULTIPART_ENDPOINTS, type ProxyDeps, proxyJson, proxyMu
  */
 export function createProviderApp(deps: ProxyDeps): Hono {
   const app = new Hono()
-  // 0G brokers expose these to browsers (SDK PR #52: /v1/quote had no CORS).
-  app.use('*', cors({ origin: '*', exposeHeaders: ['ZG-Res-Key', 'ZG-Res-Signature', 'Retry-After'] }))
+  app.use('*', corsHeaders())
 
   for (const endpoint of JSON_ENDPOINTS) {
     app.post(`/v1/proxy/${endpoint}`, (c) => proxyJson(c, deps, endpoint))

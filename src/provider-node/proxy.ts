@@ -20,6 +20,7 @@ import { SSE_HEADERS, SseUsageTap } from '../billing/sse-usage-tap.ts'
 import { nodeResponse, relayChunks, streamSink } from '../billing/stream-sink.ts'
 import type { Admission } from './admission.ts'
 import { authenticate } from './authenticate.ts'
+import { CORS_HEADERS, corsOnResponse } from './cors.ts'
 import type { ChainView } from './chain-view.ts'
 import { ProviderError } from './provider-error.ts'
 import { upstreamError } from './upstream-error.ts'
@@ -195,9 +196,10 @@ async function relay(
     } finally {
       release()
     }
-    const headers: Record<string, string> = { 'content-type': contentType, 'ZG-Res-Key': resKey }
+    const headers: Record<string, string> = { 'content-type': contentType, 'ZG-Res-Key': resKey, ...CORS_HEADERS }
     // The signature the signature route serves, sent along: a client that reads it needs no second round trip.
     if (signature) headers[RES_SIGNATURE] = signature
+    corsOnResponse(c)
     return new Response(body, { status: upstream.statusCode, headers })
   }
 
@@ -205,15 +207,17 @@ async function relay(
   const hash = createHash('sha256')
   const body = upstream.body
   let ended = false
-  const headers: Record<string, string> = { 'content-type': contentType, ...SSE_HEADERS, 'ZG-Res-Key': resKey }
+  const headers: Record<string, string> = {
+    'content-type': contentType,
+    ...SSE_HEADERS,
+    'ZG-Res-Key': resKey,
+    ...CORS_HEADERS,
+  }
+  corsOnResponse(c)
   const outgoing = nodeResponse(c)
   if (outgoing) {
     headers.trailer = RES_SIGNATURE
-    // What middleware prepared (the CORS headers) would be merged into a returned Response: written directly, it is
-    // copied here. The marker then replaces the prepared response outright: merged into it, Hono would make a
-    // Response of its own that @hono/node-server would try to send a second time.
-    for (const [k, v] of c.res.headers) headers[k] ??= v
-    c.res = undefined
+    // Written directly to the Node response: the marker tells @hono/node-server it has nothing left to send.
     c.res = RESPONSE_ALREADY_SENT
   }
   const hooks = {
