@@ -1,7 +1,6 @@
 import type { ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
-import type { Context } from 'hono'
 
 /**
  * Where a relayed event stream goes, the same for the gateway and the provider node. `write` answers false while
@@ -11,11 +10,6 @@ import type { Context } from 'hono'
 export type StreamSink = {
   write(bytes: Uint8Array): boolean
   end(trailers?: Record<string, string>): void
-}
-
-/** The Node response under @hono/node-server, to write a stream to directly; absent when called through fetch(). */
-export function nodeResponse(c: Context): ServerResponse | undefined {
-  return (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing
 }
 
 export type StreamSinkHooks = {
@@ -114,7 +108,7 @@ function webStreamSink(hooks: StreamSinkHooks): { stream: ReadableStream<Uint8Ar
 
 /**
  * A relayed stream's sink and the Response for the handler to return. Under @hono/node-server (`outgoing`, see
- * {@link nodeResponse}) the stream is written straight to the Node response, which the returned marker tells the
+ * `nodeResponse` in src/http/node-request.ts) the stream is written straight to the Node response, which the returned marker tells the
  * server; otherwise it feeds a web stream, the returned Response's body.
  */
 export function streamSink(

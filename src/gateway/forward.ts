@@ -10,14 +10,14 @@ import type { SessionTokenCache } from '../billing/session-token-cache.ts'
 import { SSE_HEADERS, SseUsageTap } from '../billing/sse-usage-tap.ts'
 import { streamSink } from '../billing/stream-sink.ts'
 import type { UsageLedger } from '../billing/usage-ledger.ts'
+import { type ClientSignal, clientAborted } from '../http/node-request.ts'
 import type { CatalogEntry, ProviderCatalog } from '../providers/catalog.ts'
 import type { Router } from '../providers/router.ts'
+import { UpstreamCall, type UpstreamStart } from '../providers/upstream-call.ts'
 import type { DeliveryVerifier } from './delivery-verifier.ts'
-import { type ClientSignal, clientAborted } from './http/node-request.ts'
 import { GatewayError, modelNotFound } from './http/openai-error.ts'
 import type { OffPathQueue } from './off-path.ts'
 import { step } from './steps.ts'
-import { UpstreamCall, type UpstreamStart } from './upstream-call.ts'
 
 export type GatewayCore = {
   catalog: ProviderCatalog

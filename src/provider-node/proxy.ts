@@ -17,7 +17,8 @@ import {
   usageOfResponse,
 } from '../billing/pricing.ts'
 import { SSE_HEADERS, SseUsageTap } from '../billing/sse-usage-tap.ts'
-import { nodeResponse, relayChunks, streamSink } from '../billing/stream-sink.ts'
+import { relayChunks, streamSink } from '../billing/stream-sink.ts'
+import { nodeResponse } from '../http/node-request.ts'
 import type { Admission } from './admission.ts'
 import { authenticate } from './authenticate.ts'
 import type { ChainView } from './chain-view.ts'

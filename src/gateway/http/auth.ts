@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono'
+import { requestHeader } from '../../http/node-request.ts'
 import { step } from '../steps.ts'
 import type { ApiKeyIdentity, ApiKeyStore } from './api-keys.ts'
-import { requestHeader } from './node-request.ts'
 import { unauthorized } from './openai-error.ts'
 
 export type ApiKeyEnv = { Variables: { apiKey: ApiKeyIdentity } }

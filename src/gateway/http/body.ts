@@ -1,6 +1,6 @@
-import type { IncomingMessage } from 'node:http'
 import type { Context } from 'hono'
-import { nodeRequest, requestHeader } from './node-request.ts'
+import { BodyTooLargeError, nodeBody } from '../../http/early-body.ts'
+import { nodeRequest, requestHeader } from '../../http/node-request.ts'
 import { badRequest, payloadTooLarge } from './openai-error.ts'
 
 export type ReadJsonBodyOptions = {
@@ -24,78 +24,14 @@ export async function readJsonBody(c: Context, options: ReadJsonBodyOptions): Pr
   if (declared !== undefined && Number(declared) > options.limit) throw payloadTooLarge(options.limit)
   // Under @hono/node-server the Node request is at hand: reading it directly skips a web-stream adapter per request.
   const incoming = nodeRequest(c)
-  const early = incoming && earlyReads.get(incoming)
-  const bytes = early
-    ? await early
-    : incoming && !incoming.readableDidRead
-      ? await readNodeLimited(incoming, options.limit)
-      : await readLimited(c.req.raw.body, options.limit)
+  const read = incoming && nodeBody(incoming, options.limit)
+  let bytes: Uint8Array
+  try {
+    bytes = read ? await read : await readLimited(c.req.raw.body, options.limit)
+  } catch (err) {
+    throw err instanceof BodyTooLargeError ? payloadTooLarge(err.limit) : err
+  }
   return { bytes, json: parseJsonObject(bytes) }
-}
-
-/** Early reads by request. Beside the request rather than on it: a property added to Node's request objects would
- * change their shape, and V8 would drop the optimized code of Node's HTTP server that expects the usual one. */
-const earlyReads = new WeakMap<IncomingMessage, Promise<Uint8Array>>()
-
-/** The largest body read early: a chat request is a few KB; larger ones are read when their route asks. */
-const EARLY_LIMIT = 1024 * 1024
-
-/**
- * Starts reading a small JSON request body the moment its headers are parsed (call it from the server's request
- * listener, before the app). Node's parser then hands the body over in the same turn as the headers, usually from the
- * same packet, instead of buffering it until the route, behind the middleware, asks and waits further turns for it
- * (about 0.05-0.1 ms of a request run cold). Only `application/json` bodies of a declared length up to 1 MiB: an
- * upload streams as before, and a route limit below the declared length still refuses the body (413) unread.
- */
-export function readJsonBodyEarly(incoming: IncomingMessage): void {
-  if (incoming.method !== 'POST') return
-  const length = Number(incoming.headers['content-length'])
-  if (!(length > 0 && length <= EARLY_LIMIT)) return
-  if (!incoming.headers['content-type']?.toLowerCase().startsWith('application/json')) return
-  const read = readNodeLimited(incoming, EARLY_LIMIT, length)
-  // A request refused before its route reads the body (401, 404) never awaits this: its failure is nobody's.
-  read.catch(() => {})
-  earlyReads.set(incoming, read)
-}
-
-/**
- * Reads a Node request body up to `limit` bytes. With the declared length (`expected`), the body is complete with its
- * last byte: it is handed over then, not a tick later with the stream's 'end' (Node's parser never delivers more than
- * the declared length, nor fewer without an error).
- */
-function readNodeLimited(incoming: IncomingMessage, limit: number, expected?: number): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    const onData = (chunk: Buffer) => {
-      size += chunk.length
-      if (size > limit) {
-        cleanup()
-        // Stop reading instead of buffering the rest of it only to throw it away.
-        incoming.pause()
-        reject(payloadTooLarge(limit))
-        return
-      }
-      chunks.push(chunk)
-      if (size === expected) onEnd()
-    }
-    const onEnd = () => {
-      cleanup()
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size))
-    }
-    const onError = (err: Error) => {
-      cleanup()
-      reject(err)
-    }
-    const cleanup = () => {
-      incoming.off('data', onData)
-      incoming.off('end', onEnd)
-      incoming.off('error', onError)
-    }
-    incoming.on('data', onData)
-    incoming.on('end', onEnd)
-    incoming.on('error', onError)
-  })
 }
 
 async function readLimited(body: ReadableStream<Uint8Array> | null, limit: number): Promise<Uint8Array> {

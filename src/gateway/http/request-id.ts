@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Context, MiddlewareHandler } from 'hono'
+import { requestHeader } from '../../http/node-request.ts'
 import { step } from '../steps.ts'
-import { requestHeader } from './node-request.ts'
 
 export type RequestIdEnv = { Variables: { requestId: string; requestIdOnResponse?: boolean } }
 

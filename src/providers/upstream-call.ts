@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { type Dispatcher, errors } from 'undici'
-import { ClientGone, type ClientSignal, clientAborted } from './http/node-request.ts'
+import { ClientGone, type ClientSignal, clientAborted } from '../http/node-request.ts'
 
 export type UpstreamStart = { statusCode: number; headers: IncomingHttpHeaders }
 

@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Context } from 'hono'
-import { nodeResponse } from '../../billing/stream-sink.ts'
 
 /**
  * The Node side of a request under @hono/node-server, read directly where the web wrappers cost more than they
@@ -11,6 +10,11 @@ import { nodeResponse } from '../../billing/stream-sink.ts'
  * listeners undici then adds and removes. Both have a Node equivalent already at hand. Outside @hono/node-server
  * (the app called through fetch()), these fall back to the web objects.
  */
+
+/** The Node response under @hono/node-server, to write a stream to directly; absent when called through fetch(). */
+export function nodeResponse(c: Context): ServerResponse | undefined {
+  return (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing
+}
 
 /** The Node request under @hono/node-server; absent when the app is called through fetch(). */
 export function nodeRequest(c: Context): IncomingMessage | undefined {
