@@ -1,5 +1,4 @@
 import type { ServerResponse } from 'node:http'
-import type { Readable } from 'node:stream'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 
 /**
@@ -120,13 +119,4 @@ export function streamSink(
   if (outgoing) return { sink: nodeStreamSink(outgoing, status, headers, hooks), response: RESPONSE_ALREADY_SENT }
   const web = webStreamSink(hooks)
   return { sink: web.sink, response: new Response(web.stream, { status, headers }) }
-}
-
-/**
- * Hands `onChunk` every chunk of an upstream body as it comes. What arrived with the headers (usually the first
- * event) is handed over at once, not a few event-loop ticks later.
- */
-export function relayChunks(body: Readable, onChunk: (chunk: Buffer) => void): void {
-  for (let chunk = body.read() as Buffer | null; chunk !== null; chunk = body.read()) onChunk(chunk)
-  body.on('data', onChunk)
 }

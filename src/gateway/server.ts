@@ -1,8 +1,6 @@
 import { mkdirSync } from 'node:fs'
-import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { getRequestListener, type ServerType } from '@hono/node-server'
 import type { Hono } from 'hono'
 import type { LocalAccount } from 'viem'
 import { EscrowManager } from '../billing/escrow.ts'
@@ -10,7 +8,7 @@ import { SessionTokenCache } from '../billing/session-token-cache.ts'
 import { UsageLedger } from '../billing/usage-ledger.ts'
 import { createZgClients } from '../chain/clients.ts'
 import type { ZgNetwork } from '../chain/networks.ts'
-import { readJsonBodyEarly } from '../http/early-body.ts'
+import { listenApp } from '../http/listen.ts'
 import { ProviderCatalog } from '../providers/catalog.ts'
 import { createProviderAgent } from '../providers/provider-agent.ts'
 import { Router } from '../providers/router.ts'
@@ -105,19 +103,7 @@ export async function createGatewayCore(options: GatewayOptions) {
 /** Starts the OpenAI-compatible gateway over the providers of `network`. */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { core, keys, app } = await createGatewayCore(options)
-  const hostname = options.host ?? '127.0.0.1'
-  const listener = getRequestListener(app.fetch, { hostname })
-  const server: ServerType = createServer((req, res) => {
-    readJsonBodyEarly(req)
-    listener(req, res)
-  })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(options.port ?? 8080, hostname, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
+  const server = await listenApp(app.fetch, { hostname: options.host ?? '127.0.0.1', port: options.port ?? 8080 })
   const { port, address } = server.address() as AddressInfo
   return {
     url: `http://${address.includes(':') ? `[${address}]` : address}:${port}`,

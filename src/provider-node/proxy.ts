@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import type { Context } from 'hono'
-import { type Agent, request, errors as undiciErrors } from 'undici'
+import { type Agent, errors as undiciErrors } from 'undici'
 import type { Address, Hex } from 'viem'
 import { sha256Hex } from '../attestation/response-signature.ts'
 import type { TeeSigner } from '../attestation/tee-signer.ts'
@@ -17,8 +17,17 @@ import {
   usageOfResponse,
 } from '../billing/pricing.ts'
 import { SSE_HEADERS, SseUsageTap } from '../billing/sse-usage-tap.ts'
-import { relayChunks, streamSink } from '../billing/stream-sink.ts'
-import { nodeResponse } from '../http/node-request.ts'
+import { streamSink } from '../billing/stream-sink.ts'
+import { BodyTooLargeError, nodeBody } from '../http/early-body.ts'
+import {
+  type ClientSignal,
+  clientAborted,
+  clientSignal,
+  nodeRequest,
+  nodeResponse,
+  requestHeader,
+} from '../http/node-request.ts'
+import { UpstreamCall, type UpstreamStart } from '../providers/upstream-call.ts'
 import type { Admission } from './admission.ts'
 import { authenticate } from './authenticate.ts'
 import type { ChainView } from './chain-view.ts'
@@ -70,8 +79,15 @@ const STRIPPED = new Set([
 
 function backendHeaders(c: Context, deps: ProxyDeps, contentType: string): Record<string, string> {
   const headers: Record<string, string> = {}
-  for (const [k, v] of c.req.raw.headers) {
-    if (!STRIPPED.has(k) && !k.startsWith('x-zg-') && !k.startsWith('zg-')) headers[k] = v
+  const keep = (k: string) => !STRIPPED.has(k) && !k.startsWith('x-zg-') && !k.startsWith('zg-')
+  // Node's parsed headers when at hand: iterating the web request's would build a Headers object for them.
+  const incoming = nodeRequest(c)
+  if (incoming) {
+    for (const [k, v] of Object.entries(incoming.headers)) {
+      if (v !== undefined && keep(k)) headers[k] = typeof v === 'string' ? v : v.join(', ')
+    }
+  } else {
+    for (const [k, v] of c.req.raw.headers) if (keep(k)) headers[k] = v
   }
   headers['content-type'] = contentType
   // The node hashes and signs the bytes it relays: they must not be compressed on the way.
@@ -84,25 +100,45 @@ function pricesOf(service: { inputPrice: bigint; outputPrice: bigint }): Prices 
   return { inputPrice: service.inputPrice, outputPrice: service.outputPrice }
 }
 
+const backendTargets = new Map<string, { origin: string; path: string }>()
+
+/** The backend's base URL split for the dispatcher once, rather than parsed again for every call. */
+function backendTarget(url: string): { origin: string; path: string } {
+  let target = backendTargets.get(url)
+  if (!target) {
+    const parsed = new URL(url)
+    target = { origin: parsed.origin, path: parsed.pathname.replace(/\/+$/, '') }
+    backendTargets.set(url, target)
+  }
+  return target
+}
+
+/** One call to the backend: its status and headers once they come; the body through `call`. */
 async function callBackend(
   deps: ProxyDeps,
   endpoint: string,
   headers: Record<string, string>,
   body: Buffer | Readable,
-  signal: AbortSignal,
-) {
+  signal: ClientSignal,
+): Promise<{ upstream: UpstreamStart; call: UpstreamCall }> {
+  const call = new UpstreamCall(signal)
   try {
-    return await request(`${deps.backendUrl}/v1/${endpoint}`, {
-      method: 'POST',
-      headers,
-      body,
-      dispatcher: deps.dispatcher,
-      signal,
-      headersTimeout: deps.headersTimeoutMs,
-      bodyTimeout: 0,
-    })
+    const { origin, path } = backendTarget(deps.backendUrl)
+    deps.dispatcher.dispatch(
+      {
+        origin,
+        path: `${path}/v1/${endpoint}`,
+        method: 'POST',
+        headers,
+        body,
+        headersTimeout: deps.headersTimeoutMs,
+        bodyTimeout: 0,
+      },
+      call,
+    )
+    return { upstream: await call.started, call }
   } catch (err) {
-    if (signal.aborted) throw new ProviderError(499, 'client_closed_request', 'the client closed the request')
+    if (clientAborted(signal)) throw new ProviderError(499, 'client_closed_request', 'the client closed the request')
     if (err instanceof undiciErrors.HeadersTimeoutError) {
       throw new ProviderError(
         504,
@@ -170,21 +206,20 @@ async function finish(
 async function relay(
   deps: ProxyDeps,
   billing: Billing,
-  upstream: Awaited<ReturnType<typeof request>>,
-  abort: AbortController,
+  { upstream, call }: { upstream: UpstreamStart; call: UpstreamCall },
   release: () => void,
   clientAskedUsage: boolean,
   c: Context,
 ): Promise<Response> {
   const contentType = String(upstream.headers['content-type'] ?? 'application/json')
   if (upstream.statusCode >= 400) {
-    const text = await upstream.body.text()
+    const text = await call.text()
     const retryAfter = upstream.headers['retry-after']
     throw upstreamError(upstream.statusCode, text, typeof retryAfter === 'string' ? retryAfter : undefined)
   }
   const resKey = randomUUID()
   if (!contentType.includes('text/event-stream')) {
-    const body = Buffer.from(await upstream.body.arrayBuffer())
+    const body = await call.bytes()
     let signature: Hex | undefined
     try {
       signature = await finish(
@@ -206,7 +241,6 @@ async function relay(
 
   const tap = new SseUsageTap({ dropUsageChunk: !clientAskedUsage })
   const hash = createHash('sha256')
-  const body = upstream.body
   let ended = false
   const headers: Record<string, string> = {
     'content-type': contentType,
@@ -222,12 +256,12 @@ async function relay(
     c.res = RESPONSE_ALREADY_SENT
   }
   const hooks = {
-    drain: () => body.resume(),
+    drain: () => call.resume(),
     gone: () => {
       // The client went away: stop the backend at once. Nothing complete was delivered, so nothing is billed.
       if (ended) return
       ended = true
-      abort.abort()
+      call.abort()
       release()
     },
   }
@@ -237,7 +271,7 @@ async function relay(
   const send = (bytes: Uint8Array) => {
     if (!bytes.length) return
     hash.update(bytes)
-    if (!sink.write(bytes)) body.pause()
+    if (!sink.write(bytes)) call.pause()
   }
   const end = async (tail: Uint8Array) => {
     if (ended) return
@@ -256,10 +290,8 @@ async function relay(
       sink.end(signature ? { [RES_SIGNATURE]: signature } : undefined)
     }
   }
-  relayChunks(body, (chunk) => send(tap.push(chunk)))
-  body.on('end', () => void end(tap.flush()))
-  body.on('error', (err) => {
-    if (abort.signal.aborted || ended) return
+  const onError = (err: Error) => {
+    if (ended) return
     deps.log(`backend stream failed: ${err.message}`)
     const event = {
       error: {
@@ -270,33 +302,41 @@ async function relay(
       },
     }
     void end(Buffer.concat([tap.flush(), Buffer.from(`data: ${JSON.stringify(event)}\n\n`)]))
-  })
+  }
+  // What came with the headers (usually the first event) is relayed at once.
+  call.relay(
+    (chunk) => send(tap.push(chunk)),
+    () => void end(tap.flush()),
+    onError,
+  )
   return response
 }
 
 /** The header (non-streamed answers) or trailer (streams) that carries the response's signature. */
 const RES_SIGNATURE = 'ZG-Res-Signature'
 
-/** Ties the backend call to the client: if the client disconnects, the backend request is aborted. */
-function clientAbort(c: Context): AbortController {
-  const abort = new AbortController()
-  const signal = c.req.raw.signal
-  if (signal.aborted) abort.abort()
-  else signal.addEventListener('abort', () => abort.abort(), { once: true })
-  return abort
+/** The JSON body, read early under @hono/node-server (src/http/early-body.ts), else through the web request. */
+async function jsonBytes(c: Context, limit: number): Promise<Buffer> {
+  const incoming = nodeRequest(c)
+  try {
+    const read = incoming && nodeBody(incoming, limit)
+    return read ? await read : Buffer.from(await c.req.arrayBuffer())
+  } catch (err) {
+    if (err instanceof BodyTooLargeError) throw tooLarge(limit)
+    throw err
+  }
 }
+
+const tooLarge = (limit: number) =>
+  new ProviderError(413, 'request_too_large', `the request body is larger than ${limit} bytes`)
 
 /** POST /v1/proxy/{chat/completions|completions|embeddings|images/generations}. */
 export async function proxyJson(c: Context, deps: ProxyDeps, endpoint: string): Promise<Response> {
-  const { user } = await authenticate(c.req.header('authorization'), { chain: deps.chain })
-  const declared = Number(c.req.header('content-length') ?? Number.NaN)
-  if (declared > deps.jsonBodyLimit) {
-    throw new ProviderError(413, 'request_too_large', `the request body is larger than ${deps.jsonBodyLimit} bytes`)
-  }
-  const bytes = Buffer.from(await c.req.arrayBuffer())
-  if (bytes.length > deps.jsonBodyLimit) {
-    throw new ProviderError(413, 'request_too_large', `the request body is larger than ${deps.jsonBodyLimit} bytes`)
-  }
+  const { user } = await authenticate(requestHeader(c, 'authorization'), { chain: deps.chain })
+  const declared = Number(requestHeader(c, 'content-length') ?? Number.NaN)
+  if (declared > deps.jsonBodyLimit) throw tooLarge(deps.jsonBodyLimit)
+  const bytes = await jsonBytes(c, deps.jsonBodyLimit)
+  if (bytes.length > deps.jsonBodyLimit) throw tooLarge(deps.jsonBodyLimit)
   let body: Record<string, unknown>
   try {
     body = JSON.parse(bytes.toString('utf8'))
@@ -323,13 +363,12 @@ export async function proxyJson(c: Context, deps: ProxyDeps, endpoint: string): 
       if (stream) patched.stream_options = { ...options, include_usage: true }
       forwarded = Buffer.from(JSON.stringify(patched))
     }
-    const abort = clientAbort(c)
-    const upstream = await callBackend(
+    const backend = await callBackend(
       deps,
       endpoint,
       backendHeaders(c, deps, 'application/json'),
       forwarded,
-      abort.signal,
+      clientSignal(c),
     )
     const billing: Billing = {
       user,
@@ -338,7 +377,7 @@ export async function proxyJson(c: Context, deps: ProxyDeps, endpoint: string): 
       prices,
       requestHash: sha256Hex(bytes),
     }
-    return await relay(deps, billing, upstream, abort, release, clientAskedUsage, c)
+    return await relay(deps, billing, backend, release, clientAskedUsage, c)
   } catch (err) {
     release()
     throw err
@@ -347,12 +386,12 @@ export async function proxyJson(c: Context, deps: ProxyDeps, endpoint: string): 
 
 /** POST /v1/proxy/audio/transcriptions: the multipart upload is streamed to the backend, hashed on the way. */
 export async function proxyMultipart(c: Context, deps: ProxyDeps, endpoint: string): Promise<Response> {
-  const { user } = await authenticate(c.req.header('authorization'), { chain: deps.chain })
-  const contentType = c.req.header('content-type') ?? ''
+  const { user } = await authenticate(requestHeader(c, 'authorization'), { chain: deps.chain })
+  const contentType = requestHeader(c, 'content-type') ?? ''
   if (!contentType.startsWith('multipart/form-data')) {
     throw new ProviderError(400, 'invalid_request', 'this endpoint takes multipart/form-data with a file and a model')
   }
-  const declared = Number(c.req.header('content-length') ?? 0)
+  const declared = Number(requestHeader(c, 'content-length') ?? 0)
   if (declared > deps.uploadLimit) {
     throw new ProviderError(413, 'request_too_large', `the upload is larger than ${deps.uploadLimit} bytes`)
   }
@@ -383,14 +422,14 @@ export async function proxyMultipart(c: Context, deps: ProxyDeps, endpoint: stri
         uploaded()
       }
     }
-    const abort = clientAbort(c)
-    const upstream = await callBackend(
+    const backend = await callBackend(
       deps,
       endpoint,
       backendHeaders(c, deps, contentType),
       Readable.from(hashed()),
-      abort.signal,
+      clientSignal(c),
     )
+    const { upstream } = backend
     // A transcription needs the whole upload, so by now it has all streamed through the hash.
     if (upstream.statusCode < 400) await uploadDone
     const billing: Billing = {
@@ -402,7 +441,7 @@ export async function proxyMultipart(c: Context, deps: ProxyDeps, endpoint: stri
       // Plain-text transcripts carry no timing: bill the upload as 16 kHz 16-bit mono audio (32 kB a second).
       fallbackSeconds: billableSeconds(received / 32_000),
     }
-    return await relay(deps, billing, upstream, abort, release, true, c)
+    return await relay(deps, billing, backend, release, true, c)
   } catch (err) {
     release()
     throw err

@@ -1,9 +1,9 @@
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { type ServerType, serve } from '@hono/node-server'
 import { Agent } from 'undici'
 import type { TeeSigner } from '../attestation/tee-signer.ts'
 import type { ZgWalletClients } from '../chain/clients.ts'
+import { listenApp } from '../http/listen.ts'
 import { Admission } from './admission.ts'
 import { createProviderApp } from './app.ts'
 import { ChainView } from './chain-view.ts'
@@ -69,12 +69,7 @@ export async function startProviderNode(options: ProviderNodeOptions): Promise<P
     headersTimeoutMs: options.headersTimeoutMs ?? 300_000,
     log,
   })
-  const server: ServerType = await new Promise((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: options.host ?? '127.0.0.1', port: options.port ?? 0 }, () =>
-      resolve(s),
-    )
-    s.once('error', reject)
-  })
+  const server = await listenApp(app.fetch, { hostname: options.host ?? '127.0.0.1', port: options.port ?? 0 })
   const { port, address } = server.address() as AddressInfo
 
   let running: Promise<SettlementOutcome[]> | undefined
