@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import { type Address, isAddressEqual } from 'viem'
 import {
@@ -15,11 +14,15 @@ import { ProviderError } from './provider-error.ts'
 export type Authenticated = { user: Address; tokenId: number; claims: ParsedSessionToken['claims'] }
 
 /**
- * Signatures already recovered, by hash of the whole token. Made on first use: an LRU cache allocates its
- * capacity up front, and a process that only imports this module (the gateway's SDK entry) should not pay for it.
+ * Tokens already parsed and their signer recovered, by the Authorization header as received: a client sends the
+ * same token on call after call (the SDK and the gateway keep one per provider), and neither its parse nor its
+ * ecrecover can come out differently for the same bytes. What depends on time and on the chain (expiry, generation,
+ * revocation, the account) is checked on every call. Made on first use: an LRU cache allocates its capacity up
+ * front, and a process that only imports this module (the gateway's SDK entry) should not pay for it.
  */
-let recoveredCache: LRUCache<string, Address> | undefined
-const recovered = () => (recoveredCache ??= new LRUCache<string, Address>({ max: 50_000, ttl: 5 * 60_000 }))
+type Known = { token: ParsedSessionToken; signer: Address }
+let knownCache: LRUCache<string, Known> | undefined
+const known = () => (knownCache ??= new LRUCache<string, Known>({ max: 10_000, ttl: 5 * 60_000 }))
 
 /**
  * Validates `Authorization: Bearer app-sk-…` in the 0G provider's order (0g-protocol.md §3.1): shape, provider,
@@ -32,7 +35,8 @@ export async function authenticate(
   try {
     if (!authorization)
       throw new SessionTokenError('malformed', 'missing Authorization header with a 0G session token (Bearer app-sk-…)')
-    const token = parseSessionToken(authorization)
+    const seen = known().get(authorization)
+    const token = seen?.token ?? parseSessionToken(authorization)
     checkSessionTokenClaims(token, { provider: params.chain.provider, now: params.now })
     const { claims } = token
     const account = await params.chain.account(claims.address)
@@ -44,13 +48,12 @@ export async function authenticate(
       )
     }
     checkSessionTokenRevocation(token, account)
-    const key = createHash('sha256').update(token.rawMessage).update(token.signature).digest('base64')
-    let signer = recovered().get(key)
+    let signer = seen?.signer
     if (!signer) {
       signer = await recoverSessionTokenSigner(token).catch(() => {
         throw new SessionTokenError('bad_signature', 'the session token signature is invalid')
       })
-      recovered().set(key, signer)
+      known().set(authorization, { token, signer })
     }
     if (!isAddressEqual(signer, claims.address)) {
       throw new SessionTokenError('bad_signature', 'the session token is not signed by its address')
