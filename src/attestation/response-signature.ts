@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { type Address, type Hex, isAddress, isAddressEqual } from 'viem'
 import { personalMessageDigest, recoverDigestAddress } from '../chain/secp256k1.ts'
 
@@ -33,7 +33,8 @@ export function responseSignatureText(requestBody: Uint8Array | string, response
 
 /** Lowercase hex sha256 of the exact bytes (strings as UTF-8): each half of a response signature's text. */
 export function sha256Hex(body: Uint8Array | string): string {
-  return createHash('sha256').update(body).digest('hex')
+  // One call, no Hash object: both halves of every signed response go through here.
+  return hash('sha256', body, 'hex')
 }
 
 const PLAIN_TEXT = /^([0-9a-fA-F]{64}):([0-9a-fA-F]{64})$/

@@ -1,4 +1,4 @@
-import type { Address, Hex, LocalAccount, TypedDataDefinition } from 'viem'
+import { type Address, type Hex, hexToBytes, type LocalAccount, type TypedDataDefinition } from 'viem'
 import { personalMessageDigest, signDigest } from '../chain/secp256k1.ts'
 import type { ReportDataLayout } from './report-data.ts'
 import { type ChatSignature, responseSignatureText } from './response-signature.ts'
@@ -89,12 +89,13 @@ export function accountTeeSigner(params: {
   privateKey?: Hex
   attestation: (nonce?: Hex) => Promise<AttestationReport>
 }): TeeSigner {
-  const { account, privateKey } = params
+  const { account } = params
+  const key = params.privateKey && hexToBytes(params.privateKey)
   return {
     kind: params.kind,
     address: account.address,
-    signMessage: privateKey
-      ? (text) => signDigest(personalMessageDigest(text), privateKey)
+    signMessage: key
+      ? (text) => signDigest(personalMessageDigest(text), key)
       : (text) => account.signMessage({ message: text }),
     signTypedData: (typedData) => account.signTypedData(typedData),
     attestation: params.attestation,

@@ -40,10 +40,13 @@ export function personalMessageDigest(text: string): Uint8Array {
 const bytesOf = (value: Hex | Uint8Array) => (typeof value === 'string' ? hexToBytes(value) : value)
 const hexOf = (value: Hex | Uint8Array) => (typeof value === 'string' ? value : bytesToHex(value))
 
-/** Signs a 32-byte digest: 65 bytes r‖s‖v as 0x hex, v = 27/28 (what personal_sign and the 0G protocol use). */
-export async function signDigest(digest: Hex | Uint8Array, privateKey: Hex): Promise<Hex> {
-  if (!native) return sign({ hash: hexOf(digest), privateKey, to: 'hex' })
-  const { signature, recid } = native.ecdsaSign(bytesOf(digest), hexToBytes(privateKey))
+/**
+ * Signs a 32-byte digest: 65 bytes r‖s‖v as 0x hex, v = 27/28 (what personal_sign and the 0G protocol use). A signer
+ * that signs often passes its key as bytes, decoded once.
+ */
+export async function signDigest(digest: Hex | Uint8Array, privateKey: Hex | Uint8Array): Promise<Hex> {
+  if (!native) return sign({ hash: hexOf(digest), privateKey: hexOf(privateKey), to: 'hex' })
+  const { signature, recid } = native.ecdsaSign(bytesOf(digest), bytesOf(privateKey))
   const out = new Uint8Array(65)
   out.set(signature)
   out[64] = 27 + recid

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import type { Address, Hex } from 'viem'
+import { BACKSTOP_PAGES, checkpointInBackground } from '../billing/wal-checkpointer.ts'
 
 /** One billed response, as the provider records it until it is settled on-chain. */
 export type UsageRecord = {
@@ -110,14 +111,23 @@ export class UsageStore {
   readonly #insertSignature: StatementSync
   readonly #getSignature: StatementSync
   readonly #unsettledFee: StatementSync
+  readonly #begin: StatementSync
+  readonly #commit: StatementSync
+  readonly #rollback: StatementSync
   /** Unsettled fee per user (lower-case), loaded on first use. */
   readonly #unsettled = new Map<string, bigint>()
+  readonly #stopCheckpoints: (() => void) | undefined
 
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
     this.#db = new DatabaseSync(path)
     this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;')
     this.#db.exec(SCHEMA)
+    if (path !== ':memory:') {
+      // Checkpoints leave the request path: a record's commit is the node's answer's wait (see recordDelivery).
+      this.#stopCheckpoints = checkpointInBackground(path)
+      this.#db.exec(`PRAGMA wal_autocheckpoint = ${BACKSTOP_PAGES}`)
+    }
     this.#insertRequest = this.#db.prepare(
       `INSERT INTO requests (res_key, user, created_at, endpoint, model, input_count, output_count, input_fee, output_fee, fee)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -127,6 +137,10 @@ export class UsageStore {
     )
     this.#getSignature = this.#db.prepare('SELECT text, signature, created_at FROM signatures WHERE res_key = ?')
     this.#unsettledFee = this.#db.prepare('SELECT fee FROM requests WHERE user = ? AND settled = 0')
+    // Prepared once: a transaction per answer, and exec() would parse these again each time.
+    this.#begin = this.#db.prepare('BEGIN')
+    this.#commit = this.#db.prepare('COMMIT')
+    this.#rollback = this.#db.prepare('ROLLBACK')
   }
 
   /**
@@ -141,7 +155,7 @@ export class UsageStore {
   }): void {
     const { resKey, usage, signature } = delivery
     if (!usage && !signature) return
-    this.#db.exec('BEGIN')
+    this.#begin.run()
     try {
       if (usage) {
         this.#insertRequest.run(
@@ -158,9 +172,13 @@ export class UsageStore {
         )
       }
       if (signature) this.#insertSignature.run(resKey, signature.text, signature.signature, signature.createdAt)
-      this.#db.exec('COMMIT')
+      this.#commit.run()
     } catch (err) {
-      this.#db.exec('ROLLBACK')
+      try {
+        this.#rollback.run()
+      } catch {
+        // The failed statement ended the transaction already; the error that counts is the one above.
+      }
       throw err
     }
     if (usage) {
@@ -342,6 +360,7 @@ export class UsageStore {
   }
 
   close(): void {
+    this.#stopCheckpoints?.()
     this.#db.close()
   }
 }
