@@ -5,7 +5,8 @@
  *   node bench/load.ts '{"mode":"latency","targets":[…],"warmup":100,"requests":1000,"maxSeconds":30}'
  *
  * which prints the result as one JSON line. Modes:
- * - latency: sequential requests (concurrency 1), the targets interleaved round robin so drift hits all alike;
+ * - latency: sequential requests (concurrency 1), the targets interleaved (round robin, or in blocks) so drift hits
+ *   all alike;
  * - throughput: `connections` workers against one target for `seconds`, after `warmupSeconds`;
  * - stream: SSE requests, `concurrency` at a time, the targets interleaved; time to response headers, to the
  *   first body byte, to the first content token, and the gaps between content tokens as they arrive.
@@ -24,6 +25,13 @@ export type LatencyConfig = {
   requests: number
   /** Idle time between two requests (default 0: back to back). */
   pauseMs?: number
+  /**
+   * Blocks instead of a round robin: `size` requests to one target, then `size` to the next, and so on until each has
+   * had `requests`; each block begins with `warmup` unmeasured requests, after `pauseMs` of quiet for what the
+   * previous target left to do (a gateway's bookkeeping). The machine's drift over a run then weighs on every
+   * target alike, as in a round robin, while no target's calls run amid another's leftover work.
+   */
+  blocks?: { size: number; warmup: number; pauseMs: number }
   maxSeconds: number
 }
 export type ThroughputConfig = {
@@ -120,26 +128,37 @@ async function latency(cfg: LatencyConfig): Promise<LoadResult> {
   const samples = cfg.targets.map(() => [] as number[])
   const errors = cfg.targets.map(() => 0)
   const errorSamples: Array<string | undefined> = cfg.targets.map(() => undefined)
-  let truncated = false
-  const total = cfg.warmup + cfg.requests
-  for (let i = 0; i < total; i++) {
-    if (performance.now() > deadline) {
-      truncated = true
-      break
-    }
-    // Rotate the order every round: no target is always the one right after another.
-    for (let k = 0; k < cfg.targets.length; k++) {
-      const t = (i + k) % cfg.targets.length
-      if (cfg.pauseMs) await sleep(cfg.pauseMs)
-      try {
-        const ms = await post(cfg.targets[t]!, dispatcher)
-        if (i >= cfg.warmup) samples[t]!.push(ms)
-      } catch (err) {
-        errors[t]!++
-        errorSamples[t] ??= sample(err)
-      }
+  const measure = async (t: number, measured: boolean) => {
+    if (cfg.pauseMs) await sleep(cfg.pauseMs)
+    try {
+      const ms = await post(cfg.targets[t]!, dispatcher)
+      if (measured) samples[t]!.push(ms)
+    } catch (err) {
+      errors[t]!++
+      errorSamples[t] ??= sample(err)
     }
   }
+  const inBlocks = async ({ size, warmup, pauseMs }: NonNullable<LatencyConfig['blocks']>) => {
+    for (let i = 0; i < cfg.warmup; i++) for (let t = 0; t < cfg.targets.length; t++) await measure(t, false)
+    for (let done = 0; done < cfg.requests; done += size) {
+      for (let t = 0; t < cfg.targets.length; t++) {
+        if (performance.now() > deadline) return true
+        await sleep(pauseMs)
+        for (let i = 0; i < warmup; i++) await measure(t, false)
+        for (let i = 0; i < Math.min(size, cfg.requests - done); i++) await measure(t, true)
+      }
+    }
+    return false
+  }
+  const roundRobin = async () => {
+    for (let i = 0; i < cfg.warmup + cfg.requests; i++) {
+      if (performance.now() > deadline) return true
+      // Rotate the order every round: no target is always the one right after another.
+      for (let k = 0; k < cfg.targets.length; k++) await measure((i + k) % cfg.targets.length, i >= cfg.warmup)
+    }
+    return false
+  }
+  const truncated = cfg.blocks ? await inBlocks(cfg.blocks) : await roundRobin()
   await dispatcher.close()
   return {
     mode: 'latency',
