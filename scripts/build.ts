@@ -6,7 +6,7 @@
  * go (2 MB less source held in memory) while every name stays, so stack traces still read; the source maps map them
  * back. Type declarations come
  * from tsc. Packages that are found on disk at run time stay outside:
- * the native secp256k1 binding, the anvil binary, the contract artifacts.
+ * the native secp256k1 and keccak bindings, the anvil binary, the contract artifacts.
  */
 
 import { execFileSync } from 'node:child_process'
@@ -23,7 +23,14 @@ await build({
   cwd: root,
   input: { index: 'src/index.ts', 'cli/main': 'src/cli/main.ts' },
   platform: 'node',
-  external: [/^node:/, /^secp256k1(\/|$)/, /^@foundry-rs\/anvil/, /^@0gfoundation\//, /^@openzeppelin\/contracts/],
+  external: [
+    /^node:/,
+    /^secp256k1(\/|$)/,
+    /^keccak(\/|$)/,
+    /^@foundry-rs\/anvil/,
+    /^@0gfoundation\//,
+    /^@openzeppelin\/contracts/,
+  ],
   resolve: { alias: { undici: `${root}/scripts/undici-slim.cjs` } },
   output: {
     dir: 'dist',

@@ -2,13 +2,20 @@ import { randomBytes } from 'node:crypto'
 import { bytesToHex, type Hex, hashMessage, keccak256, recoverAddress } from 'viem'
 import { privateKeyToAccount, sign } from 'viem/accounts'
 import { describe, expect, it, vi } from 'vitest'
-import { personalMessageDigest, recoverDigestAddress, secp256k1Backend, signDigest } from './secp256k1.ts'
+import {
+  keccakBackend,
+  personalMessageDigest,
+  recoverDigestAddress,
+  secp256k1Backend,
+  signDigest,
+} from './secp256k1.ts'
 
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
 
 describe('secp256k1', () => {
-  it('loads libsecp256k1 here (the prebuilt binding ships for linux-x64)', () => {
+  it('loads libsecp256k1 and the C keccak here (their prebuilt bindings ship for linux-x64)', () => {
     expect(secp256k1Backend).toBe('libsecp256k1')
+    expect(keccakBackend).toBe('native')
   })
 
   it('signs byte for byte as viem does and recovers the signer, over many keys and digests', async () => {
@@ -65,6 +72,9 @@ describe('secp256k1', () => {
     try {
       const js = await import('./secp256k1.ts')
       expect(js.secp256k1Backend).toBe('js')
+      expect(js.keccakBackend).toBe('js')
+      for (const text of ['', 'é ☃ 𝄞', 'y'.repeat(136), 'z'.repeat(1000)])
+        expect(bytesToHex(js.personalMessageDigest(text))).toBe(bytesToHex(personalMessageDigest(text)))
       const key = bytesToHex(randomBytes(32))
       const digest = keccak256(randomBytes(16))
       const sig = await js.signDigest(digest, key)
