@@ -27,7 +27,7 @@ import {
   nodeResponse,
   requestHeader,
 } from '../http/node-request.ts'
-import { UpstreamCall, type UpstreamStart } from '../providers/upstream-call.ts'
+import { dispatchTarget, UpstreamCall, type UpstreamStart } from '../providers/upstream-call.ts'
 import type { Admission } from './admission.ts'
 import { authenticate } from './authenticate.ts'
 import type { ChainView } from './chain-view.ts'
@@ -100,19 +100,6 @@ function pricesOf(service: { inputPrice: bigint; outputPrice: bigint }): Prices 
   return { inputPrice: service.inputPrice, outputPrice: service.outputPrice }
 }
 
-const backendTargets = new Map<string, { origin: string; path: string }>()
-
-/** The backend's base URL split for the dispatcher once, rather than parsed again for every call. */
-function backendTarget(url: string): { origin: string; path: string } {
-  let target = backendTargets.get(url)
-  if (!target) {
-    const parsed = new URL(url)
-    target = { origin: parsed.origin, path: parsed.pathname.replace(/\/+$/, '') }
-    backendTargets.set(url, target)
-  }
-  return target
-}
-
 /** One call to the backend: its status and headers once they come; the body through `call`. */
 async function callBackend(
   deps: ProxyDeps,
@@ -123,7 +110,7 @@ async function callBackend(
 ): Promise<{ upstream: UpstreamStart; call: UpstreamCall }> {
   const call = new UpstreamCall(signal)
   try {
-    const { origin, path } = backendTarget(deps.backendUrl)
+    const { origin, path } = dispatchTarget(deps.backendUrl)
     deps.dispatcher.dispatch(
       {
         origin,

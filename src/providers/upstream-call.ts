@@ -121,3 +121,20 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     else signal.removeEventListener('abort', this.#onAbort)
   }
 }
+
+const targets = new Map<string, { origin: string; path: string }>()
+
+/**
+ * An upstream base URL (a provider's, a backend's) split for the dispatcher, once per URL rather than parsed again
+ * for every call (undici's `request(url)` does, some 15 µs of the request path).
+ */
+export function dispatchTarget(url: string): { origin: string; path: string } {
+  let target = targets.get(url)
+  if (!target) {
+    const parsed = new URL(url)
+    target = { origin: parsed.origin, path: parsed.pathname.replace(/\/+$/, '') }
+    if (targets.size >= 4096) targets.clear()
+    targets.set(url, target)
+  }
+  return target
+}
