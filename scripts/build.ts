@@ -27,6 +27,7 @@ await build({
     /^node:/,
     /^secp256k1(\/|$)/,
     /^keccak(\/|$)/,
+    /^node-gyp-build(\/|$)/,
     /^@foundry-rs\/anvil/,
     /^@0gfoundation\//,
     /^@openzeppelin\/contracts/,
