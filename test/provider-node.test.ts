@@ -10,9 +10,11 @@ import { type Marketplace, PRICES, startMarketplace } from './support/marketplac
 import { toneWav } from './support/wav.ts'
 
 let m: Marketplace
+/** The node's JSON body limit here: under the size the server reads early (1 MiB), so both ways of reading meet it. */
+const LIMIT = 256 * 1024
 
 beforeAll(async () => {
-  m = await startMarketplace()
+  m = await startMarketplace({ jsonBodyLimit: LIMIT })
 })
 afterAll(async () => {
   await m?.stop()
@@ -266,6 +268,39 @@ describe('provider node: refusals', () => {
     expect(preflight.headers.get('access-control-allow-origin')).toBe('*')
     expect(preflight.headers.get('access-control-allow-methods')).toContain('POST')
     expect(preflight.headers.get('access-control-allow-headers')).toContain('authorization')
+  })
+
+  it('refuses a JSON body over its limit with a 413, declared or chunked, and bills nothing', async () => {
+    const before = m.node.store.records().length
+    const big = JSON.stringify({ model: DEV_CHAT_MODEL, messages: [{ role: 'user', content: 'x'.repeat(LIMIT) }] })
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${await m.token()}` }
+    const url = `${m.node.url}/v1/proxy/chat/completions`
+    const declared = await fetch(url, { method: 'POST', headers, body: big })
+    const chunks = [Buffer.from(big.slice(0, 1000)), Buffer.from(big.slice(1000))]
+    const chunked = await fetch(url, {
+      method: 'POST',
+      headers,
+      body: new ReadableStream({
+        pull(controller) {
+          const next = chunks.shift()
+          if (next) controller.enqueue(next)
+          else controller.close()
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit)
+    for (const res of [declared, chunked]) {
+      expect(res.status).toBe(413)
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('request_too_large')
+    }
+    expect(m.node.store.records().length).toBe(before)
+    // Just under the limit goes through to the backend (which finds it longer than its model's context: a 400).
+    const fits = JSON.stringify({
+      model: DEV_CHAT_MODEL,
+      messages: [{ role: 'user', content: 'y'.repeat(LIMIT - 200) }],
+    })
+    const res = await fetch(url, { method: 'POST', headers, body: fits })
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('context_length_exceeded')
   })
 
   it('refuses a missing or malformed token', async () => {

@@ -48,7 +48,13 @@ export type Marketplace = {
 }
 
 export async function startMarketplace(
-  opts: { lockTime?: bigint; reserve?: bigint; tokenDelayMs?: number; startNode?: boolean } = {},
+  opts: {
+    lockTime?: bigint
+    reserve?: bigint
+    tokenDelayMs?: number
+    startNode?: boolean
+    jsonBodyLimit?: number
+  } = {},
 ): Promise<Marketplace> {
   const dataDir = mkdtempSync(join(tmpdir(), 'zg-market-'))
   const anvil = await startAnvil({ port: 0 })
@@ -94,6 +100,7 @@ export async function startMarketplace(
           signer,
           dataDir: join(dataDir, 'provider'),
           reserve: opts.reserve,
+          jsonBodyLimit: opts.jsonBodyLimit,
           settleIntervalMs: 0,
           accountCacheTtlMs: 300,
           log: () => {},
