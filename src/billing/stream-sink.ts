@@ -107,8 +107,8 @@ function webStreamSink(hooks: StreamSinkHooks): { stream: ReadableStream<Uint8Ar
 
 /**
  * A relayed stream's sink and the Response for the handler to return. Under @hono/node-server (`outgoing`, see
- * `nodeResponse` in src/http/node-request.ts) the stream is written straight to the Node response, which the returned marker tells the
- * server; otherwise it feeds a web stream, the returned Response's body.
+ * `nodeResponse` in src/http/node-request.ts) the stream is written straight to the Node response, which the
+ * returned marker tells the server; otherwise it feeds a web stream, the returned Response's body.
  */
 export function streamSink(
   outgoing: ServerResponse | undefined,

@@ -1,4 +1,6 @@
 import type { IncomingMessage } from 'node:http'
+import type { Context } from 'hono'
+import { nodeRequest } from './node-request.ts'
 
 /** A request body passed the limit it was read with: answer 413. */
 export class BodyTooLargeError extends Error {
@@ -37,13 +39,36 @@ export function readJsonBodyEarly(incoming: IncomingMessage): void {
 }
 
 /**
- * The body of a Node request, up to `limit` bytes (else a {@link BodyTooLargeError}): the early read when there was
- * one, else read now. Undefined when the body was read already by something else (a web stream of it).
+ * A request's body, up to `limit` bytes, else a {@link BodyTooLargeError} for the app to word. Under
+ * @hono/node-server it is read from the Node request (the early read when there was one), which skips a web-stream
+ * adapter per request; called through fetch(), or once the body was taken as a web stream, from the web request.
+ * Callers refuse a declared length over the limit first: an early read, bounded by that length, then stays within it.
  */
-export function nodeBody(incoming: IncomingMessage, limit: number): Promise<Buffer> | undefined {
-  const early = earlyReads.get(incoming)
+export async function readBody(c: Context, limit: number): Promise<Buffer> {
+  const incoming = nodeRequest(c)
+  const early = incoming && earlyReads.get(incoming)
   if (early) return early
-  return incoming.readableDidRead ? undefined : readNodeBody(incoming, limit)
+  if (incoming && !incoming.readableDidRead) return readNodeBody(incoming, limit)
+  return readWebBody(c.req.raw.body, limit)
+}
+
+async function readWebBody(body: ReadableStream<Uint8Array> | null, limit: number): Promise<Buffer> {
+  if (!body) return Buffer.alloc(0)
+  const reader = body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > limit) {
+      // Cancelling stops the upload instead of buffering the rest of it only to throw it away.
+      await reader.cancel().catch(() => {})
+      throw new BodyTooLargeError(limit)
+    }
+    chunks.push(value)
+  }
+  return Buffer.concat(chunks, size)
 }
 
 /**

@@ -18,7 +18,7 @@ import {
 } from '../billing/pricing.ts'
 import { SSE_HEADERS, SseUsageTap } from '../billing/sse-usage-tap.ts'
 import { streamSink } from '../billing/stream-sink.ts'
-import { BodyTooLargeError, nodeBody } from '../http/early-body.ts'
+import { BodyTooLargeError, readBody } from '../http/early-body.ts'
 import {
   type ClientSignal,
   clientAborted,
@@ -304,12 +304,10 @@ async function relay(
 /** The header (non-streamed answers) or trailer (streams) that carries the response's signature. */
 const RES_SIGNATURE = 'ZG-Res-Signature'
 
-/** The JSON body, read early under @hono/node-server (src/http/early-body.ts), else through the web request. */
+/** The JSON body, up to `limit` bytes (src/http/early-body.ts), else the node's 413. */
 async function jsonBytes(c: Context, limit: number): Promise<Buffer> {
-  const incoming = nodeRequest(c)
   try {
-    const read = incoming && nodeBody(incoming, limit)
-    return read ? await read : Buffer.from(await c.req.arrayBuffer())
+    return await readBody(c, limit)
   } catch (err) {
     if (err instanceof BodyTooLargeError) throw tooLarge(limit)
     throw err
@@ -325,7 +323,6 @@ export async function proxyJson(c: Context, deps: ProxyDeps, endpoint: string): 
   const declared = Number(requestHeader(c, 'content-length') ?? Number.NaN)
   if (declared > deps.jsonBodyLimit) throw tooLarge(deps.jsonBodyLimit)
   const bytes = await jsonBytes(c, deps.jsonBodyLimit)
-  if (bytes.length > deps.jsonBodyLimit) throw tooLarge(deps.jsonBodyLimit)
   let body: Record<string, unknown>
   try {
     body = JSON.parse(bytes.toString('utf8'))

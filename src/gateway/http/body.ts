@@ -1,6 +1,6 @@
 import type { Context } from 'hono'
-import { BodyTooLargeError, nodeBody } from '../../http/early-body.ts'
-import { nodeRequest, requestHeader } from '../../http/node-request.ts'
+import { BodyTooLargeError, readBody } from '../../http/early-body.ts'
+import { requestHeader } from '../../http/node-request.ts'
 import { badRequest, payloadTooLarge } from './openai-error.ts'
 
 export type ReadJsonBodyOptions = {
@@ -22,42 +22,13 @@ export type JsonBody = {
 export async function readJsonBody(c: Context, options: ReadJsonBodyOptions): Promise<JsonBody> {
   const declared = requestHeader(c, 'content-length')
   if (declared !== undefined && Number(declared) > options.limit) throw payloadTooLarge(options.limit)
-  // Under @hono/node-server the Node request is at hand: reading it directly skips a web-stream adapter per request.
-  const incoming = nodeRequest(c)
-  const read = incoming && nodeBody(incoming, options.limit)
   let bytes: Uint8Array
   try {
-    bytes = read ? await read : await readLimited(c.req.raw.body, options.limit)
+    bytes = await readBody(c, options.limit)
   } catch (err) {
     throw err instanceof BodyTooLargeError ? payloadTooLarge(err.limit) : err
   }
   return { bytes, json: parseJsonObject(bytes) }
-}
-
-async function readLimited(body: ReadableStream<Uint8Array> | null, limit: number): Promise<Uint8Array> {
-  if (!body) return new Uint8Array()
-  const reader = body.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > limit) {
-      // Cancelling stops the upload instead of buffering the rest of it only to throw it away.
-      await reader.cancel().catch(() => {})
-      throw payloadTooLarge(limit)
-    }
-    chunks.push(value)
-  }
-  if (chunks.length === 1) return chunks[0]!
-  const bytes = new Uint8Array(size)
-  let offset = 0
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset)
-    offset += chunk.byteLength
-  }
-  return bytes
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
