@@ -5,7 +5,9 @@
  * session tokens, admission, metering, signing, durable usage records and the settlement job on); the gateway runs
  * in a child process of its own (bench/gateway-process.mjs) so its RSS and CPU profile are its own; every
  * measurement's load comes from another child (bench/load.ts) that stops by itself. A bare Node proxy
- * (bench/bare-proxy.ts) in front of the same node gives the floor: what one more Node HTTP hop costs here. A traced
+ * (bench/bare-proxy.ts) in front of the same node gives the floor: what one more Node HTTP hop costs here; byte
+ * relays without HTTP (bench/byte-relay.c, compiled when there is a C compiler, and bench/byte-relay.mjs) give the
+ * floor under that: what one more process on the path costs. A traced
  * pass (bench/hop-trace.mjs, bench/hops.ts) splits the one-at-a-time first byte hop by hop, process by process. Prints a
  * table and writes bench/results/report-<time>.json.
  */
@@ -27,6 +29,7 @@ import { anvilAccount, anvilPrivateKey } from '../src/devnet/anvil.ts'
 import { DEV_CHAT_MODEL } from '../src/devnet/backends/index.ts'
 import { DEV_API_KEY, DEV_WALLET_INDEX, type DevStack, startDevStack } from '../src/devnet/dev-stack.ts'
 import { DeliveryVerifier } from '../src/gateway/delivery-verifier.ts'
+import { type ByteRelay, compileByteRelay, NODE_BYTE_RELAY, startByteRelay } from './byte-relays.ts'
 import { type HopMark, startHopTrace, stopHopTrace } from './hop-trace.mjs'
 import { type GatewayStepTimes, gatewaySteps, type Hop, type HopReport, hopBreakdown } from './hops.ts'
 import type { LatencyResult, LoadConfig, LoadResult, StreamResult, Target, ThroughputResult } from './load.ts'
@@ -405,6 +408,11 @@ type Paths = {
   gateway: Target
   /** Reference: the thinnest Node proxy in front of the same node (bench/bare-proxy.ts). */
   bare: Target
+  /**
+   * Reference: byte relays in front of the same node (bench/byte-relay.c, when there is a C compiler, and
+   * bench/byte-relay.mjs): what one more process on the path costs before any HTTP.
+   */
+  relays: Target[]
   provider: Address
   nodeUrl: string
   signer: Address
@@ -420,7 +428,13 @@ type SettleInfo = { unsettledBefore: number; unsettledAfter: number; ms: number;
  * The three paths to the same model, for one body: the backend itself, the provider node the gateway picks (with a
  * session token of the dev wallet), and the gateway. Checks each one answers, and that the node signs.
  */
-async function pathsFor(stack: DevStack, gateway: GatewayChild, bare: Child, stream: boolean): Promise<Paths> {
+async function pathsFor(
+  stack: DevStack,
+  gateway: GatewayChild,
+  bare: Child,
+  relays: (nodePort: number) => Promise<ByteRelay[]>,
+  stream: boolean,
+): Promise<Paths> {
   const body = chatBody(stream)
   const json = { 'content-type': 'application/json' }
   const gatewayTarget: Target = {
@@ -469,9 +483,22 @@ async function pathsFor(stack: DevStack, gateway: GatewayChild, bare: Child, str
   const check = await request(bareTarget.url, { method: 'POST', headers: bareTarget.headers, body })
   const checkText = await check.body.text()
   if (check.statusCode !== 200) throw new Error(`the bare proxy answered ${check.statusCode}: ${checkText}`)
+  const relayTargets: Target[] = []
+  for (const relay of await relays(Number(new URL(entry.node.url).port))) {
+    const t: Target = {
+      ...nodeTarget,
+      name: relay.name,
+      url: `http://127.0.0.1:${relay.port}/v1/proxy/chat/completions`,
+    }
+    const res = await request(t.url, { method: 'POST', headers: t.headers, body })
+    const text = await res.body.text()
+    if (res.statusCode !== 200) throw new Error(`${relay.name} answered ${res.statusCode}: ${text}`)
+    relayTargets.push(t)
+  }
   return {
     backend: backendTarget,
     bare: bareTarget,
+    relays: relayTargets,
     node: nodeTarget,
     gateway: gatewayTarget,
     provider: entry.address,
@@ -512,12 +539,13 @@ async function latencySection(
     `latency: ${requests} sequential requests per path (+${warmup} warm-up), in turns of ${block} per path` +
       (pauseMs ? `, ${pauseMs} ms apart` : ', back to back'),
   )
-  const order = [
+  const order: Array<[string, Target]> = [
     ['backend', paths.backend],
     ['node', paths.node],
     ['gateway', paths.gateway],
     ['bare', paths.bare],
-  ] as const
+    ...paths.relays.map((t): [string, Target] => [t.name, t]),
+  ]
   await quiesce()
   const settled = await paths.settle()
   const r = await runLoadProcess(
@@ -544,6 +572,7 @@ async function latencySection(
     node: out.node!,
     gateway: out.gateway!,
     bare: out.bare!,
+    relays: paths.relays.map((t) => out[t.name]!),
     wallSeconds: r.wallSeconds,
     settled,
     unsettledAfter: paths.unsettled(),
@@ -828,6 +857,12 @@ async function hopSection(paths: Paths, gateway: GatewayChild, bare: Child) {
   return out
 }
 
+/** One cell per byte relay of a latency section, "C 0.612 · Node 0.701" (– when there were none). */
+function relayCells(section: { relays: LatencyResult[] }, cell: (r: LatencyResult) => string): string {
+  if (!section.relays.length) return '–'
+  return section.relays.map((r) => `${r.name.replace(/^byte relay \((.*)\)$/, '$1')} ${cell(r)}`).join(' · ')
+}
+
 /** "receive→app 40 · app→auth 25 · …" (µs). */
 function stepCells(steps: GatewayStepTimes, separator = ' · '): string {
   return Object.entries(steps)
@@ -1056,8 +1091,10 @@ async function main() {
   let stack: DevStack | undefined
   let gateway: GatewayChild | undefined
   let bare: Child | undefined
+  let relays: ByteRelay[] = []
   const cleanup = async () => {
     bare?.stop()
+    for (const r of relays) r.stop()
     await gateway?.stop().catch(() => undefined)
     await stack?.stop().catch(() => undefined)
     if (!KEEP) rmSync(dataDir, { recursive: true, force: true })
@@ -1081,6 +1118,9 @@ async function main() {
       execFileSync(process.execPath, [join(ROOT, 'scripts/build.ts')], { cwd: ROOT, stdio: 'ignore' })
       say('built dist/ (the gateway runs from the bundle, as the published package does)')
     }
+    const compiled = compileByteRelay(dataDir)
+    const nativeRelay = 'path' in compiled ? compiled.path : undefined
+    if ('error' in compiled) say(`no byte relay in C (${compiled.error}): its reference cells stay empty`)
     /** The dev stack at a token pace, a fresh gateway process (its RSS at rest reported) and the bare proxy. */
     const startPart = async (tokenDelayMs: number) => {
       // Kept in the outer variables as they start, so that cleanup() stops whatever did.
@@ -1094,7 +1134,14 @@ async function main() {
       )
       const bp = await startBareProxy()
       bare = bp
-      const paths = await pathsFor(st, gw, bp, tokenDelayMs > 0)
+      const startRelays = async (nodePort: number) => {
+        relays = [
+          ...(nativeRelay ? [await startByteRelay('byte relay (C)', [nativeRelay], nodePort)] : []),
+          await startByteRelay('byte relay (Node)', NODE_BYTE_RELAY, nodePort),
+        ]
+        return relays
+      }
+      const paths = await pathsFor(st, gw, bp, startRelays, tokenDelayMs > 0)
       cpuWatched.gateway = gw.pid
       cpuWatched['bare proxy'] = bp.pid
       return { rest, paths, stack: st, gateway: gw, bare: bp }
@@ -1116,6 +1163,8 @@ async function main() {
     gateway = undefined
     part1.bare.stop()
     bare = undefined
+    for (const r of relays) r.stop()
+    relays = []
     await part1.stack.stop()
     stack = undefined
 
@@ -1379,6 +1428,16 @@ async function main() {
         `bare ${plus(L.bare.latencyMs.p50 - L.node.latencyMs.p50, 3)} / ${plus(L.bare.latencyMs.p99 - L.node.latencyMs.p99, 3)}`,
         `bare ${times(L.bare.latencyMs.p50, L.backend.latencyMs.p50)}`,
         '(floor of one more hop)',
+        '–',
+      ],
+      [
+        'reference: byte relays → node (no HTTP), c=1 p50 (ms)',
+        fmt(L.backend.latencyMs.p50, 3),
+        fmt(L.node.latencyMs.p50, 3),
+        relayCells(L, (r) => fmt(r.latencyMs.p50, 3)),
+        relayCells(L, (r) => plus(r.latencyMs.p50 - L.node.latencyMs.p50, 3)),
+        '–',
+        '(floor of one more process)',
         '–',
       ],
       [
