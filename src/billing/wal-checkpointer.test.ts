@@ -1,6 +1,6 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -46,6 +46,28 @@ describe('checkpointInBackground', () => {
     stop()
     w.db.close()
     expect(errors).toEqual([])
+  })
+
+  it('tells a failing checkpoint once, not every interval, and the others go on', async () => {
+    const w = writer()
+    const bad = join(mkdtempSync(join(tmpdir(), 'zg-wal-')), 'broken.sqlite')
+    dirs.push(dirname(bad))
+    writeFileSync(bad, 'this is not a SQLite database, and no checkpoint can run on it'.repeat(100))
+    const errors: Error[] = []
+    const stopBad = checkpointInBackground(bad, { intervalMs: 20, onError: (err) => errors.push(err) })
+    const stopGood = checkpointInBackground(w.path, { onError: (err) => errors.push(err) })
+    const before = statSync(w.path).size
+    w.fill(400)
+    const deadline = Date.now() + 5_000
+    while ((statSync(w.path).size === before || !errors.length) && Date.now() < deadline) await sleep(25)
+    // Some more intervals: still told once.
+    await sleep(200)
+    expect(errors).toHaveLength(1)
+    expect(errors[0]!.message).toMatch(/WAL checkpoint of .*broken\.sqlite failed: .*not a database/)
+    expect(statSync(w.path).size).toBeGreaterThan(before + 100 * 1024)
+    stopBad()
+    stopGood()
+    w.db.close()
   })
 
   it('without it, the same commits leave the database file as it was (the test above is not vacuous)', async () => {

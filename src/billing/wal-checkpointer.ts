@@ -9,24 +9,38 @@ const SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads')
 const { DatabaseSync } = require('node:sqlite')
 const dbs = new Map()
+// The last failure told of each path: a failure is told once, not every interval, until a checkpoint succeeds again.
+const failing = new Map()
+const failed = (path, err) => {
+  const error = String((err && err.message) || err)
+  if (failing.get(path) === error) return
+  failing.set(path, error)
+  parentPort.postMessage({ path, error })
+}
 const timer = setInterval(() => {
   for (const [path, db] of dbs) {
     try {
       db.exec('PRAGMA wal_checkpoint(PASSIVE)')
+      failing.delete(path)
     } catch (err) {
-      parentPort.postMessage({ path, error: String((err && err.message) || err) })
+      failed(path, err)
     }
   }
 }, workerData.intervalMs)
 parentPort.on('message', ({ add, remove }) => {
   if (add && !dbs.has(add)) {
-    const db = new DatabaseSync(add)
-    db.exec('PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL')
-    dbs.set(add, db)
+    try {
+      const db = new DatabaseSync(add)
+      db.exec('PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL')
+      dbs.set(add, db)
+    } catch (err) {
+      failed(add, err)
+    }
   }
   if (remove) {
     dbs.get(remove)?.close()
     dbs.delete(remove)
+    failing.delete(remove)
     // The last one let go: the thread ends by itself (the process has just stopped counting on it).
     if (dbs.size === 0) {
       clearInterval(timer)
@@ -57,7 +71,8 @@ const onErrors = new Map<string, (err: Error) => void>()
  *
  * One worker serves every database of the process (a thread costs some 19 MB of memory), started with the first and
  * stopped with the last. Returns the function that stops checkpointing `path` (before its connection closes: the last
- * connection to close checkpoints what is left).
+ * connection to close checkpoints what is left). A failing checkpoint is told to `onError` once, and again only if it
+ * fails otherwise or after it has succeeded in between; meanwhile the writer's own backstop bounds the WAL.
  */
 export function checkpointInBackground(
   path: string,

@@ -49,7 +49,9 @@ export type ProviderNode = {
 /** Starts a provider node: the 0G provider protocol in front of an OpenAI-compatible backend. */
 export async function startProviderNode(options: ProviderNodeOptions): Promise<ProviderNode> {
   const log = options.log ?? ((line: string) => console.error(line))
-  const store = new UsageStore(join(options.dataDir, 'usage.sqlite'))
+  const store = new UsageStore(join(options.dataDir, 'usage.sqlite'), {
+    onCheckpointError: (err) => log(`provider node: ${err.message} (commits checkpoint by themselves meanwhile)`),
+  })
   const chain = new ChainView({
     clients: options.clients,
     provider: options.clients.walletClient.account.address,

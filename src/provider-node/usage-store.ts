@@ -118,14 +118,15 @@ export class UsageStore {
   readonly #unsettled = new Map<string, bigint>()
   readonly #stopCheckpoints: (() => void) | undefined
 
-  constructor(path: string) {
+  /** `onCheckpointError`: where a failed background WAL checkpoint is told (see checkpointInBackground). */
+  constructor(path: string, options: { onCheckpointError?: (err: Error) => void } = {}) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
     this.#db = new DatabaseSync(path)
     this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;')
     this.#db.exec(SCHEMA)
     if (path !== ':memory:') {
       // Checkpoints leave the request path: a record's commit is the node's answer's wait (see recordDelivery).
-      this.#stopCheckpoints = checkpointInBackground(path)
+      this.#stopCheckpoints = checkpointInBackground(path, { onError: options.onCheckpointError })
       this.#db.exec(`PRAGMA wal_autocheckpoint = ${BACKSTOP_PAGES}`)
     }
     this.#insertRequest = this.#db.prepare(
