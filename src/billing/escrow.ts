@@ -28,6 +28,8 @@ export class EscrowManager {
   readonly #minTopUp: bigint
   readonly #log: (line: string) => void
   readonly #open = new Map<string, Promise<void>>()
+  /** The providers whose opening succeeded. */
+  readonly #opened = new Set<string>()
   readonly #credit = new Map<string, bigint>()
   #queue: Promise<unknown> = Promise.resolve()
 
@@ -55,10 +57,21 @@ export class EscrowManager {
     let opening = this.#open.get(key)
     if (!opening) {
       opening = this.#openAccount(provider)
-      opening.catch(() => this.#open.delete(key))
+      opening.then(
+        () => this.#opened.add(key),
+        () => this.#open.delete(key),
+      )
       this.#open.set(key, opening)
     }
     return opening
+  }
+
+  /**
+   * Whether `provider`'s sub-account is known open (an `ensureOpen` of it succeeded): a call to a provider already in
+   * use then awaits nothing for it.
+   */
+  isOpen(provider: Address): boolean {
+    return this.#opened.has(provider.toLowerCase())
   }
 
   async #openAccount(provider: Address): Promise<void> {

@@ -3,7 +3,7 @@ import { getAccount } from '../chain/actions/get-account.ts'
 import type { ZgClients } from '../chain/clients.ts'
 import { createSessionToken, MAX_EPHEMERAL_LIFETIME_MS } from './session-token.ts'
 
-type Entry = { token: string; expiresAt: number }
+type Entry = { token: string; authorization: string; expiresAt: number }
 
 /**
  * Ephemeral 0G session tokens of one wallet, one per provider: built once, signed by the wallet, and reused until
@@ -32,7 +32,16 @@ export class SessionTokenCache {
 
   /** The `Authorization` value for `provider` (`Bearer app-sk-…`). */
   async authorization(provider: Address): Promise<string> {
-    return `Bearer ${await this.token(provider)}`
+    return this.cachedAuthorization(provider) ?? `Bearer ${await this.token(provider)}`
+  }
+
+  /**
+   * The `Authorization` value for `provider` when a token is at hand and not due for renewal, else undefined (then
+   * `authorization()` builds one). Synchronous: a call to a provider already in use awaits nothing for its token.
+   */
+  cachedAuthorization(provider: Address): string | undefined {
+    const cached = this.#tokens.get(provider.toLowerCase())
+    return cached && cached.expiresAt - Date.now() > this.#refreshBeforeMs ? cached.authorization : undefined
   }
 
   token(provider: Address): Promise<string> {
@@ -60,7 +69,7 @@ export class SessionTokenCache {
       generation: account?.generation ?? 0n,
       lifetimeMs: this.#lifetimeMs,
     })
-    this.#tokens.set(provider.toLowerCase(), { token, expiresAt: claims.expiresAt })
+    this.#tokens.set(provider.toLowerCase(), { token, authorization: `Bearer ${token}`, expiresAt: claims.expiresAt })
     return token
   }
 }

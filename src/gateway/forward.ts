@@ -154,7 +154,10 @@ export async function forward(core: GatewayCore, req: ForwardRequest): Promise<R
       const call = new UpstreamCall(req.signal)
       let upstream: UpstreamStart
       try {
-        await core.escrow?.ensureOpen(entry.provider)
+        // A provider already in use awaits neither (each await is a turn of a cold call's path).
+        if (core.escrow && !core.escrow.isOpen(entry.provider)) await core.escrow.ensureOpen(entry.provider)
+        const authorization =
+          core.tokens.cachedAuthorization(entry.provider) ?? (await core.tokens.authorization(entry.provider))
         const { origin, path } = dispatchTarget(entry.url)
         core.dispatcher.dispatch(
           {
@@ -162,7 +165,7 @@ export async function forward(core: GatewayCore, req: ForwardRequest): Promise<R
             path: `${path}/v1/proxy/${req.endpoint}`,
             method: 'POST',
             headers: {
-              authorization: await core.tokens.authorization(entry.provider),
+              authorization,
               'content-type': req.contentType,
               accept: req.stream ? 'text/event-stream' : 'application/json',
               'x-request-id': req.requestId,
