@@ -1,4 +1,6 @@
 import { type Address, formatEther } from 'viem'
+import type { SubAccount } from '../chain/actions/get-account.ts'
+import type { Service } from '../chain/actions/get-service.ts'
 import type { ChainView } from './chain-view.ts'
 import { ProviderError } from './provider-error.ts'
 import type { UsageStore } from './usage-store.ts'
@@ -26,44 +28,65 @@ export class Admission {
     this.#reserve = params.reserve ?? DEFAULT_RESERVE
   }
 
-  /** Admits the request or throws a ProviderError; the returned function releases the hold (call it once). */
-  async admit(user: Address, estimate: bigint): Promise<() => void> {
-    const service = await this.#chain.service()
-    if (!service)
-      throw new ProviderError(503, 'service_not_registered', 'this provider has no service registered on-chain')
-    if (!service.teeSignerAcknowledged) {
+  /**
+   * The node's own service, as every paid call needs it (its prices): a 503 while none is registered or its TEE
+   * signer is not acknowledged. Synchronous while the service read is fresh (a cold call's path awaits nothing).
+   */
+  service(): Service | Promise<Service> {
+    const now = this.#chain.serviceNow()
+    return now ? servable(now.service) : this.#chain.service().then(servable)
+  }
+
+  /**
+   * Admits the request or throws a ProviderError; the returned function releases the hold (call it once).
+   * Synchronous when the user's account is cached and covers the request; otherwise (not cached, or short: a
+   * refusal re-reads the account once, the user may just have topped it up) it reads the chain. Call it after
+   * {@link service}.
+   */
+  admit(user: Address, estimate: bigint): Release | Promise<Release> {
+    const cached = this.#chain.accountNow(user)
+    if (cached) {
+      const release = this.#hold(user, estimate, cached.account, false)
+      if (release) return release
+    }
+    return this.#admitFromChain(user, estimate, cached !== undefined)
+  }
+
+  async #admitFromChain(user: Address, estimate: bigint, fresh: boolean): Promise<Release> {
+    if (fresh) this.#chain.forget(user)
+    const first = await this.#chain.account(user)
+    const release = this.#hold(user, estimate, first, fresh)
+    if (release) return release
+    this.#chain.forget(user)
+    return this.#hold(user, estimate, await this.#chain.account(user), true)!
+  }
+
+  /**
+   * Holds the estimate if `account` covers it; undefined if it falls short and `final` is false (the caller reads
+   * the account afresh and asks again); a ProviderError if it cannot be admitted.
+   */
+  #hold(user: Address, estimate: bigint, account: SubAccount | undefined, final: true): Release
+  #hold(user: Address, estimate: bigint, account: SubAccount | undefined, final: boolean): Release | undefined
+  #hold(user: Address, estimate: bigint, account: SubAccount | undefined, final: boolean): Release | undefined {
+    if (!account) {
       throw new ProviderError(
-        503,
-        'signer_not_acknowledged',
-        "the provider's TEE signer is not acknowledged on-chain yet, so its work cannot be settled; try again later",
+        403,
+        'account_not_found',
+        `no sub-account of ${user} with provider ${this.#chain.provider}`,
+      )
+    }
+    if (!account.acknowledged) {
+      throw new ProviderError(
+        403,
+        'account_not_acknowledged',
+        'user not acknowledge the provider, please use acknowledgeProviderSigner function in sdk first',
       )
     }
     const key = user.toLowerCase()
-    let required = 0n
-    let available = 0n
-    // A refusal re-reads the account once: the user may just have topped it up.
-    for (const fresh of [false, true]) {
-      if (fresh) this.#chain.forget(user)
-      const account = await this.#chain.account(user)
-      if (!account) {
-        throw new ProviderError(
-          403,
-          'account_not_found',
-          `no sub-account of ${user} with provider ${this.#chain.provider}`,
-        )
-      }
-      if (!account.acknowledged) {
-        throw new ProviderError(
-          403,
-          'account_not_acknowledged',
-          'user not acknowledge the provider, please use acknowledgeProviderSigner function in sdk first',
-        )
-      }
-      available = account.balance - account.pendingRefund
-      required = this.#store.unsettledFee(user) + (this.#inFlight.get(key) ?? 0n) + estimate + this.#reserve
-      if (available >= required) break
-    }
+    const available = account.balance - account.pendingRefund
+    const required = this.#store.unsettledFee(user) + (this.#inFlight.get(key) ?? 0n) + estimate + this.#reserve
     if (available < required) {
+      if (!final) return undefined
       const unsettled = this.#store.unsettledFee(user)
       const topUp = required - available
       throw new ProviderError(
@@ -85,4 +108,20 @@ export class Admission {
       else this.#inFlight.delete(key)
     }
   }
+}
+
+/** Releases an admitted request's hold on its user's balance. */
+export type Release = () => void
+
+function servable(service: Service | undefined): Service {
+  if (!service)
+    throw new ProviderError(503, 'service_not_registered', 'this provider has no service registered on-chain')
+  if (!service.teeSignerAcknowledged) {
+    throw new ProviderError(
+      503,
+      'signer_not_acknowledged',
+      "the provider's TEE signer is not acknowledged on-chain yet, so its work cannot be settled; try again later",
+    )
+  }
+  return service
 }

@@ -11,7 +11,12 @@ const provider = privateKeyToAccount(`0x${'22'.repeat(32)}`).address
 
 /** A chain view over one account whose generation and revocations the test moves (a double: a unit test). */
 function chainOf(account: Pick<SubAccount, 'generation' | 'revokedBitmap'>): ChainView {
-  return { provider, account: async () => account as SubAccount } as unknown as ChainView
+  // Held as cached: the account is read without waiting, as for a user seen in the last seconds.
+  return {
+    provider,
+    accountNow: () => ({ account: account as SubAccount }),
+    account: async () => account as SubAccount,
+  } as unknown as ChainView
 }
 
 async function refusal(p: Promise<unknown>): Promise<string> {

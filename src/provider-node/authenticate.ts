@@ -39,7 +39,8 @@ export async function authenticate(
     const token = seen?.token ?? parseSessionToken(authorization)
     checkSessionTokenClaims(token, { provider: params.chain.provider, now: params.now })
     const { claims } = token
-    const account = await params.chain.account(claims.address)
+    // Without a turn of the event loop when the account was read in the last seconds.
+    const account = params.chain.accountNow(claims.address)?.account ?? (await params.chain.account(claims.address))
     if (!account) {
       throw new ProviderError(
         403,

@@ -5,7 +5,10 @@ import { getService, type Service } from '../chain/actions/get-service.ts'
 import type { ZgClients } from '../chain/clients.ts'
 
 /** A missing sub-account is cached too, briefly, so a flood from an unfunded user does not flood the RPC. */
-type CachedAccount = { account: SubAccount | undefined }
+export type CachedAccount = { account: SubAccount | undefined }
+
+/** The service read and when; `read` once it resolved (what `serviceNow()` hands out). */
+type ServiceRead = { at: number; value: Promise<Service | undefined>; read?: { service: Service | undefined } }
 
 /**
  * The provider node's cached view of the chain: its own service and its users' sub-accounts. Reads are coalesced
@@ -15,7 +18,7 @@ export class ChainView {
   readonly clients: ZgClients
   readonly provider: Address
   readonly #accounts: LRUCache<string, CachedAccount>
-  #service: { at: number; value: Promise<Service | undefined> } | undefined
+  #service: ServiceRead | undefined
   readonly #serviceTtlMs: number
 
   constructor(params: { clients: ZgClients; provider: Address; accountTtlMs?: number; serviceTtlMs?: number }) {
@@ -36,6 +39,14 @@ export class ChainView {
     return cached?.account
   }
 
+  /**
+   * The user's account when it is cached and fresh, without waiting (`{ account: undefined }`: known to have none);
+   * undefined when it must be read (`account()`). A call of a user seen in the last seconds then awaits nothing.
+   */
+  accountNow(user: Address): CachedAccount | undefined {
+    return this.#accounts.get(user.toLowerCase())
+  }
+
   /** Forgets a user's account, so the next read goes to the chain (after a settlement, or a refusal). */
   forget(user: Address): void {
     this.#accounts.delete(user.toLowerCase())
@@ -45,12 +56,27 @@ export class ChainView {
     const now = Date.now()
     if (!this.#service || now - this.#service.at > this.#serviceTtlMs) {
       const value = getService(this.clients, { provider: this.provider })
-      value.catch(() => {
-        if (this.#service?.value === value) this.#service = undefined
-      })
-      this.#service = { at: now, value }
+      const entry: ServiceRead = { at: now, value }
+      value.then(
+        (service) => {
+          entry.read = { service }
+        },
+        () => {
+          if (this.#service === entry) this.#service = undefined
+        },
+      )
+      this.#service = entry
     }
     return this.#service.value
+  }
+
+  /**
+   * The service when it is read and fresh, without waiting (`{ service: undefined }`: none registered); undefined
+   * when it must be read (`service()`).
+   */
+  serviceNow(): { service: Service | undefined } | undefined {
+    const entry = this.#service
+    return entry && Date.now() - entry.at <= this.#serviceTtlMs ? entry.read : undefined
   }
 
   forgetService(): void {

@@ -332,9 +332,12 @@ export async function proxyJson(c: Context, deps: ProxyDeps, endpoint: string): 
   if (!body || typeof body !== 'object' || Array.isArray(body)) {
     throw new ProviderError(400, 'invalid_request', 'the request body must be a JSON object')
   }
-  const service = (await deps.chain.service())!
+  // Both synchronous for a user and a service read in the last seconds: no turn of the event loop each.
+  const servable = deps.admission.service()
+  const service = servable instanceof Promise ? await servable : servable
   const prices = pricesOf(service)
-  const release = await deps.admission.admit(user, estimateFee(endpoint, body, bytes.length, prices))
+  const admitted = deps.admission.admit(user, estimateFee(endpoint, body, bytes.length, prices))
+  const release = admitted instanceof Promise ? await admitted : admitted
   try {
     let forwarded: Buffer = bytes
     const stream = body.stream === true
@@ -381,7 +384,7 @@ export async function proxyMultipart(c: Context, deps: ProxyDeps, endpoint: stri
   if (declared > deps.uploadLimit) {
     throw new ProviderError(413, 'request_too_large', `the upload is larger than ${deps.uploadLimit} bytes`)
   }
-  const service = (await deps.chain.service())!
+  const service = await deps.admission.service()
   const prices = pricesOf(service)
   const estimate = estimateFee(endpoint, undefined, declared, prices)
   const release = await deps.admission.admit(user, estimate)

@@ -26,6 +26,8 @@ export type ProviderNodeOptions = {
   reserve?: bigint
   /** How long a user's sub-account read from chain is trusted (default 5 s): revocations take effect within it. */
   accountCacheTtlMs?: number
+  /** How long its own service read from chain is trusted (default 10 s): a price change or removal takes effect within it. */
+  serviceCacheTtlMs?: number
   /** How long response signatures are served (default 1 h). */
   signatureTtlMs?: number
   /** How often the settlement job runs; 0 turns it off (default 10 min). */
@@ -56,6 +58,7 @@ export async function startProviderNode(options: ProviderNodeOptions): Promise<P
     clients: options.clients,
     provider: options.clients.walletClient.account.address,
     accountTtlMs: options.accountCacheTtlMs,
+    serviceTtlMs: options.serviceCacheTtlMs,
   })
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 256 })
   const app = createProviderApp({

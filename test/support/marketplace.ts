@@ -54,6 +54,7 @@ export async function startMarketplace(
     tokenDelayMs?: number
     startNode?: boolean
     jsonBodyLimit?: number
+    serviceCacheTtlMs?: number
   } = {},
 ): Promise<Marketplace> {
   const dataDir = mkdtempSync(join(tmpdir(), 'zg-market-'))
@@ -103,6 +104,7 @@ export async function startMarketplace(
           jsonBodyLimit: opts.jsonBodyLimit,
           settleIntervalMs: 0,
           accountCacheTtlMs: 300,
+          serviceCacheTtlMs: opts.serviceCacheTtlMs,
           log: () => {},
         })
   if (node) await register(node.url, signer.address)
