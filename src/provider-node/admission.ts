@@ -58,7 +58,7 @@ export class Admission {
     const release = this.#hold(user, estimate, first, fresh)
     if (release) return release
     this.#chain.forget(user)
-    return this.#hold(user, estimate, await this.#chain.account(user), true)!
+    return this.#hold(user, estimate, await this.#chain.account(user), true)
   }
 
   /**
