@@ -424,6 +424,14 @@ type Paths = {
 
 type SettleInfo = { unsettledBefore: number; unsettledAfter: number; ms: number; outcome: string }
 
+/** Calls `target` once with its body; its response headers, or an error with the answer when it is not a 200. */
+async function answers(target: Target) {
+  const res = await request(target.url, { method: 'POST', headers: target.headers, body: target.body })
+  const text = await res.body.text()
+  if (res.statusCode !== 200) throw new Error(`${target.name} answered ${res.statusCode}: ${text}`)
+  return res.headers
+}
+
 /**
  * The three paths to the same model, for one body: the backend itself, the provider node the gateway picks (with a
  * session token of the dev wallet), and the gateway. Checks each one answers, and that the node signs.
@@ -443,10 +451,7 @@ async function pathsFor(
     headers: { ...json, authorization: `Bearer ${DEV_API_KEY}` },
     body,
   }
-  const probe = await request(gatewayTarget.url, { method: 'POST', headers: gatewayTarget.headers, body })
-  const probeText = await probe.body.text()
-  if (probe.statusCode !== 200) throw new Error(`the gateway answered ${probe.statusCode}: ${probeText}`)
-  const provider = String(probe.headers['x-zg-provider']) as Address
+  const provider = String((await answers(gatewayTarget))['x-zg-provider']) as Address
   const entry = stack.nodes.find((n) => n.address.toLowerCase() === provider.toLowerCase())
   if (!entry) throw new Error(`the gateway used provider ${provider}, which is not one of the dev stack's nodes`)
 
@@ -470,19 +475,12 @@ async function pathsFor(
     headers: json,
     body,
   }
-  for (const t of [backendTarget, nodeTarget]) {
-    const res = await request(t.url, { method: 'POST', headers: t.headers, body })
-    const text = await res.body.text()
-    if (res.statusCode !== 200) throw new Error(`${t.name} answered ${res.statusCode}: ${text}`)
-    if (t === nodeTarget && !res.headers['zg-res-key'])
-      throw new Error('the provider node did not sign (no ZG-Res-Key)')
-  }
+  await answers(backendTarget)
+  if (!(await answers(nodeTarget))['zg-res-key']) throw new Error('the provider node did not sign (no ZG-Res-Key)')
   const unsettled = () => entry.node.store.unsettledRecords(wallet.address).length
   await bare.send({ target: entry.node.url })
   const bareTarget: Target = { ...nodeTarget, name: 'bare proxy', url: `${bare.url}/v1/proxy/chat/completions` }
-  const check = await request(bareTarget.url, { method: 'POST', headers: bareTarget.headers, body })
-  const checkText = await check.body.text()
-  if (check.statusCode !== 200) throw new Error(`the bare proxy answered ${check.statusCode}: ${checkText}`)
+  await answers(bareTarget)
   const relayTargets: Target[] = []
   for (const relay of await relays(Number(new URL(entry.node.url).port))) {
     const t: Target = {
@@ -490,9 +488,7 @@ async function pathsFor(
       name: relay.name,
       url: `http://127.0.0.1:${relay.port}/v1/proxy/chat/completions`,
     }
-    const res = await request(t.url, { method: 'POST', headers: t.headers, body })
-    const text = await res.body.text()
-    if (res.statusCode !== 200) throw new Error(`${relay.name} answered ${res.statusCode}: ${text}`)
+    await answers(t)
     relayTargets.push(t)
   }
   return {

@@ -39,8 +39,9 @@ export async function authenticate(
     const token = seen?.token ?? parseSessionToken(authorization)
     checkSessionTokenClaims(token, { provider: params.chain.provider, now: params.now })
     const { claims } = token
-    // Without a turn of the event loop when the account was read in the last seconds.
-    const account = params.chain.accountNow(claims.address)?.account ?? (await params.chain.account(claims.address))
+    // Without a turn of the event loop when the account (or that there is none) was read in the last seconds.
+    const now = params.chain.accountNow(claims.address)
+    const account = now ? now.account : await params.chain.account(claims.address)
     if (!account) {
       throw new ProviderError(
         403,
