@@ -1,6 +1,8 @@
 import { join } from 'node:path'
 import { parse0G } from '../chain/units.ts'
+import { corsMatcher } from '../gateway/http/cors.ts'
 import { startGateway } from '../gateway/server.ts'
+import { ModelAliases } from '../providers/model-aliases.ts'
 import type { Command } from './command.ts'
 import { UsageError } from './command.ts'
 import { dataDirOf, networkOptions, resolveNetwork, resolveWallet } from './network-options.ts'
@@ -22,6 +24,18 @@ export const serveCommand: Command = {
       type: 'boolean',
       description: 'allow providers on private or loopback addresses (local networks only)',
     },
+    'model-alias': {
+      type: 'string',
+      multiple: true,
+      description:
+        'serve a model under another name, alias=target (repeatable; also ZG_MODEL_ALIASES, comma-separated)',
+    },
+    'cors-origin': {
+      type: 'string',
+      multiple: true,
+      description:
+        'let browser apps on this origin call the gateway: *, https://app.example or http://localhost:* (repeatable; also ZG_CORS_ORIGINS)',
+    },
     'no-auto-fund': { type: 'boolean', description: 'never open or refill provider sub-accounts' },
     'initial-deposit': {
       type: 'string',
@@ -32,13 +46,16 @@ export const serveCommand: Command = {
     const network = await resolveNetwork(values)
     const wallet = await resolveWallet(values, network)
     if (!wallet) throw new UsageError('The gateway pays providers from a wallet: set ZG_PRIVATE_KEY or pass --key-file')
-    const apiKeys = [
-      ...((values['api-key'] as string[] | undefined) ?? []),
-      ...(process.env.ZG_API_KEYS ?? '')
-        .split(',')
-        .map((k) => k.trim())
-        .filter(Boolean),
-    ]
+    const apiKeys = listOption(values['api-key'], process.env.ZG_API_KEYS)
+    let modelAliases: ModelAliases
+    let corsOrigins: string[]
+    try {
+      modelAliases = ModelAliases.parse(listOption(values['model-alias'], process.env.ZG_MODEL_ALIASES))
+      corsOrigins = listOption(values['cors-origin'], process.env.ZG_CORS_ORIGINS)
+      corsMatcher(corsOrigins)
+    } catch (err) {
+      throw new UsageError((err as Error).message)
+    }
     const dataDir = dataDirOf(values)
     const stopSignal = untilSignal()
     const gateway = await startGateway({
@@ -48,6 +65,8 @@ export const serveCommand: Command = {
       host: (values.host as string | undefined) ?? '127.0.0.1',
       port: Number((values.port as string | undefined) ?? process.env.ZG_PORT ?? 8080),
       apiKeys,
+      modelAliases: modelAliases.list().flatMap(({ alias, targets }) => targets.map((t) => [alias, t] as const)),
+      corsOrigins,
       allowPrivateUrls: Boolean(values['allow-private-urls']) || network.name === 'devnet',
       autoFund: !values['no-auto-fund'],
       initialDeposit:
@@ -63,12 +82,26 @@ export const serveCommand: Command = {
       console.log(
         `network ${network.name} (chain ${network.chain.id}), wallet ${wallet.address}, ${providers} providers`,
       )
-      if (!apiKeys.length)
+      // Keys come from the flags and from the store (`zg-gateway keys create`); only with neither can nobody call.
+      const stored = gateway.keys.list().filter((k) => k.revokedAt === null).length
+      if (!apiKeys.length && !stored)
         console.log('no API keys configured yet: create one with zg-gateway keys create --name <name>')
+      else console.log(`API keys: ${apiKeys.length} from the configuration, ${stored} in the key store`)
       console.log(`ready: ${base}`)
     }
     await stopSignal
     await gateway.close()
     return 0
   },
+}
+
+/** A repeatable flag's values, then a comma-separated environment variable's. */
+function listOption(flag: unknown, env: string | undefined): string[] {
+  return [
+    ...((flag as string[] | undefined) ?? []),
+    ...(env ?? '')
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean),
+  ]
 }

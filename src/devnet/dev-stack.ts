@@ -9,6 +9,7 @@ import { getLedger } from '../chain/actions/get-ledger.ts'
 import { getService } from '../chain/actions/get-service.ts'
 import { transferFund } from '../chain/actions/transfer-fund.ts'
 import { createZgClients } from '../chain/clients.ts'
+import { LOCALHOST_ORIGINS } from '../gateway/http/cors.ts'
 import { type Gateway, startGateway } from '../gateway/server.ts'
 import { type ProviderNode, startProviderNode } from '../provider-node/server.ts'
 import { anvilAccount } from './anvil.ts'
@@ -21,6 +22,7 @@ import {
   startDevBackend,
 } from './backends/index.ts'
 import { type Devnet, startDevnet, writeDevnetInfo } from './devnet.ts'
+import { DEV_MODEL_ALIASES } from './model-aliases.ts'
 
 /** The dev wallet: anvil account 1. Its ledger pays every provider; the gateway signs its session tokens. */
 export const DEV_WALLET_INDEX = 1
@@ -207,6 +209,9 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       devKey,
       allowPrivateUrls: true,
       keepAliveMs: options.keepAliveMs,
+      modelAliases: DEV_MODEL_ALIASES,
+      // Browser apps on any local dev server (Vite, Next, …) may call the dev gateway.
+      corsOrigins: LOCALHOST_ORIGINS,
       log,
     })
     stops.push(() => gateway.close())

@@ -6,8 +6,9 @@ import { type ForwardRequest, forward, type GatewayCore } from './forward.ts'
 import type { ApiKeyStore } from './http/api-keys.ts'
 import { type ApiKeyEnv, apiKeyAuth } from './http/auth.ts'
 import { readJsonBody } from './http/body.ts'
+import { type CorsEnv, type CorsOrigins, gatewayCors } from './http/cors.ts'
 import { methodNotAllowed, notFoundHandler } from './http/not-found.ts'
-import { badRequest, errorHandler, notFound, payloadTooLarge } from './http/openai-error.ts'
+import { badRequest, errorHandler, modelNotFound, notFound, payloadTooLarge } from './http/openai-error.ts'
 import { type RequestIdEnv, requestId, requestIdOnResponse } from './http/request-id.ts'
 import {
   validateChatCompletion,
@@ -15,6 +16,7 @@ import {
   validateEmbeddings,
   validateImageGeneration,
 } from './http/validate.ts'
+import { listModels } from './models.ts'
 import { peekMultipartModel } from './multipart-model.ts'
 import { step } from './steps.ts'
 
@@ -27,12 +29,14 @@ export type GatewayAppOptions = {
   bodyLimit?: number
   /** Largest audio upload, in bytes (default 25 MiB, as OpenAI). */
   uploadLimit?: number
+  /** Origins browser apps may call from (`*`, an origin, or `scheme://host:*`); none by default. */
+  corsOrigins?: CorsOrigins
   /** Whether the gateway can serve: the catalog loaded at least once. */
   ready: () => boolean
   log: (line: string) => void
 }
 
-type Env = RequestIdEnv & ApiKeyEnv
+type Env = RequestIdEnv & ApiKeyEnv & CorsEnv
 
 const INCLUDE_USAGE = Buffer.from(',"stream_options":{"include_usage":true}}')
 
@@ -74,12 +78,15 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
       : c.json({ status: 'starting' }, 503),
   )
 
+  // Before authentication: a browser's preflight carries no API key.
+  if (options.corsOrigins?.length) app.use('*', gatewayCors(options.corsOrigins))
   app.use('/v1/*', apiKeyAuth({ store: options.keys, devKey: options.devKey }))
 
   const base = (c: Context<Env>) => ({
     requestId: c.get('requestId'),
     apiKeyId: c.get('apiKey').id,
     signal: clientSignal(c),
+    responseHeaders: c.get('corsHeaders'),
   })
 
   /** Forwards the call; the answer carries the request id (forward() puts it on every response it builds). */
@@ -203,26 +210,16 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
   })
   app.all('/v1/audio/transcriptions', methodNotAllowed(['POST']))
 
-  app.get('/v1/models', (c) =>
-    c.json({
-      object: 'list',
-      data: core.catalog.models().map((m) => ({
-        id: m.id,
-        object: 'model',
-        created: Math.min(...m.providers.map((p) => Number(p.updatedAt))),
-        owned_by: '0g',
-        service_type: m.serviceType,
-        providers: m.providers.map((p) => ({
-          address: p.provider,
-          verifiability: p.verifiability,
-          input_price: p.inputPrice.toString(),
-          output_price: p.outputPrice.toString(),
-          healthy: p.healthy,
-        })),
-      })),
-    }),
-  )
+  app.get('/v1/models', (c) => c.json({ object: 'list', data: listModels(core.catalog, core.aliases) }))
   app.all('/v1/models', methodNotAllowed(['GET']))
+  // Ids hold slashes (`dev/chat-deterministic`, `Qwen/Qwen2.5-7B-Instruct`); SDKs send them percent-encoded or not.
+  app.get('/v1/models/:id{.+}', (c) => {
+    const id = c.req.param('id')
+    const model = listModels(core.catalog, core.aliases).find((m) => m.id === id)
+    if (!model) throw modelNotFound(id)
+    return c.json(model)
+  })
+  app.all('/v1/models/:id{.+}', methodNotAllowed(['GET']))
 
   app.get('/v1/receipts/:id', (c) => {
     const call = core.ledger.get(c.req.param('id'))

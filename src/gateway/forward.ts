@@ -12,6 +12,7 @@ import { streamSink } from '../billing/stream-sink.ts'
 import type { UsageLedger } from '../billing/usage-ledger.ts'
 import { type ClientSignal, clientAborted } from '../http/node-request.ts'
 import type { CatalogEntry, ProviderCatalog } from '../providers/catalog.ts'
+import type { ModelAliases } from '../providers/model-aliases.ts'
 import type { Router } from '../providers/router.ts'
 import { dispatchTarget, UpstreamCall, type UpstreamStart } from '../providers/upstream-call.ts'
 import type { DeliveryVerifier } from './delivery-verifier.ts'
@@ -35,6 +36,8 @@ export type GatewayCore = {
   headersTimeoutMs: number
   /** How many providers one call may try before giving up. */
   maxAttempts: number
+  /** Configured model names standing for models on the network (`gpt-4o-mini` → a 0G model). */
+  aliases: ModelAliases
   log: (line: string) => void
   /** Fired when a receipt is known (tests, metrics). */
   onReceipt?: (requestId: string, receipt: Receipt) => void
@@ -57,6 +60,13 @@ export type ForwardRequest = {
   signal: ClientSignal
   /** The Node response, under @hono/node-server: a stream is then written to it directly. */
   outgoing?: ServerResponse
+  /** Headers every answer carries beside the gateway's own (CORS for an allowed browser origin). */
+  responseHeaders?: Record<string, string>
+  /**
+   * The body with its model replaced (an alias resolved), for a body forward() cannot rewrite itself: a one-shot
+   * stream. A JSON body is rewritten by forward().
+   */
+  retarget?: (model: string) => ForwardRequest['body']
 }
 
 function gatewayError(
@@ -135,8 +145,20 @@ function mapProviderError(entry: CatalogEntry, status: number, text: string, ret
   )
 }
 
+/** The request for an alias's target: its model, and the body the provider sees, name the real model. */
+function retargeted(core: GatewayCore, req: ForwardRequest): ForwardRequest {
+  const model = core.aliases.resolve(req.model, req.endpoint, (id) => core.catalog.candidates(id))
+  if (model === req.model) return req
+  if (req.retarget) return { ...req, model, body: req.retarget(model) }
+  if (!(req.body instanceof Uint8Array)) return { ...req, model }
+  const json = JSON.parse(Buffer.from(req.body).toString('utf8')) as Record<string, unknown>
+  return { ...req, model, body: Buffer.from(JSON.stringify({ ...json, model })) }
+}
+
 /** Forwards one call to a provider picked by the router, and relays the answer. */
-export async function forward(core: GatewayCore, req: ForwardRequest): Promise<Response> {
+export async function forward(core: GatewayCore, asked: ForwardRequest): Promise<Response> {
+  // Most calls name a real model: no alias, no copy.
+  const req = core.aliases.size ? retargeted(core, asked) : asked
   const candidates = core.router.candidates(req.model)
   step('routed')
   if (!candidates.length) {
@@ -298,6 +320,7 @@ function settleAfter(core: GatewayCore, req: ForwardRequest, entry: CatalogEntry
 
 function responseHeaders(req: ForwardRequest, entry: CatalogEntry, contentType: string): Record<string, string> {
   return {
+    ...req.responseHeaders,
     'content-type': contentType,
     'x-request-id': req.requestId,
     'x-zg-provider': entry.provider,

@@ -10,12 +10,14 @@ import { createZgClients } from '../chain/clients.ts'
 import type { ZgNetwork } from '../chain/networks.ts'
 import { listenApp } from '../http/listen.ts'
 import { ProviderCatalog } from '../providers/catalog.ts'
+import { ModelAliases } from '../providers/model-aliases.ts'
 import { createProviderAgent } from '../providers/provider-agent.ts'
 import { Router } from '../providers/router.ts'
 import { createGatewayApp } from './app.ts'
 import { DeliveryVerifier } from './delivery-verifier.ts'
 import type { GatewayCore } from './forward.ts'
 import { ApiKeyStore } from './http/api-keys.ts'
+import type { CorsOrigins } from './http/cors.ts'
 import { OffPathQueue } from './off-path.ts'
 
 export type GatewayOptions = {
@@ -40,6 +42,10 @@ export type GatewayOptions = {
   headersTimeoutMs?: number
   maxAttempts?: number
   catalogRefreshMs?: number
+  /** Model names standing for models on the network: [alias, target] pairs. */
+  modelAliases?: Iterable<readonly [alias: string, target: string]>
+  /** Origins browser apps may call from (`*`, `https://app.example`, `http://localhost:*`). Default: none. */
+  corsOrigins?: CorsOrigins
   log?: (line: string) => void
 }
 
@@ -90,13 +96,21 @@ export async function createGatewayCore(options: GatewayOptions) {
     keepAliveMs: options.keepAliveMs ?? 15_000,
     headersTimeoutMs: options.headersTimeoutMs ?? 300_000,
     maxAttempts: options.maxAttempts ?? 3,
+    aliases: new ModelAliases(options.modelAliases),
     log,
   }
   let ready = false
   await catalog.start().then(() => {
     ready = true
   })
-  const app = createGatewayApp({ core, keys, devKey: options.devKey, ready: () => ready, log })
+  const app = createGatewayApp({
+    core,
+    keys,
+    devKey: options.devKey,
+    corsOrigins: options.corsOrigins,
+    ready: () => ready,
+    log,
+  })
   return { core, keys, app, log }
 }
 
