@@ -25,7 +25,7 @@ describe('models and aliases', () => {
       headers: { authorization: 'Bearer sk-zg-dev' },
     })
     expect(raw.status).toBe(200)
-    expect((await raw.json()).id).toBe(DEV_CHAT_MODEL)
+    expect(((await raw.json()) as { id: string }).id).toBe(DEV_CHAT_MODEL)
   })
 
   it('answers an unknown model with an OpenAI 404', async () => {
@@ -124,5 +124,29 @@ describe('CORS for browser apps', () => {
     })
     expect(res.status).toBe(200)
     expect(res.headers.get('access-control-allow-origin')).toBeNull()
+  })
+})
+
+describe('errors, whoever raised them', () => {
+  it('refuses an out-of-range sampling parameter itself, as OpenAI words it', async () => {
+    const err = await client.chat.completions
+      .create({ model: DEV_CHAT_MODEL, messages: [{ role: 'user', content: 'hi' }], temperature: 3 })
+      .catch((e) => e)
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError)
+    expect(err.param).toBe('temperature')
+    expect(err.message).toContain("Invalid 'temperature': expected a value <= 2")
+    expect(err.headers.get('x-zg-provider')).toBeNull()
+  })
+
+  it("passes a provider's refusal on OpenAI-shaped, with its param, in the gateway's words, naming the provider", async () => {
+    const err = await client.embeddings
+      .create({ model: DEV_EMBEDDING_MODEL, input: 'the sea', dimensions: 100_000 })
+      .catch((e) => e)
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError)
+    expect(err.param).toBe('dimensions')
+    expect(err.type).toBe('invalid_request_error')
+    expect(err.error.message).toBe("Invalid 'dimensions': expected a value <= 256.")
+    expect(err.headers.get('x-zg-provider')).toMatch(/^0x[0-9a-fA-F]{40}$/)
+    expect(err.headers.get('x-request-id')).toMatch(/^req_/)
   })
 })

@@ -11,6 +11,7 @@ import { SSE_HEADERS, SseUsageTap } from '../billing/sse-usage-tap.ts'
 import { streamSink } from '../billing/stream-sink.ts'
 import type { UsageLedger } from '../billing/usage-ledger.ts'
 import { type ClientSignal, clientAborted } from '../http/node-request.ts'
+import { readUpstreamError } from '../http/upstream-error-body.ts'
 import type { CatalogEntry, ProviderCatalog } from '../providers/catalog.ts'
 import type { ModelAliases } from '../providers/model-aliases.ts'
 import type { Router } from '../providers/router.ts'
@@ -90,58 +91,35 @@ function worthFailover(status: number): boolean {
   return status >= 500 || status === 402 || status === 429 || status === 408
 }
 
-function providerMessage(text: string): { message: string; code: string | null } {
-  try {
-    const body = JSON.parse(text) as { error?: unknown; detail?: unknown }
-    if (typeof body.error === 'string') return { message: body.error, code: null }
-    if (body.error && typeof body.error === 'object') {
-      const e = body.error as { message?: unknown; code?: unknown }
-      return { message: String(e.message ?? text), code: typeof e.code === 'string' ? e.code : null }
-    }
-    if (body.detail !== undefined)
-      return { message: typeof body.detail === 'string' ? body.detail : JSON.stringify(body.detail), code: null }
-  } catch {
-    // not JSON
-  }
-  return { message: text.slice(0, 2000) || 'no error body', code: null }
-}
-
 /**
  * Maps a provider's refusal onto what the gateway's client should see. The client's request was fine when the
  * provider refused the gateway itself (token, escrow): that is the gateway's upstream failing, a 502/503.
  */
 function mapProviderError(entry: CatalogEntry, status: number, text: string, retryAfter?: string): GatewayError {
-  const { message, code } = providerMessage(text)
+  const { message, param, code } = readUpstreamError(text)
   const where = `provider ${entry.provider}`
-  const headers: Record<string, string> = retryAfter ? { 'retry-after': retryAfter } : {}
+  // Which provider refused is part of every answer it shaped, as it is of every answer it served.
+  const headers: Record<string, string> = { 'x-zg-provider': entry.provider }
+  if (retryAfter) headers['retry-after'] = retryAfter
+  const error = (status: number, message: string, type: string, code: string | null, param: string | null = null) =>
+    gatewayError(status, message, type, code, param, headers)
   if (status === 401 || status === 403) {
-    return gatewayError(
-      502,
-      `${where} refused the gateway's session: ${message}`,
-      'api_error',
-      code ?? 'upstream_auth_error',
-    )
+    return error(502, `${where} refused the gateway's session: ${message}`, 'api_error', code ?? 'upstream_auth_error')
   }
   if (status === 402)
-    return gatewayError(503, `${where} has no escrow headroom left: ${message}`, 'api_error', 'provider_unfunded')
-  if (status === 429)
-    return gatewayError(429, message, 'rate_limit_error', code ?? 'rate_limit_exceeded', null, headers)
-  if (status === 404) return gatewayError(404, message, 'invalid_request_error', code ?? 'model_not_found')
-  if (status === 413) return gatewayError(413, message, 'invalid_request_error', 'request_too_large')
+    return error(503, `${where} has no escrow headroom left: ${message}`, 'api_error', 'provider_unfunded')
+  if (status === 429) return error(429, message, 'rate_limit_error', code ?? 'rate_limit_exceeded')
+  if (status === 404) return error(404, message, 'invalid_request_error', code ?? 'model_not_found', param)
+  if (status === 413) return error(413, message, 'invalid_request_error', 'request_too_large')
   if (status >= 500)
-    return gatewayError(
-      status === 504 ? 504 : 502,
-      `${where} failed: ${message}`,
-      'api_error',
-      code ?? 'upstream_error',
-    )
+    return error(status === 504 ? 504 : 502, `${where} failed: ${message}`, 'api_error', code ?? 'upstream_error')
   const context = /maximum context length|context window/i.test(message)
-  return gatewayError(
+  return error(
     400,
     message,
     'invalid_request_error',
     context ? 'context_length_exceeded' : (code ?? 'upstream_rejected'),
-    null,
+    param,
   )
 }
 

@@ -60,7 +60,7 @@ describe('gatewayCors', () => {
     })
     expect(res.status).toBe(403)
     expect(res.headers.get('access-control-allow-origin')).toBeNull()
-    expect((await res.json()).error.code).toBe('origin_not_allowed')
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('origin_not_allowed')
   })
 
   it('exposes the request id and the x-zg headers on answers and on errors', async () => {

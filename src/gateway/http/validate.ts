@@ -66,14 +66,31 @@ const prompt = z.union([z.string(), z.array(z.string()).min(1), tokenIds, z.arra
   error: 'expected a string, an array of strings, an array of token ids, or an array of token-id arrays',
 })
 
+/** A number in [min, max], as OpenAI bounds its sampling parameters. */
+const numberIn = (min: number, max: number) => z.number().min(min).max(max).nullish()
+
+/** The sampling parameters OpenAI bounds, with its bounds: refused here, before any provider is involved. */
+const samplingFields = {
+  temperature: numberIn(0, 2),
+  top_p: numberIn(0, 1),
+  presence_penalty: numberIn(-2, 2),
+  frequency_penalty: numberIn(-2, 2),
+}
+
+export const CHAT_ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function'] as const
+
 export const chatCompletionSchema = z.looseObject({
   model,
-  messages: z.array(z.looseObject({ role: z.string() })).min(1),
+  messages: z.array(z.looseObject({ role: z.enum(CHAT_ROLES) })).min(1),
   stream: optionalBoolean,
   stream_options: streamOptions,
-  n: positiveInt,
+  n: integer.min(1).max(128).nullish(),
   max_tokens: tokenLimit,
   max_completion_tokens: tokenLimit,
+  ...samplingFields,
+  logprobs: optionalBoolean,
+  top_logprobs: integer.min(0).max(20).nullish(),
+  seed: integer.nullish(),
 })
 
 const completionSchema = z.looseObject({
@@ -82,8 +99,12 @@ const completionSchema = z.looseObject({
   prompt: prompt.optional(),
   stream: optionalBoolean,
   stream_options: streamOptions,
-  n: positiveInt,
+  n: integer.min(1).max(128).nullish(),
   max_tokens: tokenLimit,
+  ...samplingFields,
+  logprobs: integer.min(0).max(5).nullish(),
+  best_of: integer.min(0).max(20).nullish(),
+  seed: integer.nullish(),
 })
 
 const embeddingsSchema = z.looseObject({
@@ -97,7 +118,7 @@ const embeddingsSchema = z.looseObject({
 const imageGenerationSchema = z.looseObject({
   model,
   prompt: z.string().min(1),
-  n: positiveInt,
+  n: integer.min(1).max(10).nullish(),
   response_format: z.enum(['url', 'b64_json']).nullish(),
   size: z.string().nullish(),
   stream: optionalBoolean,
@@ -124,9 +145,21 @@ type ChatCompletionBody = z.output<typeof chatCompletionSchema>
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
 const nullishBoolean = (value: unknown) => value === undefined || value === null || typeof value === 'boolean'
-/** What `integer.min(min).nullish()` accepts: nothing, or a safe integer of at least `min`. */
-const nullishInt = (value: unknown, min: number) =>
-  value === undefined || value === null || (Number.isSafeInteger(value) && (value as number) >= min)
+/** What `integer.min(min).max(max).nullish()` accepts: nothing, or a safe integer in [min, max]. */
+const nullishInt = (value: unknown, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  value === undefined ||
+  value === null ||
+  (Number.isSafeInteger(value) && (value as number) >= min && (value as number) <= max)
+/** What `numberIn(min, max)` accepts. */
+const nullishNumber = (value: unknown, min: number, max: number) =>
+  value === undefined || value === null || (typeof value === 'number' && value >= min && value <= max)
+const ROLES: ReadonlySet<string> = new Set(CHAT_ROLES)
+const SAMPLING_BOUNDS: ReadonlyArray<[string, [number, number]]> = [
+  ['temperature', [0, 2]],
+  ['top_p', [0, 1]],
+  ['presence_penalty', [-2, 2]],
+  ['frequency_penalty', [-2, 2]],
+]
 
 /**
  * A well-formed chat body, recognised by hand: what chatCompletionSchema accepts, read without building its copy of
@@ -138,13 +171,15 @@ export function wellFormedChatBody(json: Record<string, unknown>): ChatCompletio
   if (typeof json.model !== 'string' || json.model === '') return undefined
   const messages = json.messages
   if (!Array.isArray(messages) || messages.length === 0) return undefined
-  for (const message of messages) if (!isRecord(message) || typeof message.role !== 'string') return undefined
-  if (!nullishBoolean(json.stream)) return undefined
+  for (const message of messages) if (!isRecord(message) || !ROLES.has(message.role as string)) return undefined
+  if (!nullishBoolean(json.stream) || !nullishBoolean(json.logprobs)) return undefined
   const options = json.stream_options
   if (options !== undefined && options !== null && !(isRecord(options) && nullishBoolean(options.include_usage)))
     return undefined
-  if (!nullishInt(json.n, 1) || !nullishInt(json.max_tokens, 0) || !nullishInt(json.max_completion_tokens, 0))
+  if (!nullishInt(json.n, 1, 128) || !nullishInt(json.max_tokens, 0) || !nullishInt(json.max_completion_tokens, 0))
     return undefined
+  if (!nullishInt(json.top_logprobs, 0, 20) || !nullishInt(json.seed, Number.MIN_SAFE_INTEGER)) return undefined
+  for (const [field, [min, max]] of SAMPLING_BOUNDS) if (!nullishNumber(json[field], min, max)) return undefined
   return json as ChatCompletionBody
 }
 
@@ -287,7 +322,7 @@ function missing(param: string): GatewayError {
 function issueError(issue: z.core.$ZodIssue): GatewayError {
   const param = paramPath(issue.path)
   const input = 'input' in issue ? issue.input : undefined
-  if (input === undefined && issue.code === 'invalid_type') return missing(param)
+  if (input === undefined && (issue.code === 'invalid_type' || issue.code === 'invalid_value')) return missing(param)
   switch (issue.code) {
     case 'invalid_type': {
       // Messages written in this file start with "expected"; zod's own start with "Invalid input".
