@@ -59,6 +59,34 @@ describe('gateway streaming', () => {
     expect(Date.now() - started).toBeLessThan(1000)
   })
 
+  it("gives an aborted stream's receipt a final state within seconds: what was delivered, billed, and why unverified", async () => {
+    const controller = new AbortController()
+    const res = await fetch(`${stack.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer sk-zg-dev', 'content-type': 'application/json' },
+      body: chatBody('another long story', { stream: true, max_tokens: 4000 }),
+      signal: controller.signal,
+    })
+    const id = res.headers.get('x-request-id')!
+    const reader = res.body!.getReader()
+    let received = 0
+    for (let i = 0; i < 3; i++) received += (await reader.read()).value?.length ?? 0
+    controller.abort()
+    type Receipt = { status: number; fee: string; delivered_bytes: number; verification: Record<string, unknown> }
+    const receipt = async () =>
+      (await (
+        await fetch(`${stack.baseURL}/receipts/${id}`, { headers: { authorization: 'Bearer sk-zg-dev' } })
+      ).json()) as Receipt
+    await expect.poll(async () => (await receipt()).verification?.status, { timeout: 5_000 }).toBe('unverifiable')
+    const final = await receipt()
+    expect(final.status).toBe(499)
+    expect(final.fee).toBe('0')
+    expect(final.delivered_bytes).toBeGreaterThanOrEqual(received)
+    expect(final.verification.detail).toMatch(
+      /^the client closed the stream after \d+ bytes; the provider reported no usage before that, so no fee is recorded; /,
+    )
+  })
+
   it('aborts the provider request when the client goes away before the answer starts', async () => {
     const abortedBefore = stack.backend.stats.aborted
     const controller = new AbortController()

@@ -27,6 +27,7 @@ const call = (requestId: string, fee: bigint): CallRecord => ({
   status: 200,
   inputUnits: 10n,
   outputUnits: 20n,
+  deliveredBytes: 512,
   fee,
   resKey: `key-${requestId}`,
   latencyMs: 3,
@@ -76,6 +77,23 @@ describe('UsageLedger', () => {
     expect(due).toHaveLength(1)
     due[0]!()
     expect(committed(path)).toBe(2)
+    ledger.close()
+  })
+
+  it('opens a ledger written before delivered_bytes existed: the column is added, old rows read 0', () => {
+    const path = tempPath()
+    const old = new DatabaseSync(path)
+    old.exec(`CREATE TABLE calls (request_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, api_key_id TEXT,
+      provider TEXT NOT NULL, model TEXT NOT NULL, endpoint TEXT NOT NULL, stream INTEGER NOT NULL,
+      status INTEGER NOT NULL, input_units TEXT NOT NULL, output_units TEXT NOT NULL, fee TEXT NOT NULL, res_key TEXT,
+      latency_ms INTEGER NOT NULL, verification TEXT NOT NULL, verification_level TEXT, verification_detail TEXT)`)
+    old.exec(`INSERT INTO calls VALUES ('req_old', 1, NULL, '0xabc', 'm', 'chat/completions', 0, 200, '1', '2', '3',
+      NULL, 5, 'verified', 'L1', 'ok')`)
+    old.close()
+    const ledger = new UsageLedger(path)
+    expect(ledger.get('req_old')).toMatchObject({ fee: 3n, deliveredBytes: 0, verification: 'verified' })
+    ledger.record(call('req_new', 7n))
+    expect(ledger.get('req_new')).toMatchObject({ fee: 7n, deliveredBytes: 512 })
     ledger.close()
   })
 

@@ -22,6 +22,8 @@ export type CallRecord = {
   fee: bigint
   resKey: string | null
   latencyMs: number
+  /** Bytes the client received: the whole answer, or what reached it before a stream was cut short. */
+  deliveredBytes: number
   verification: VerificationStatus
   verificationLevel: string | null
   verificationDetail: string | null
@@ -43,6 +45,7 @@ const toCall = (r: Row): CallRecord => ({
   fee: BigInt(r.fee as string),
   resKey: (r.res_key as string | null) ?? null,
   latencyMs: r.latency_ms as number,
+  deliveredBytes: (r.delivered_bytes as number | null) ?? 0,
   verification: r.verification as VerificationStatus,
   verificationLevel: (r.verification_level as string | null) ?? null,
   verificationDetail: (r.verification_detail as string | null) ?? null,
@@ -107,8 +110,15 @@ export class UsageLedger {
       CREATE INDEX IF NOT EXISTS calls_by_time ON calls (created_at);
       CREATE INDEX IF NOT EXISTS calls_by_provider ON calls (provider, verification);
     `)
+    // Added after the first release: a ledger written before it gains the column (its old rows read as 0).
+    const columns = this.#db.prepare('PRAGMA table_info(calls)').all() as Array<{ name: string }>
+    if (!columns.some((c) => c.name === 'delivered_bytes'))
+      this.#db.exec('ALTER TABLE calls ADD COLUMN delivered_bytes INTEGER')
     this.#insert = this.#db.prepare(
-      `INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO calls (request_id, created_at, api_key_id, provider, model, endpoint, stream, status,
+         input_units, output_units, fee, res_key, latency_ms, verification, verification_level, verification_detail,
+         delivered_bytes)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
     this.#verify = this.#db.prepare(
       'UPDATE calls SET verification = ?, verification_level = ?, verification_detail = ? WHERE request_id = ?',
@@ -170,6 +180,7 @@ export class UsageLedger {
       call.verification,
       call.verificationLevel,
       call.verificationDetail,
+      call.deliveredBytes,
     )
   }
 

@@ -231,8 +231,10 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
       provider: getAddress(call.provider),
       model: call.model,
       endpoint: call.endpoint,
+      status: call.status,
       usage: { input: call.inputUnits.toString(), output: call.outputUnits.toString() },
       fee: call.fee.toString(),
+      delivered_bytes: call.deliveredBytes,
       response_key: call.resKey,
       verification: { status: call.verification, level: call.verificationLevel, detail: call.verificationDetail },
     })

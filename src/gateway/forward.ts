@@ -246,6 +246,26 @@ type Delivered = {
   /** ZG-Res-Signature, when the provider sent its signature along (a header, or a stream's trailer: zg-gateway nodes). */
   signature: Hex | null
   latencyMs: number
+  /** Bytes the client received. */
+  deliveredBytes: number
+  /**
+   * Why a stream stopped before the provider finished it, when nothing signed can follow: the client went away, or
+   * the connection to the provider failed. The record is then final at once.
+   */
+  cutShort?: { by: 'client' | 'connection'; reason: string }
+}
+
+/** What a cut-short stream's record says: what reached the client, what the provider reported, why no signature. */
+function cutShortDetail(d: Delivered, fee: bigint | undefined): string {
+  const who =
+    d.cutShort!.by === 'client'
+      ? `the client closed the stream after ${d.deliveredBytes} bytes`
+      : `the connection to the provider failed after ${d.deliveredBytes} bytes (${d.cutShort!.reason})`
+  const billed =
+    fee === undefined
+      ? 'the provider reported no usage before that, so no fee is recorded'
+      : `the provider reported its usage first: ${fee} neuron`
+  return `${who}; ${billed}; a response cut short carries no provider signature to check`
 }
 
 /** Records the call and verifies the delivery, off the request path (see OffPathQueue). */
@@ -257,6 +277,7 @@ function settleAfter(core: GatewayCore, req: ForwardRequest, entry: CatalogEntry
       const usage = d.usage()
       const fee = usage ? feeOf(usage, entry).fee : 0n
       const units = usage ? billedUnits(usage) : [0n, 0n]
+      const cutShort = d.cutShort ? cutShortDetail(d, usage ? fee : undefined) : null
       core.ledger.record({
         requestId: req.requestId,
         createdAt: Date.now(),
@@ -271,11 +292,16 @@ function settleAfter(core: GatewayCore, req: ForwardRequest, entry: CatalogEntry
         fee,
         resKey: d.resKey,
         latencyMs: Math.round(d.latencyMs),
-        verification: 'pending',
+        deliveredBytes: d.deliveredBytes,
+        // A stream cut short is final at once; any other answer, complete or ended by the provider, is checked.
+        verification: cutShort ? 'unverifiable' : 'pending',
         verificationLevel: null,
-        verificationDetail: null,
+        verificationDetail: cutShort,
       })
-      if (d.status !== 200) return
+      if (cutShort) {
+        core.onReceipt?.(req.requestId, { status: 'unverifiable', level: null, detail: cutShort })
+        return
+      }
       const receipt = await core.verifier.verify({
         url: entry.url,
         model: req.model,
@@ -335,6 +361,7 @@ async function relay(
       resKey,
       signature: field(upstream.headers, 'zg-res-signature') as Hex | null,
       latencyMs,
+      deliveredBytes: bytes.length,
     })
     return new Response(bytes, { status: 200, headers: responseHeaders(req, entry, contentType) })
   }
@@ -344,7 +371,8 @@ async function relay(
   let lastSent = Date.now()
   let keepAlive: NodeJS.Timeout | undefined
   let finished = false
-  const finish = (status: number) => {
+  let deliveredBytes = 0
+  const finish = (status: number, cutShort?: Delivered['cutShort']) => {
     if (finished) return
     finished = true
     clearInterval(keepAlive)
@@ -354,9 +382,12 @@ async function relay(
       bytes: Buffer.concat(received),
       usage: () => (tap.usage ? usageFromBody(req.endpoint, { usage: tap.usage }) : undefined),
       resKey,
-      // A zg-gateway node sends a stream's signature as a trailer; undici has it by the body's end.
-      signature: status === 200 ? (field(call.trailers, 'zg-res-signature') as Hex | null) : null,
+      // A zg-gateway node sends a stream's signature as a trailer; undici has it by the body's end (a stream the
+      // provider itself ended with an error event is signed too).
+      signature: cutShort ? null : (field(call.trailers, 'zg-res-signature') as Hex | null),
       latencyMs,
+      deliveredBytes,
+      cutShort,
     })
   }
   const clientGone = () => {
@@ -364,7 +395,7 @@ async function relay(
     if (finished) return
     clearInterval(keepAlive)
     call.abort()
-    finish(499)
+    finish(499, { by: 'client', reason: 'client closed' })
   }
   const headers = { ...responseHeaders(req, entry, contentType), ...SSE_HEADERS }
   const hooks = { drain: () => call.resume(), gone: clientGone }
@@ -375,11 +406,13 @@ async function relay(
     const out = tap.push(chunk)
     if (!out.length) return
     lastSent = Date.now()
+    deliveredBytes += out.length
     if (!sink.write(out)) call.pause()
   }
   const onEnd = () => {
     if (finished) return
     const tail = tap.flush()
+    deliveredBytes += tail.length
     if (tail.length) sink.write(tail)
     // Never end a stream silently: without [DONE] and without an error, the answer was cut off.
     if (!tap.done && !tap.errored) {
@@ -396,7 +429,7 @@ async function relay(
         tap.flush().toString() + DONE_ERROR(`provider ${entry.provider} failed mid-stream: ${err.message}`),
       ),
     )
-    finish(502)
+    finish(502, { by: 'connection', reason: err.message })
     sink.end()
   }
   // The first event, when it came with the headers, goes out before anything the stream needs later is set up.
