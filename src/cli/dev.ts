@@ -18,7 +18,7 @@ export const devCommand: Command = {
     const dataDir = dataDirOf(values)
     const started = performance.now()
     // Listen before anything starts: a Ctrl-C during start-up, or right after the ready line, still stops cleanly.
-    const stopSignal = untilSignal()
+    const stopSignal = untilSignal({ watchParent: true })
     const text = !values.json
     const stack = await startDevStack({
       dataDir,

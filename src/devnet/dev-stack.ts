@@ -11,6 +11,7 @@ import { transferFund } from '../chain/actions/transfer-fund.ts'
 import { createZgClients } from '../chain/clients.ts'
 import { LOCALHOST_ORIGINS } from '../gateway/http/cors.ts'
 import { type Gateway, startGateway } from '../gateway/server.ts'
+import { ensurePortFree } from '../http/listen.ts'
 import { type ProviderNode, startProviderNode } from '../provider-node/server.ts'
 import { anvilAccount } from './anvil.ts'
 import {
@@ -124,6 +125,9 @@ export type DevStack = {
  */
 export async function startDevStack(options: DevStackOptions): Promise<DevStack> {
   const log = options.log ?? (() => {})
+  // Both ports are checked before a chain is started or a contract deployed, rather than failing at the end.
+  await ensurePortFree('127.0.0.1', options.port ?? 8080, 'the gateway')
+  await ensurePortFree('127.0.0.1', options.chainPort ?? 8545, 'the chain (anvil)')
   const devnet = await startDevnet({
     dataDir: options.dataDir,
     port: options.chainPort ?? 8545,

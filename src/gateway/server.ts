@@ -117,7 +117,11 @@ export async function createGatewayCore(options: GatewayOptions) {
 /** Starts the OpenAI-compatible gateway over the providers of `network`. */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { core, keys, app } = await createGatewayCore(options)
-  const server = await listenApp(app.fetch, { hostname: options.host ?? '127.0.0.1', port: options.port ?? 8080 })
+  const server = await listenApp(app.fetch, {
+    hostname: options.host ?? '127.0.0.1',
+    port: options.port ?? 8080,
+    what: 'the gateway',
+  })
   const { port, address } = server.address() as AddressInfo
   return {
     url: `http://${address.includes(':') ? `[${address}]` : address}:${port}`,

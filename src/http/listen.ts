@@ -9,7 +9,7 @@ import { readJsonBodyEarly } from './early-body.ts'
  */
 export async function listenApp(
   fetch: (request: Request, env: object) => Response | Promise<Response>,
-  options: { hostname: string; port: number },
+  options: { hostname: string; port: number; what?: string },
 ): Promise<ServerType> {
   const listener = getRequestListener(fetch, { hostname: options.hostname })
   const server: ServerType = createServer((req, res) => {
@@ -17,11 +17,40 @@ export async function listenApp(
     listener(req, res)
   })
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'EADDRINUSE' ? new PortInUseError(options.hostname, options.port, options.what ?? 'the') : err,
+      ),
+    )
     server.listen(options.port, options.hostname, () => {
-      server.off('error', reject)
+      server.removeAllListeners('error')
       resolve()
     })
   })
   return server
+}
+
+/** A port this process was asked to listen on is taken. */
+export class PortInUseError extends Error {
+  override name = 'PortInUseError'
+  constructor(hostname: string, port: number, what: string) {
+    super(
+      `${what} port ${port} on ${hostname} is already in use (another zg-gateway?): stop that, or pick another port (0 = any free port)`,
+    )
+  }
+}
+
+/**
+ * Fails with a PortInUseError if `port` cannot be listened on now: checked before work that would be wasted if the
+ * listen came to fail at the end (the dev stack deploys a chain before its gateway listens). Port 0 always passes.
+ */
+export async function ensurePortFree(hostname: string, port: number, what: string): Promise<void> {
+  if (port === 0) return
+  const probe = createServer()
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new PortInUseError(hostname, port, what) : err),
+    )
+    probe.listen(port, hostname, () => probe.close(() => resolve()))
+  })
 }

@@ -74,7 +74,11 @@ export async function startProviderNode(options: ProviderNodeOptions): Promise<P
     headersTimeoutMs: options.headersTimeoutMs ?? 300_000,
     log,
   })
-  const server = await listenApp(app.fetch, { hostname: options.host ?? '127.0.0.1', port: options.port ?? 0 })
+  const server = await listenApp(app.fetch, {
+    hostname: options.host ?? '127.0.0.1',
+    port: options.port ?? 0,
+    what: 'the provider node',
+  })
   const { port, address } = server.address() as AddressInfo
 
   let running: Promise<SettlementOutcome[]> | undefined
