@@ -179,6 +179,14 @@ describe('account lifecycle on the real contracts', () => {
     )
   })
 
+  it('refuses a refund beyond the available balance with refund advice, not settlement advice', async () => {
+    await expectRefused(
+      () => refund(user, { amount: e('50') }),
+      'InsufficientBalance',
+      /less available than the amount\. Refund at most its available balance/,
+    )
+  })
+
   it('refuses to delete a ledger that still holds funds', async () => {
     await expectRefused(() => deleteLedger(user), 'MustWithdrawAllFundsFirst', /refund them/)
   })

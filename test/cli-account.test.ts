@@ -73,6 +73,18 @@ describe('zg-gateway account (CLI)', () => {
     expect(JSON.parse(json.stdout).ledger).toMatchObject({ totalBalance: parseEther('3').toString(), locked: '0' })
   })
 
+  it('refuses a refund beyond the available balance with the figures, before any transaction', async () => {
+    const before = await cli(['account', 'show', '--json', ...chainArgs])
+    const r = await cli(['account', 'refund', '--amount', '5000', ...chainArgs])
+    expect(r.code).toBe(2)
+    expect(r.stderr.trim()).toMatch(
+      /^error: The ledger has 3(\.0)? 0G available, less than the 5000(\.0)? 0G asked: refund at most that\.$/,
+    )
+    expect(r.stderr).not.toMatch(/sub-account to pay this charge/)
+    const after = await cli(['account', 'show', '--json', ...chainArgs])
+    expect(JSON.parse(after.stdout).ledger).toEqual(JSON.parse(before.stdout).ledger)
+  })
+
   it('shows another address without a wallet', async () => {
     const r = await cli(['account', 'show', '--address', anvilAccount(6).address, ...chainArgs], {})
     expect(r.code).toBe(0)

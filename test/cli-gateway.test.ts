@@ -59,6 +59,15 @@ describe('gateway CLI against a running dev stack', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ tee: 'none', signerBound: false, quoteVerified: false })
   })
 
+  it('tells a malformed --provider from a missing one', async () => {
+    const malformed = await cli(['providers', 'verify', '--provider', 'hello'])
+    expect(malformed.code).toBe(2)
+    expect(malformed.stderr.trim()).toBe('error: --provider is not an address: hello')
+    const missing = await cli(['providers', 'verify'])
+    expect(missing.code).toBe(2)
+    expect(missing.stderr.trim()).toBe('error: --provider is required')
+  })
+
   it('creates an API key the running gateway accepts, lists it without the key, and revokes it', async () => {
     const created = await cli(['keys', 'create', '--name', 'ci', '--json'])
     const { key, id } = JSON.parse(created.stdout)
@@ -84,6 +93,7 @@ describe('gateway CLI against a running dev stack', () => {
       const base = served.base
       const out = served.output()
       expect(out).not.toContain(anvilPrivateKey(1).slice(2))
+      expect(out).toContain('API keys: 1 from the configuration, 0 in the key store')
       const call = (key: string) =>
         fetch(`${base}/chat/completions`, {
           method: 'POST',
@@ -92,6 +102,33 @@ describe('gateway CLI against a running dev stack', () => {
         })
       expect((await call('sk-served-1')).status).toBe(200)
       expect((await call('sk-zg-dev')).status).toBe(401)
+    } finally {
+      await served.stop()
+    }
+  })
+
+  it('counts the key store before saying that no API key is configured', async () => {
+    const dir = `${stack.dataDir}/served-stored`
+    const created = await run(process.execPath, [
+      'bin/zg-gateway.js',
+      'keys',
+      'create',
+      '--name',
+      'stored',
+      '--json',
+      '--data-dir',
+      dir,
+    ])
+    const { key } = JSON.parse(created.stdout)
+    const args = serveArgs(stack.devnet.info, { apiKey: 'unused', dataDir: dir })
+    args.splice(args.indexOf('--api-key'), 2)
+    const { anvilPrivateKey } = await import('../src/devnet/anvil.ts')
+    const served = await spawnUntilReady(['bin/zg-gateway.js', ...args], { ZG_PRIVATE_KEY: anvilPrivateKey(1) })
+    try {
+      expect(served.output()).not.toContain('no API keys configured')
+      expect(served.output()).toContain('API keys: 0 from the configuration, 1 in the key store')
+      const res = await fetch(`${served.base}/models`, { headers: { authorization: `Bearer ${key}` } })
+      expect(res.status).toBe(200)
     } finally {
       await served.stop()
     }

@@ -17,8 +17,10 @@ const hints: Record<string, (args: readonly unknown[], functionName?: string) =>
       : `The amount ${fmt(provided)} is below the minimum of ${fmt(required)}. Send at least ${fmt(required)}.`,
   InsufficientAvailableBalance: ([available, required]) =>
     `The ledger has ${fmt(available)} available but ${fmt(required)} is needed. Deposit more (zg-gateway account deposit) or retrieve funds from sub-accounts.`,
-  InsufficientBalance: ([user]) =>
-    `The ledger of ${user} has too little locked in sub-accounts to pay this charge. Transfer more to the sub-account.`,
+  InsufficientBalance: ([user], functionName) =>
+    functionName === 'refund'
+      ? `The ledger of ${user} has less available than the amount. Refund at most its available balance (zg-gateway account show), or first retrieve funds from sub-accounts (zg-gateway account retrieve).`
+      : `The ledger of ${user} has too little locked in sub-accounts to pay this charge. Transfer more to the sub-account.`,
   MustWithdrawAllFundsFirst: ([remaining]) =>
     `The ledger still holds ${fmt(remaining)}. Retrieve funds from sub-accounts and refund them to the wallet before deleting.`,
   TooManyProviders: ([requested, max]) =>

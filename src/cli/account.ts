@@ -1,4 +1,4 @@
-import { type Address, getAddress, isAddress } from 'viem'
+import { getAddress, isAddress } from 'viem'
 import { addLedger } from '../chain/actions/add-ledger.ts'
 import { deleteLedger } from '../chain/actions/delete-ledger.ts'
 import { depositFund } from '../chain/actions/deposit-fund.ts'
@@ -10,7 +10,7 @@ import { retrieveFund } from '../chain/actions/retrieve-fund.ts'
 import { transferFund } from '../chain/actions/transfer-fund.ts'
 import { format0G, parse0G } from '../chain/units.ts'
 import type { WriteResult } from '../chain/write-contract.ts'
-import { type Command, type CommandGroup, requireString, UsageError, type Values } from './command.ts'
+import { type Command, type CommandGroup, requireAddress, requireString, UsageError, type Values } from './command.ts'
 import { clientsFrom, networkOptions } from './network-options.ts'
 import { formatDuration, printJson, table } from './output.ts'
 
@@ -21,12 +21,6 @@ function amountOf(values: Values): bigint {
   } catch (err) {
     throw new UsageError((err as Error).message)
   }
-}
-
-function addressOf(values: Values, name: string): Address {
-  const text = requireString(values, name)
-  if (!isAddress(text, { strict: false })) throw new UsageError(`--${name} is not an address: ${text}`)
-  return getAddress(text)
 }
 
 /** Prints the outcome of one transaction, as text or JSON. */
@@ -66,7 +60,7 @@ const deposit: Command = {
     const amount = amountOf(values)
     const clients = await clientsFrom(values, true)
     if (values.for !== undefined) {
-      const recipient = addressOf(values, 'for')
+      const recipient = requireAddress(values, 'for')
       const result = await depositFundFor(clients, { recipient, amount })
       return report(
         values,
@@ -86,7 +80,7 @@ const transfer: Command = {
   options: { ...networkOptions, ...amountOption, provider: { type: 'string', description: 'provider address' } },
   async run(values) {
     const amount = amountOf(values)
-    const provider = addressOf(values, 'provider')
+    const provider = requireAddress(values, 'provider')
     const clients = await clientsFrom(values, true)
     const result = await transferFund(clients, { provider, amount })
     return report(
@@ -140,6 +134,17 @@ const refundCommand: Command = {
   async run(values) {
     const amount = amountOf(values)
     const clients = await clientsFrom(values, true)
+    // Said with the figures before any transaction: what is available, and where the rest sits.
+    const { ledger } = await getAccountOverview(clients, { user: clients.address! })
+    if (ledger && amount > ledger.availableBalance) {
+      const locked =
+        ledger.locked > 0n
+          ? `; ${format0G(ledger.locked)} 0G more sits in sub-accounts (zg-gateway account retrieve moves it back, after the lock time)`
+          : ''
+      throw new UsageError(
+        `The ledger has ${format0G(ledger.availableBalance)} 0G available, less than the ${format0G(amount)} 0G asked: refund at most that${locked}.`,
+      )
+    }
     const result = await refund(clients, { amount })
     return report(values, 'refund', result, { amount }, `Refunded ${format0G(amount)} 0G to ${clients.address}`)
   },
@@ -201,7 +206,7 @@ const show: Command = {
   options: { ...networkOptions, address: { type: 'string', description: 'show this address instead of the wallet' } },
   async run(values) {
     const clients = await clientsFrom(values, values.address === undefined)
-    const user = values.address !== undefined ? addressOf(values, 'address') : clients.address!
+    const user = values.address !== undefined ? requireAddress(values, 'address') : clients.address!
     const overview = await getAccountOverview(clients, { user })
     if (values.json) printJson(overview)
     else console.log(showText(overview))

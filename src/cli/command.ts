@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util'
+import { type Address, getAddress, isAddress } from 'viem'
 
 export type OptionSpec = { type: 'string' | 'boolean'; multiple?: boolean; short?: string; description: string }
 export type Options = Record<string, OptionSpec>
@@ -64,4 +65,11 @@ export function requireString(values: Values, name: string): string {
   const v = values[name]
   if (typeof v !== 'string' || v === '') throw new UsageError(`--${name} is required`)
   return v
+}
+
+/** A required address option: missing and malformed are told apart. */
+export function requireAddress(values: Values, name: string): Address {
+  const text = requireString(values, name)
+  if (!isAddress(text, { strict: false })) throw new UsageError(`--${name} is not an address: ${text}`)
+  return getAddress(text)
 }

@@ -1,8 +1,7 @@
-import { type Address, getAddress, isAddress } from 'viem'
 import { checkProviderAttestation } from '../attestation/provider-attestation.ts'
 import { format0G } from '../chain/units.ts'
 import { ProviderCatalog } from '../providers/catalog.ts'
-import { type Command, type CommandGroup, UsageError, type Values } from './command.ts'
+import { type Command, type CommandGroup, requireAddress, UsageError, type Values } from './command.ts'
 import { clientsFrom, networkOptions } from './network-options.ts'
 import { printJson, table } from './output.ts'
 
@@ -57,9 +56,7 @@ const verify: Command = {
     'allow-private-urls': { type: 'boolean', description: 'allow a provider on a private address' },
   },
   async run(values) {
-    const raw = values.provider as string | undefined
-    if (!raw || !isAddress(raw, { strict: false })) throw new UsageError('--provider <address> is required')
-    const provider: Address = getAddress(raw)
+    const provider = requireAddress(values, 'provider')
     const catalog = await loadCatalog(values)
     const entry = catalog.byProvider(provider)
     if (!entry)
