@@ -25,13 +25,23 @@ export type { Gateway, GatewayOptions } from './gateway/server.ts'
 export type { ProviderNode, ProviderNodeOptions } from './provider-node/server.ts'
 export { ProviderCatalog } from './providers/catalog.ts'
 
+/** The gateway embedded without a listener: mount `fetch` in your own HTTP server. */
+export type EmbeddedGateway = {
+  /** A standard fetch handler: `(Request) => Promise<Response>`. */
+  fetch: (request: Request) => Promise<Response>
+  /** Stops its background work (catalog refresh, records, connections). */
+  close(): Promise<void>
+}
+
 /**
- * Starts the gateway in this process. With `listen: false` nothing listens: use `fetch` (a standard
- * `(Request) => Promise<Response>` handler) from your own HTTP server, and `close()` to stop its background work.
+ * Starts the gateway in this process, listening on `port` (default 8080). With `listen: false` nothing listens: use
+ * `fetch` from your own HTTP server, and `close()` to stop its background work.
  */
+export async function createGateway(options: GatewayOptions & { listen?: true }): Promise<Gateway>
+export async function createGateway(options: GatewayOptions & { listen: false }): Promise<EmbeddedGateway>
 export async function createGateway(
   options: GatewayOptions & { listen?: boolean },
-): Promise<Gateway | { fetch: (request: Request) => Promise<Response>; close(): Promise<void> }> {
+): Promise<Gateway | EmbeddedGateway> {
   if (options.listen !== false) return startGateway(options)
   const { core, keys, app } = await createGatewayCore(options)
   return {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import OpenAI from 'openai'
@@ -25,6 +25,40 @@ afterAll(async () => {
 })
 
 describe('npm run build', () => {
+  it("type-checks the README's library example against the published types, as an app importing 'zg-gateway'", async () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+    const snippet = /<!-- quickstart:library -->\n```ts\n([\s\S]*?)```/.exec(readme)?.[1]
+    expect(snippet).toBeDefined()
+    // Inside the package directory, 'zg-gateway' resolves to this package itself (its exports, its dist/ types).
+    const dir = mkdtempSync(join(ROOT, '.readme-check-'))
+    try {
+      writeFileSync(join(dir, 'app.ts'), `${snippet}\nexport {}\n`)
+      writeFileSync(
+        join(dir, 'tsconfig.json'),
+        JSON.stringify({ extends: '../tsconfig.json', compilerOptions: { noEmit: true }, include: ['app.ts'] }),
+      )
+      const tsc = join(ROOT, 'node_modules/typescript/bin/tsc')
+      const result = await promisify(execFile)(process.execPath, [tsc, '-p', dir], { cwd: ROOT }).then(
+        () => '',
+        (err: { stdout: string }) => err.stdout,
+      )
+      expect(result).toBe('')
+      // The import resolves to the built bundle, which exports what the example calls.
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          "const m = await import('zg-gateway'); console.log(typeof m.createGateway, typeof m.networks.testnet)",
+        ],
+        { cwd: ROOT },
+      )
+      expect(stdout.trim()).toBe('function object')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it('writes the library and CLI bundles with type declarations, and leaves undici at what the sources use', () => {
     for (const file of ['dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js']) {
       expect(existsSync(join(ROOT, file)), file).toBe(true)
