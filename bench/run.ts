@@ -1293,7 +1293,7 @@ async function main() {
         hopCells(hops.gateway, 'gateway'),
         `bare ${hopCells(hops.bare, 'bare proxy')}`,
         '–',
-        '(info: see README)',
+        '(info: see docs/performance.md)',
         '–',
       ],
       [
