@@ -9,8 +9,14 @@ export const devCommand: Command = {
     'Run the whole marketplace locally: anvil with the real 0G contracts, provider nodes, a funded wallet, and the gateway',
   options: {
     'data-dir': { type: 'string', description: 'state directory (ZG_DATA_DIR; default .zg)' },
-    port: { type: 'string', description: 'gateway port on 127.0.0.1 (ZG_PORT; default 8080)' },
-    'chain-port': { type: 'string', description: 'anvil RPC port on 127.0.0.1 (ZG_CHAIN_PORT; default 8545)' },
+    port: {
+      type: 'string',
+      description: 'gateway port on 127.0.0.1 (ZG_PORT; default 8080; 0 = any free port, printed on the ready line)',
+    },
+    'chain-port': {
+      type: 'string',
+      description: 'anvil RPC port on 127.0.0.1 (ZG_CHAIN_PORT; default 8545; 0 = any free port)',
+    },
     'lock-time': { type: 'string', description: 'refund lock time in seconds for a new devnet (default 86400)' },
     'token-delay': { type: 'string', description: 'dev model streaming pace, ms per token (default 10)' },
   },

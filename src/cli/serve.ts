@@ -14,7 +14,7 @@ export const serveCommand: Command = {
   options: {
     ...networkOptions,
     host: { type: 'string', description: 'address to listen on (default 127.0.0.1)' },
-    port: { type: 'string', description: 'port (ZG_PORT; default 8080)' },
+    port: { type: 'string', description: 'port (ZG_PORT; default 8080; 0 = any free port, printed on the ready line)' },
     'api-key': {
       type: 'string',
       multiple: true,
