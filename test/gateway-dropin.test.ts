@@ -1,8 +1,9 @@
 import { ChatOpenAI, OpenAIEmbeddings } from '@langchain/openai'
-import OpenAI from 'openai'
+import OpenAI, { toFile } from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DEV_CHAT_MODEL, DEV_EMBEDDING_MODEL, DEV_IMAGE_MODEL } from '../src/devnet/backends/index.ts'
+import { DEV_CHAT_MODEL, DEV_EMBEDDING_MODEL, DEV_IMAGE_MODEL, DEV_STT_MODEL } from '../src/devnet/backends/index.ts'
 import { startTestStack } from './support/dev-stack.ts'
+import { toneWav } from './support/wav.ts'
 
 let stack: Awaited<ReturnType<typeof startTestStack>>
 let client: OpenAI
@@ -70,6 +71,22 @@ describe('models and aliases', () => {
     const vector = await embeddings.embedQuery('the sea')
     expect(vector.length).toBe(256)
     expect(vector.some((x) => x !== 0)).toBe(true)
+  })
+
+  it('transcribes through an alias: the upload reaches the provider naming the real model, and verifies', async () => {
+    // Long enough (3 MB) that the file, sent before the model by the SDK, spills to disk before routing.
+    const wav = toneWav([
+      { hz: 440, seconds: 50 },
+      { hz: 0, seconds: 0.5 },
+      { hz: 660, seconds: 50 },
+    ])
+    const { data, response } = await client.audio.transcriptions
+      .create({ model: 'whisper-1', file: await toFile(wav, 'tones.wav', { type: 'audio/wav' }) })
+      .withResponse()
+    expect(data.text.length).toBeGreaterThan(0)
+    const id = response.headers.get('x-request-id')!
+    await expect.poll(async () => (await receipt(id)).verification?.status, { timeout: 10_000 }).toBe('verified')
+    expect((await receipt(id)).model).toBe(DEV_STT_MODEL)
   })
 
   it('returns images as b64_json when the client named no response_format', async () => {

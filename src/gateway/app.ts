@@ -7,6 +7,8 @@ import type { ApiKeyStore } from './http/api-keys.ts'
 import { type ApiKeyEnv, apiKeyAuth } from './http/auth.ts'
 import { readJsonBody } from './http/body.ts'
 import { type CorsEnv, type CorsOrigins, gatewayCors } from './http/cors.ts'
+import { rewriteMultipartField } from './http/multipart-field-rewrite.ts'
+import { readMultipartUpload } from './http/multipart-upload.ts'
 import { methodNotAllowed, notFoundHandler } from './http/not-found.ts'
 import { badRequest, errorHandler, modelNotFound, notFound, payloadTooLarge } from './http/openai-error.ts'
 import { type RequestIdEnv, requestId, requestIdOnResponse } from './http/request-id.ts'
@@ -17,8 +19,8 @@ import {
   validateImageGeneration,
 } from './http/validate.ts'
 import { listModels } from './models.ts'
-import { peekMultipartModel } from './multipart-model.ts'
 import { step } from './steps.ts'
+import { IMAGE_EDIT_FORM, TRANSCRIPTION_FORM, type UploadForm } from './upload-forms.ts'
 
 export type GatewayAppOptions = {
   core: GatewayCore
@@ -178,27 +180,30 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
   })
   app.all('/v1/images/generations', methodNotAllowed(['POST']))
 
-  app.post('/v1/audio/transcriptions', async (c) => {
+  /**
+   * A multipart upload: read as it arrives, routed by its model, streamed to the provider byte for byte (see
+   * readMultipartUpload). It cannot be replayed, so forward() tries one provider only.
+   */
+  const relayedUpload = async (c: Context<Env>, endpoint: string, form: UploadForm) => {
     const contentType = c.req.header('content-type') ?? ''
     if (!contentType.toLowerCase().startsWith('multipart/form-data')) {
-      throw badRequest(
-        'send the audio as multipart/form-data with `file` and `model` fields',
-        null,
-        'invalid_content_type',
-      )
+      throw badRequest(form.wrongType, null, 'invalid_content_type')
     }
     const declared = Number(c.req.header('content-length') ?? 0)
     if (declared > uploadLimit) throw payloadTooLarge(uploadLimit)
-    if (!c.req.raw.body) throw badRequest('the upload is empty', 'file')
-    const upload = await peekMultipartModel(c.req.raw.body, uploadLimit)
+    if (!c.req.raw.body) throw badRequest('the upload is empty', form.requiredFile.param, 'missing_required_parameter')
+    const upload = await readMultipartUpload(c.req.raw.body, { ...form, contentType, limit: uploadLimit })
     try {
-      if (!upload.model) throw badRequest('you must provide a model parameter', 'model', 'missing_required_parameter')
+      form.check?.(upload.fields)
       return await relayed(c, {
         ...base(c),
-        endpoint: 'audio/transcriptions',
+        endpoint,
         model: upload.model,
         body: upload.body,
         bodySha256: upload.sha256,
+        // An alias: the form the provider reads names the real model (and the hash covers the form as sent).
+        retarget: (model) => () =>
+          upload.body((bytes) => rewriteMultipartField(bytes, upload.boundary, 'model', model)),
         contentType,
         stream: false,
         clientWantsUsage: false,
@@ -207,8 +212,13 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
       // The provider has read the whole upload by the time it answers.
       await upload.dispose()
     }
-  })
+  }
+
+  app.post('/v1/audio/transcriptions', (c) => relayedUpload(c, 'audio/transcriptions', TRANSCRIPTION_FORM))
   app.all('/v1/audio/transcriptions', methodNotAllowed(['POST']))
+
+  app.post('/v1/images/edits', (c) => relayedUpload(c, 'images/edits', IMAGE_EDIT_FORM))
+  app.all('/v1/images/edits', methodNotAllowed(['POST']))
 
   app.get('/v1/models', (c) => c.json({ object: 'list', data: listModels(core.catalog, core.aliases) }))
   app.all('/v1/models', methodNotAllowed(['GET']))

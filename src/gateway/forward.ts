@@ -182,6 +182,8 @@ export async function forward(core: GatewayCore, asked: ForwardRequest): Promise
       } catch (err) {
         if (clientAborted(req.signal))
           throw gatewayError(499, 'the client closed the request', 'invalid_request_error', 'client_closed_request')
+        // A streamed upload the gateway refused on its way (too large, malformed): the client's fault, not the provider's.
+        if (err instanceof GatewayError && err.status < 500) throw err
         core.router.reportFailure(entry.provider)
         lastError =
           err instanceof undiciErrors.HeadersTimeoutError
