@@ -389,6 +389,88 @@ describe('ProviderCatalog URL safety', () => {
   })
 })
 
+describe('ProviderCatalog service types', () => {
+  let anvil: Anvil
+  let network: ZgNetwork
+  const addr: Record<string, Address> = {}
+
+  beforeAll(async () => {
+    let owner: ZgWalletClients
+    let clientsOf: (i: number) => ZgWalletClients
+    ;({ anvil, owner, clientsOf, network } = await chain())
+    // What newer 0G brokers register beside the types the gateway serves (0g-protocol.md §11), and one from the future.
+    const services: Record<string, Partial<ServiceParams>> = {
+      chat: { serviceType: 'chatbot' },
+      tts: { serviceType: 'audio-generation', model: 'dev/tts' },
+      edit: { serviceType: 'image-editing', model: 'dev/edit' },
+      video: { serviceType: 'video-generation', model: 'seedance-1.0' },
+      future: { serviceType: 'some-future-type', model: 'future-1' },
+      // additionalInfo is untrusted text: not JSON here, which must not cost the service its listing.
+      garbled: { serviceType: 'chatbot', model: 'dev/chat-g', additionalInfo: '{"TEEVerifier": dstack' },
+    }
+    let i = 1
+    for (const [name, over] of Object.entries(services)) {
+      addr[name] = await register(owner, clientsOf(i), { url: `http://127.0.0.1:${21_000 + i}`, ...over })
+      i++
+    }
+  })
+  afterAll(async () => {
+    await anvil?.stop()
+  })
+
+  it('lists the types it serves, leaves out the others with one log line each, and keeps going', async () => {
+    const lines: string[] = []
+    const c = new ProviderCatalog({
+      clients: createZgClients({ network }),
+      fetchModels: false,
+      allowPrivateUrls: true,
+      log: (l) => lines.push(l),
+    })
+    await c.refresh()
+    expect(c.entries().map((e) => e.provider)).toEqual(byAddress(addr.chat!, addr.tts!, addr.edit!, addr.garbled!))
+    expect(c.byProvider(addr.tts!)).toMatchObject({ serviceType: 'audio-generation', models: ['dev/tts'] })
+    expect(c.byProvider(addr.garbled!)?.additionalInfo).toMatchObject({ valid: false })
+    expect(c.excluded()).toEqual(
+      byAddress(addr.video!, addr.future!).map((provider) => ({
+        provider,
+        url: expect.any(String),
+        reason:
+          provider === addr.video
+            ? 'service type "video-generation" is not served by this gateway'
+            : 'service type "some-future-type" is not served by this gateway',
+      })),
+    )
+    const skipped = () => lines.filter((l) => /leaving out .* service type/.test(l))
+    expect(skipped()).toHaveLength(2)
+    expect(skipped().find((l) => l.includes(addr.video!))).toMatch(/video-generation/)
+    expect(skipped().find((l) => l.includes(addr.future!))).toMatch(/some-future-type/)
+    // Not again on every refresh.
+    await c.refresh()
+    await c.refresh()
+    expect(skipped()).toHaveLength(2)
+    expect(c.lastRefreshError).toBeUndefined()
+    expect(c.models().map((m) => [m.id, m.serviceType])).toEqual([
+      ['dev/chat-a', 'chatbot'],
+      ['dev/chat-g', 'chatbot'],
+      ['dev/edit', 'image-editing'],
+      ['dev/tts', 'audio-generation'],
+    ])
+    await c.stop()
+  })
+
+  it('lists any type it is told to', async () => {
+    const c = new ProviderCatalog({
+      clients: createZgClients({ network }),
+      fetchModels: false,
+      allowPrivateUrls: true,
+      serviceTypes: new Set(['video-generation']),
+    })
+    await c.refresh()
+    expect(c.entries().map((e) => e.provider)).toEqual([addr.video])
+    await c.stop()
+  })
+})
+
 describe('ProviderCatalog paging', () => {
   const N = 51 // one past the contract's page of 50
   let anvil: Anvil

@@ -7,6 +7,7 @@ import type { ZgClients } from '../chain/clients.ts'
 import { type AdditionalInfo, parseAdditionalInfo } from './additional-info.ts'
 import { createProviderAgent } from './provider-agent.ts'
 import { fetchProviderModels } from './provider-models.ts'
+import { SERVED_SERVICE_TYPES } from './service-types.ts'
 import { checkProviderUrl, UnsafeProviderUrlError } from './url-safety.ts'
 
 /** One usable provider service: acknowledged on-chain, with a URL that passed the safety check. */
@@ -40,6 +41,11 @@ export type ProviderCatalogOptions = {
   clients: Pick<ZgClients, 'network' | 'publicClient'>
   /** Accept provider URLs on loopback and private addresses (the devnet). Default false. */
   allowPrivateUrls?: boolean
+  /**
+   * The service types listed (default: those the gateway has an endpoint for). Brokers register others
+   * (`video-generation`, types yet to come): those are left out, like any other unusable service, never an error.
+   */
+  serviceTypes?: ReadonlySet<string>
   /** Full reload period, including each provider's /v1/models. Default 60 s. */
   refreshIntervalMs?: number
   /** Enrich entries from {url}/v1/models. Default true. */
@@ -85,12 +91,15 @@ type ModelsState = { url: string; model: string; ids: readonly string[]; healthy
  * a full reload every `refreshIntervalMs`, and a reload shortly after any ServiceUpdated, ServiceRemoved or
  * ProviderTEESignerAcknowledged event (polled with eth_getLogs, which every RPC supports, unlike filters).
  *
- * Listed: services whose TEE signer is set and acknowledged by the contract owner (the SDK's default listing, and
- * what settlement requires), whose URL passes checkProviderUrl. A chain outage keeps the last good catalog.
+ * Listed: services of a type the gateway serves, whose TEE signer is set and acknowledged by the contract owner (the
+ * SDK's default listing, and what settlement requires), whose URL passes checkProviderUrl. Every other service is
+ * left out with its reason, logged once per service (and again only if the reason changes). A chain outage keeps
+ * the last good catalog.
  */
 export class ProviderCatalog {
   readonly #clients: Pick<ZgClients, 'network' | 'publicClient'>
   readonly #allowPrivate: boolean
+  readonly #serviceTypes: ReadonlySet<string>
   readonly #refreshIntervalMs: number
   readonly #fetchModels: boolean
   readonly #modelsTimeoutMs: number
@@ -122,6 +131,7 @@ export class ProviderCatalog {
   constructor(opts: ProviderCatalogOptions) {
     this.#clients = opts.clients
     this.#allowPrivate = opts.allowPrivateUrls ?? false
+    this.#serviceTypes = opts.serviceTypes ?? SERVED_SERVICE_TYPES
     this.#refreshIntervalMs = opts.refreshIntervalMs ?? 60_000
     this.#fetchModels = opts.fetchModels ?? true
     this.#modelsTimeoutMs = opts.modelsTimeoutMs ?? 2_000
@@ -327,6 +337,10 @@ export class ProviderCatalog {
   ): Promise<ExcludedService | { provider: Address; entry: CatalogEntry; models?: ModelsState }> {
     const provider = getAddress(service.provider)
     const refuse = (reason: string) => ({ provider, url: service.url, reason })
+    // SDK 0.9.0 throws "Unknown service type" on the newer ones and fails the whole listing; one service is skipped here.
+    if (!this.#serviceTypes.has(service.serviceType)) {
+      return refuse(`service type ${JSON.stringify(service.serviceType.slice(0, 64))} is not served by this gateway`)
+    }
     if (service.teeSignerAddress === zeroAddress) return refuse('no TEE signer address registered')
     if (!service.teeSignerAcknowledged) return refuse('TEE signer not acknowledged by the contract owner')
     let url: URL

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { ModelAliases, serviceTypeOfEndpoint } from './model-aliases.ts'
+import { ModelAliases } from './model-aliases.ts'
+import { serviceTypeOfEndpoint } from './service-types.ts'
 
 const catalog: Record<string, Array<{ serviceType: string }>> = {
   'qwen-7b': [{ serviceType: 'chatbot' }],

@@ -1,21 +1,4 @@
-/**
- * The 0G service type that serves each OpenAI endpoint: an alias with one target per kind of service (e.g.
- * `gpt-image-1` for both generations and edits) resolves to the one that fits the call.
- */
-const SERVICE_TYPE_OF_ENDPOINT: Record<string, string> = {
-  'chat/completions': 'chatbot',
-  completions: 'chatbot',
-  embeddings: 'embedding',
-  'images/generations': 'text-to-image',
-  'images/edits': 'image-editing',
-  'audio/transcriptions': 'speech-to-text',
-  'audio/translations': 'speech-to-text',
-  'audio/speech': 'audio-generation',
-}
-
-export function serviceTypeOfEndpoint(endpoint: string): string | undefined {
-  return SERVICE_TYPE_OF_ENDPOINT[endpoint]
-}
+import { serviceTypeOfEndpoint } from './service-types.ts'
 
 /** What the aliases need to know of the catalog: which service types serve a model id. */
 export type ModelLookup = (model: string) => readonly { serviceType: string }[]
