@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEV_CHAT_MODEL } from '../src/devnet/backends/index.ts'
+import { DEV_PROVIDERS } from '../src/devnet/dev-stack.ts'
 import { startTestStack } from './support/dev-stack.ts'
 import { serveArgs, spawnUntilReady } from './support/serve.ts'
 
@@ -43,14 +44,10 @@ describe('gateway CLI against a running dev stack', () => {
     const r = await cli(['providers', 'list', '--json'])
     expect(r.code).toBe(0)
     const { providers } = JSON.parse(r.stdout)
-    expect(providers).toHaveLength(5)
-    expect(providers.map((p: { verifiability: string }) => p.verifiability).sort()).toEqual([
-      'TeeML',
-      'TeeML',
-      'TeeML',
-      'TeeML',
-      'standard',
-    ])
+    expect(providers).toHaveLength(DEV_PROVIDERS.length)
+    expect(providers.map((p: { verifiability: string }) => p.verifiability).sort()).toEqual(
+      DEV_PROVIDERS.map((p) => p.verifiability).sort(),
+    )
   })
 
   it('verifies a provider honestly: a dev signer is not a TEE', async () => {

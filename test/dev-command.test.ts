@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { DEV_PROVIDERS } from '../src/devnet/dev-stack.ts'
 
 const dataDir = mkdtempSync(join(tmpdir(), 'zg-dev-'))
 
@@ -51,7 +52,7 @@ describe('zg-gateway dev', () => {
     expect(output()).toContain(info.contracts.ledger)
     expect(output()).toContain(info.contracts.inference)
     expect(info.chainId).toBe(31337)
-    expect(info.providers).toHaveLength(5)
+    expect(info.providers).toHaveLength(DEV_PROVIDERS.length)
     const base = output().match(/^ready: (\S+)/m)![1]!
     expect(base).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/)
     expect((await fetch(base.replace(/\/v1$/, '/readyz'))).status).toBe(200)

@@ -1,7 +1,14 @@
 import { ChatOpenAI, OpenAIEmbeddings } from '@langchain/openai'
 import OpenAI, { toFile } from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DEV_CHAT_MODEL, DEV_EMBEDDING_MODEL, DEV_IMAGE_MODEL, DEV_STT_MODEL } from '../src/devnet/backends/index.ts'
+import {
+  DEV_CHAT_MODEL,
+  DEV_EMBEDDING_MODEL,
+  DEV_IMAGE_EDIT_MODEL,
+  DEV_IMAGE_MODEL,
+  DEV_STT_MODEL,
+  DEV_TTS_MODEL,
+} from '../src/devnet/backends/index.ts'
 import { startTestStack } from './support/dev-stack.ts'
 import { toneWav } from './support/wav.ts'
 
@@ -25,11 +32,13 @@ describe('the official openai client against the dev stack', () => {
     const served = models.data.filter((m) => !('alias_for' in m))
     const byId = Object.fromEntries(served.map((m) => [m.id, m as unknown as Record<string, unknown>]))
     expect(Object.keys(byId).sort()).toEqual(
-      [DEV_CHAT_MODEL, DEV_EMBEDDING_MODEL, DEV_IMAGE_MODEL, DEV_STT_MODEL].sort(),
+      [DEV_CHAT_MODEL, DEV_EMBEDDING_MODEL, DEV_IMAGE_MODEL, DEV_STT_MODEL, DEV_TTS_MODEL, DEV_IMAGE_EDIT_MODEL].sort(),
     )
     expect(byId[DEV_CHAT_MODEL]).toMatchObject({ object: 'model', owned_by: '0g', service_type: 'chatbot' })
     expect(byId[DEV_CHAT_MODEL]!.providers).toHaveLength(2)
     expect(byId[DEV_STT_MODEL]).toMatchObject({ service_type: 'speech-to-text' })
+    expect(byId[DEV_TTS_MODEL]).toMatchObject({ service_type: 'audio-generation' })
+    expect(byId[DEV_IMAGE_EDIT_MODEL]).toMatchObject({ service_type: 'image-editing' })
     expect(Number.isInteger(byId[DEV_CHAT_MODEL]!.created)).toBe(true)
   })
 

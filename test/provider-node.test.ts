@@ -1,10 +1,30 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { request } from 'undici'
-import { parseEther } from 'viem'
+import { type Address, parseEther } from 'viem'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { createInsecureDevSigner } from '../src/attestation/dev-signer.ts'
 import { verifyResponseSignature } from '../src/attestation/response-signature.ts'
+import type { TeeSigner } from '../src/attestation/tee-signer.ts'
+import { wavDurationSeconds } from '../src/billing/audio-duration.ts'
+import { acknowledgeTEESignerByOwner } from '../src/chain/actions/acknowledge-tee-signer-by-owner.ts'
+import { addLedger } from '../src/chain/actions/add-ledger.ts'
+import { addOrUpdateService } from '../src/chain/actions/add-or-update-service.ts'
+import { depositFund } from '../src/chain/actions/deposit-fund.ts'
 import { getAccount } from '../src/chain/actions/get-account.ts'
-import { DEV_CHAT_MODEL, DEV_EMBEDDING_MODEL, DEV_IMAGE_MODEL, DEV_STT_MODEL } from '../src/devnet/backends/index.ts'
+import { transferFund } from '../src/chain/actions/transfer-fund.ts'
+import type { ZgWalletClients } from '../src/chain/clients.ts'
+import {
+  DEV_CHAT_MODEL,
+  DEV_EMBEDDING_MODEL,
+  DEV_IMAGE_EDIT_MODEL,
+  DEV_IMAGE_MODEL,
+  DEV_STT_MODEL,
+  DEV_TTS_MODEL,
+} from '../src/devnet/backends/index.ts'
+import { encodePng } from '../src/devnet/backends/png.ts'
+import { type ProviderNode, startProviderNode } from '../src/provider-node/server.ts'
 import { json } from './support/json.ts'
 import { type Marketplace, PRICES, startMarketplace } from './support/marketplace.ts'
 import { toneWav } from './support/wav.ts'
@@ -254,7 +274,9 @@ describe('provider node: refusals', () => {
     const { res: ok } = await chat({})
     for (const r of [res, models, ok]) {
       expect(r.headers.get('access-control-allow-origin')).toBe('*')
-      expect(r.headers.get('access-control-expose-headers')).toBe('ZG-Res-Key,ZG-Res-Signature,Retry-After')
+      expect(r.headers.get('access-control-expose-headers')).toBe(
+        'ZG-Res-Key,ZG-Res-Signature,Retry-After,X-0G-Audio-Duration-Seconds,X-0G-Fee,ZG-Audio-Duration-Source',
+      )
     }
     const preflight = await fetch(`${m.node.url}/v1/proxy/chat/completions`, {
       method: 'OPTIONS',
@@ -433,5 +455,221 @@ describe('provider node: refusals', () => {
     expect(res.status).toBe(502)
     expect(JSON.parse(text).error.code).toBe('upstream_error')
     expect(m.node.store.records().length).toBe(before)
+  })
+})
+
+describe('provider node: text-to-speech and image edits', () => {
+  /** 0.01 0G per second of audio: a 120 s reservation is 1.2 0G, more than a 2 0G sub-account holds beside its reserve. */
+  const SECOND = parseEther('0.01')
+  const IMAGE = parseEther('0.02')
+  type Media = { node: ProviderNode; signer: TeeSigner; address: Address }
+  let speech: Media
+  let adaptor: Media
+  let edits: Media
+  let adaptorBackend: ReturnType<typeof createServer>
+  const logs: string[] = []
+
+  /** A provider node of `serviceType` for anvil account `account`, registered and acknowledged on-chain. */
+  async function mediaNode(
+    account: number,
+    service: { serviceType: string; model: string; outputPrice: bigint },
+    backendUrl = m.backend.url,
+    register = true,
+  ): Promise<Media> {
+    const clients = m.clientsOf(account)
+    const address = clients.walletClient.account.address
+    const signer = await createInsecureDevSigner({ keyFile: join(m.dataDir, `media-${account}.key`) })
+    const node = await startProviderNode({
+      clients,
+      backendUrl,
+      signer,
+      dataDir: join(m.dataDir, `media-${account}-${register}`),
+      settleIntervalMs: 0,
+      accountCacheTtlMs: 300,
+      log: (line) => logs.push(line),
+    })
+    if (register) {
+      await addOrUpdateService(clients, {
+        service: {
+          ...service,
+          url: node.url,
+          verifiability: 'TeeML',
+          inputPrice: 0n,
+          additionalInfo: '{}',
+          teeSignerAddress: signer.address,
+        },
+        stake: parseEther('100'),
+      })
+      await acknowledgeTEESignerByOwner(m.owner, { provider: address })
+    }
+    return { node, signer, address }
+  }
+
+  beforeAll(async () => {
+    speech = await mediaNode(3, { serviceType: 'audio-generation', model: DEV_TTS_MODEL, outputPrice: SECOND })
+    edits = await mediaNode(8, { serviceType: 'image-editing', model: DEV_IMAGE_EDIT_MODEL, outputPrice: IMAGE })
+    // A backend shaped like 0G's speech adaptors: it states the duration in a header, or (for ?silent) answers mp3
+    // bytes and says nothing, which nobody can measure without decoding.
+    adaptorBackend = createServer((req, res) => {
+      req.resume()
+      req.on('end', () => {
+        res.setHeader('content-type', 'audio/mpeg')
+        if (!req.headers['x-test-silent']) res.setHeader('X-0G-Audio-Duration-Seconds', '3.2')
+        res.end(Buffer.from('ID3\u0004 not really an mp3'))
+      })
+    })
+    await new Promise<void>((resolve) => adaptorBackend.listen(0, '127.0.0.1', resolve))
+    const port = (adaptorBackend.address() as AddressInfo).port
+    // The speech provider's second node, in front of the adaptor (same account, so the same on-chain service).
+    adaptor = await mediaNode(3, { serviceType: '', model: '', outputPrice: 0n }, `http://127.0.0.1:${port}`, false)
+    await depositFund(m.user, { amount: parseEther('10') })
+    for (const provider of [speech.address, edits.address]) {
+      await transferFund(m.user, { provider, amount: parseEther('3') })
+    }
+  })
+  afterAll(async () => {
+    for (const media of [speech, adaptor, edits]) await media?.node.close()
+    adaptorBackend?.closeAllConnections()
+    await new Promise((resolve) => adaptorBackend?.close(resolve))
+  })
+
+  const speak = async (node: ProviderNode, body: Record<string, unknown>, who?: ZgWalletClients, headers = {}) => {
+    const requestBody = JSON.stringify({ model: DEV_TTS_MODEL, voice: 'alloy', ...body })
+    const res = await fetch(`${node.url}/v1/proxy/audio/speech`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${await m.token(who, { provider: speech.address })}`,
+        ...headers,
+      },
+      body: requestBody,
+    })
+    const bytes = Buffer.from(await res.arrayBuffer())
+    const record = node.store.records().find((r) => r.resKey === res.headers.get('zg-res-key'))
+    return { res, requestBody, bytes, record }
+  }
+
+  it('bills speech per second of audio at the output price, says so in the X-0G headers, and signs the bytes', async () => {
+    const { res, requestBody, bytes, record } = await speak(speech.node, {
+      input: 'The provider measures the audio it relays.',
+      response_format: 'wav',
+    })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toBe('audio/wav')
+    const seconds = wavDurationSeconds(bytes)!
+    expect(seconds).toBeGreaterThan(0.5)
+    const billed = BigInt(Math.ceil(seconds))
+    expect(res.headers.get('x-0g-audio-duration-seconds')).toBe(String(Math.round(seconds * 1000) / 1000))
+    expect(res.headers.get('x-0g-fee')).toBe((billed * SECOND).toString())
+    expect(res.headers.get('zg-audio-duration-source')).toBe('measured')
+    expect(res.headers.get('access-control-expose-headers')).toContain('X-0G-Fee')
+    expect(record).toMatchObject({
+      endpoint: 'audio/speech',
+      inputCount: 0n,
+      outputCount: billed,
+      fee: billed * SECOND,
+    })
+    // Signed over the exact audio bytes: served by the signature route, and sent along.
+    const sig = await json(await fetch(`${speech.node.url}/v1/proxy/signature/${res.headers.get('zg-res-key')}`))
+    expect(res.headers.get('zg-res-signature')).toBe(sig.signature)
+    expect(
+      await verifyResponseSignature({
+        signature: sig,
+        expectedSigner: speech.signer.address,
+        requestBody,
+        responseBody: bytes,
+      }),
+    ).toEqual({ ok: true })
+    // pcm is measured too (OpenAI's pcm: 24 kHz 16-bit mono).
+    const pcm = await speak(speech.node, {
+      input: 'The provider measures the audio it relays.',
+      response_format: 'pcm',
+    })
+    expect(pcm.bytes.equals(bytes.subarray(44))).toBe(true)
+    expect(pcm.record).toMatchObject({ outputCount: billed })
+  })
+
+  it('bills the duration the backend states, or the reservation when it states nothing it can be measured by', async () => {
+    const stated = await speak(adaptor.node, { input: 'hello', response_format: 'mp3', max_duration: 30 })
+    expect(stated.res.status).toBe(200)
+    expect(stated.res.headers.get('x-0g-audio-duration-seconds')).toBe('3.2')
+    expect(stated.res.headers.get('zg-audio-duration-source')).toBe('backend')
+    expect(stated.record).toMatchObject({ outputCount: 4n, fee: 4n * SECOND })
+    const silent = await speak(adaptor.node, { input: 'hello', response_format: 'mp3', max_duration: 30 }, undefined, {
+      'x-test-silent': '1',
+    })
+    expect(silent.res.headers.get('zg-audio-duration-source')).toBe('reserved')
+    expect(silent.res.headers.get('x-0g-audio-duration-seconds')).toBe('30')
+    expect(silent.record).toMatchObject({ outputCount: 30n, fee: 30n * SECOND })
+    expect(logs.filter((l) => /billed at their reserved ceiling/.test(l))).toHaveLength(1)
+  })
+
+  it('reserves min(max_duration, 120) s on admission: 402 when the sub-account cannot cover it', async () => {
+    const poor = m.clientsOf(9)
+    await addLedger(poor, { amount: parseEther('3') })
+    await transferFund(poor, { provider: speech.address, amount: parseEther('2') })
+    const before = speech.node.store.records().length
+    // 1 0G reserve + 120 s × 0.01 0G = 2.2 0G > 2 0G.
+    for (const body of [{}, { max_duration: 500 }]) {
+      const { res, bytes } = await speak(speech.node, { input: 'Too dear.', ...body }, poor)
+      expect(res.status).toBe(402)
+      const error = JSON.parse(bytes.toString()).error
+      expect(error.code).toBe('insufficient_balance')
+      expect(error.message).toContain("this request's estimate 1.2 0G")
+    }
+    expect(speech.node.store.records().length).toBe(before)
+    // Ten seconds reserve 0.1 0G: admitted, and billed within them.
+    const { res, record } = await speak(speech.node, { input: 'Cheap enough.', max_duration: 10 }, poor)
+    expect(res.status).toBe(200)
+    expect(record!.outputCount).toBeLessThanOrEqual(10n)
+    const bad = await speak(speech.node, { input: 'x', max_duration: -1 }, poor)
+    expect(bad.res.status).toBe(400)
+    expect(JSON.parse(bad.bytes.toString()).error.param).toBe('max_duration')
+  })
+
+  it("passes the backend's refusals on and bills nothing", async () => {
+    const before = speech.node.store.records().length
+    const { res, bytes } = await speak(speech.node, { input: 'x', response_format: 'mp3' })
+    expect(res.status).toBe(400)
+    expect(JSON.parse(bytes.toString()).error).toMatchObject({ param: 'response_format' })
+    expect(speech.node.store.records().length).toBe(before)
+  })
+
+  it('streams an image edit through and bills per image returned, at the output price', async () => {
+    const rgb = new Uint8ClampedArray(32 * 32 * 3).map((_, i) => (i * 7) % 256)
+    const form = new FormData()
+    form.append('image', new Blob([new Uint8Array(encodePng(32, 32, rgb))], { type: 'image/png' }), 'in.png')
+    form.append('prompt', 'add a moon')
+    form.append('model', DEV_IMAGE_EDIT_MODEL)
+    form.append('n', '3')
+    // The exact bytes sent, to check what the node signed.
+    const sent = new Request('http://x', { method: 'POST', body: form })
+    const requestBody = Buffer.from(await sent.arrayBuffer())
+    const res = await fetch(`${edits.node.url}/v1/proxy/images/edits`, {
+      method: 'POST',
+      headers: {
+        'content-type': sent.headers.get('content-type')!,
+        authorization: `Bearer ${await m.token(undefined, { provider: edits.address })}`,
+      },
+      body: requestBody,
+    })
+    expect(res.status).toBe(200)
+    const text = await res.text()
+    expect(JSON.parse(text).data).toHaveLength(3)
+    const key = res.headers.get('zg-res-key')!
+    expect(edits.node.store.records().find((r) => r.resKey === key)).toMatchObject({
+      endpoint: 'images/edits',
+      outputCount: 3n,
+      fee: 3n * IMAGE,
+    })
+    const sig = await json(await fetch(`${edits.node.url}/v1/proxy/signature/${key}`))
+    expect(
+      await verifyResponseSignature({
+        signature: sig,
+        expectedSigner: edits.signer.address,
+        requestBody,
+        responseBody: text,
+      }),
+    ).toEqual({ ok: true })
   })
 })

@@ -17,8 +17,10 @@ import { anvilAccount } from './anvil.ts'
 import {
   DEV_CHAT_MODEL,
   DEV_EMBEDDING_MODEL,
+  DEV_IMAGE_EDIT_MODEL,
   DEV_IMAGE_MODEL,
   DEV_STT_MODEL,
+  DEV_TTS_MODEL,
   type DevBackend,
   startDevBackend,
 } from './backends/index.ts'
@@ -40,9 +42,11 @@ type ProviderSpec = {
 }
 
 /**
- * The devnet's providers, priced like 0G's own listings (0.05 0G per million input tokens and so on). Two serve the
- * chat model: one signs in a (dev) TEE with verifiability TeeML, the other is a plain `standard` forwarder, so the
- * gateway's routing, verification levels and failover all have something to choose between.
+ * The devnet's providers, priced like 0G's own listings (0.05 0G per million input tokens and so on), one per
+ * service type; media are priced per unit (an image, a second of audio). Two serve the chat model: one signs in a
+ * (dev) TEE with verifiability TeeML, the other is a plain `standard` forwarder, so the gateway's routing,
+ * verification levels and failover all have something to choose between. Accounts 0 (the contracts' owner) and 1
+ * (the dev wallet) are taken; 9 is left free.
  */
 export const DEV_PROVIDERS: readonly ProviderSpec[] = [
   {
@@ -89,6 +93,25 @@ export const DEV_PROVIDERS: readonly ProviderSpec[] = [
     verifiability: 'TeeML',
     inputPrice: parseEther('0.0001'),
     outputPrice: 0n,
+  },
+  {
+    // Text-to-speech bills seconds of audio out at the output price: a 120 s reservation is 0.012 0G.
+    name: 'tts',
+    account: 7,
+    serviceType: 'audio-generation',
+    model: DEV_TTS_MODEL,
+    verifiability: 'TeeML',
+    inputPrice: 0n,
+    outputPrice: parseEther('0.0001'),
+  },
+  {
+    name: 'image-edit',
+    account: 8,
+    serviceType: 'image-editing',
+    model: DEV_IMAGE_EDIT_MODEL,
+    verifiability: 'TeeML',
+    inputPrice: 0n,
+    outputPrice: parseEther('0.01'),
   },
 ]
 

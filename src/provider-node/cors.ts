@@ -3,11 +3,19 @@ import { cors } from 'hono/cors'
 
 /**
  * What every answer of the node carries for browsers: 0G brokers expose these (SDK PR #52: /v1/quote had no CORS),
- * and a browser app must be able to read the response key and signature of a call.
+ * and a browser app must be able to read the response key and signature of a call, and a speech call's duration and
+ * fee (which 0G sends in headers, the body being audio).
  */
 export const CORS_HEADERS: Readonly<Record<string, string>> = {
   'access-control-allow-origin': '*',
-  'access-control-expose-headers': 'ZG-Res-Key,ZG-Res-Signature,Retry-After',
+  'access-control-expose-headers': [
+    'ZG-Res-Key',
+    'ZG-Res-Signature',
+    'Retry-After',
+    'X-0G-Audio-Duration-Seconds',
+    'X-0G-Fee',
+    'ZG-Audio-Duration-Source',
+  ].join(','),
 }
 
 type CorsEnv = { Variables: { corsOnResponse?: boolean } }

@@ -33,6 +33,7 @@ import { authenticate } from './authenticate.ts'
 import type { ChainView } from './chain-view.ts'
 import { CORS_HEADERS, corsOnResponse } from './cors.ts'
 import { ProviderError } from './provider-error.ts'
+import { type MeteredSpeech, meterSpeech, type SpeechRequest, speechHeaders, speechRequest } from './speech.ts'
 import { upstreamError } from './upstream-error.ts'
 import type { UsageRecord, UsageStore } from './usage-store.ts'
 
@@ -54,9 +55,15 @@ export type ProxyDeps = {
   log: (line: string) => void
 }
 
-/** Endpoints whose request is JSON; audio endpoints are multipart and streamed through. */
-export const JSON_ENDPOINTS = ['chat/completions', 'completions', 'embeddings', 'images/generations'] as const
-export const MULTIPART_ENDPOINTS = ['audio/transcriptions', 'audio/translations'] as const
+/** Endpoints whose request is JSON; uploads (audio to transcribe, images to edit) are multipart and streamed through. */
+export const JSON_ENDPOINTS = [
+  'chat/completions',
+  'completions',
+  'embeddings',
+  'images/generations',
+  'audio/speech',
+] as const
+export const MULTIPART_ENDPOINTS = ['audio/transcriptions', 'audio/translations', 'images/edits'] as const
 
 /** Headers a backend must never see, nor the client get back (0G broker RequestMetaDataDuplicate, plus hop-by-hop). */
 const STRIPPED = new Set([
@@ -145,6 +152,20 @@ type Billing = {
   requestHash: string
   /** Used for audio in plain-text format, which carries no timing: the upload-size estimate, in seconds. */
   fallbackSeconds?: bigint
+  /** A text-to-speech call: billed per second of the audio returned, within what it reserved. */
+  speech?: SpeechRequest
+}
+
+/** Nodes that have logged a speech billed at its reservation: once is enough to tell the operator. */
+const warnedReservedSpeech = new WeakSet<ProxyDeps>()
+
+function warnIfReserved(deps: ProxyDeps, metered: MeteredSpeech | undefined): void {
+  if (metered?.source !== 'reserved' || warnedReservedSpeech.has(deps)) return
+  warnedReservedSpeech.add(deps)
+  deps.log(
+    'speech: the backend sent no X-0G-Audio-Duration-Seconds and its audio format cannot be measured (only WAV and ' +
+      'PCM can): such calls are billed at their reserved ceiling, min(max_duration, 120) s',
+  )
 }
 
 /**
@@ -209,6 +230,9 @@ async function relay(
   const resKey = randomUUID()
   if (!contentType.includes('text/event-stream')) {
     const body = await call.bytes()
+    // Speech is raw audio: its billed seconds and fee travel in headers (0G audio-generation), not in a usage block.
+    const speech = billing.speech && meterSpeech(billing.speech, upstream.headers, contentType, body)
+    warnIfReserved(deps, speech)
     let signature: Hex | undefined
     try {
       signature = await finish(
@@ -216,12 +240,19 @@ async function relay(
         billing,
         resKey,
         sha256Hex(body),
-        usageOfResponse(billing.endpoint, contentType, body, billing.fallbackSeconds),
+        speech
+          ? speech.usage
+          : usageOfResponse(billing.endpoint, contentType, body, { fallbackSeconds: billing.fallbackSeconds }),
       )
     } finally {
       release()
     }
-    const headers: Record<string, string> = { 'content-type': contentType, 'ZG-Res-Key': resKey, ...CORS_HEADERS }
+    const headers: Record<string, string> = {
+      'content-type': contentType,
+      'ZG-Res-Key': resKey,
+      ...CORS_HEADERS,
+      ...(speech && speechHeaders(speech, billing.prices)),
+    }
     // The signature the signature route serves, sent along: a client that reads it needs no second round trip.
     if (signature) headers[RES_SIGNATURE] = signature
     corsOnResponse(c)
@@ -317,7 +348,7 @@ async function jsonBytes(c: Context, limit: number): Promise<Buffer> {
 const tooLarge = (limit: number) =>
   new ProviderError(413, 'request_too_large', `the request body is larger than ${limit} bytes`)
 
-/** POST /v1/proxy/{chat/completions|completions|embeddings|images/generations}. */
+/** POST /v1/proxy/{chat/completions|completions|embeddings|images/generations|audio/speech}. */
 export async function proxyJson(c: Context, deps: ProxyDeps, endpoint: string): Promise<Response> {
   const { user } = await authenticate(requestHeader(c, 'authorization'), { chain: deps.chain })
   const declared = Number(requestHeader(c, 'content-length') ?? Number.NaN)
@@ -332,6 +363,8 @@ export async function proxyJson(c: Context, deps: ProxyDeps, endpoint: string): 
   if (!body || typeof body !== 'object' || Array.isArray(body)) {
     throw new ProviderError(400, 'invalid_request', 'the request body must be a JSON object')
   }
+  // Checked before anything is reserved: max_duration sets what a speech call reserves.
+  const speech = endpoint === 'audio/speech' ? speechRequest(body) : undefined
   // Both synchronous for a user and a service read in the last seconds: no turn of the event loop each.
   const servable = deps.admission.service()
   const service = servable instanceof Promise ? await servable : servable
@@ -340,7 +373,7 @@ export async function proxyJson(c: Context, deps: ProxyDeps, endpoint: string): 
   const release = admitted instanceof Promise ? await admitted : admitted
   try {
     let forwarded: Buffer = bytes
-    const stream = body.stream === true
+    const stream = !speech && body.stream === true
     const options = (body.stream_options ?? {}) as Record<string, unknown>
     const clientAskedUsage = options.include_usage === true
     if (typeof body.model !== 'string' || (stream && !clientAskedUsage)) {
@@ -365,6 +398,7 @@ export async function proxyJson(c: Context, deps: ProxyDeps, endpoint: string): 
       model: String(body.model ?? service.model),
       prices,
       requestHash: sha256Hex(bytes),
+      speech,
     }
     return await relay(deps, billing, backend, release, clientAskedUsage, c)
   } catch (err) {
@@ -373,12 +407,19 @@ export async function proxyJson(c: Context, deps: ProxyDeps, endpoint: string): 
   }
 }
 
-/** POST /v1/proxy/audio/transcriptions: the multipart upload is streamed to the backend, hashed on the way. */
+/**
+ * POST /v1/proxy/{audio/transcriptions|audio/translations|images/edits}: the multipart upload is streamed to the
+ * backend, hashed on the way, never parsed (an edit therefore reserves MAX_EDIT_IMAGES images: see estimateFee).
+ */
 export async function proxyMultipart(c: Context, deps: ProxyDeps, endpoint: string): Promise<Response> {
   const { user } = await authenticate(requestHeader(c, 'authorization'), { chain: deps.chain })
   const contentType = requestHeader(c, 'content-type') ?? ''
   if (!contentType.startsWith('multipart/form-data')) {
-    throw new ProviderError(400, 'invalid_request', 'this endpoint takes multipart/form-data with a file and a model')
+    throw new ProviderError(
+      400,
+      'invalid_request',
+      'this endpoint takes multipart/form-data with its files and a model',
+    )
   }
   const declared = Number(requestHeader(c, 'content-length') ?? 0)
   if (declared > deps.uploadLimit) {

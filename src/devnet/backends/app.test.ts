@@ -3,8 +3,10 @@ import {
   createDevBackendApp,
   DEV_CHAT_MODEL,
   DEV_EMBEDDING_MODEL,
+  DEV_IMAGE_EDIT_MODEL,
   DEV_IMAGE_MODEL,
   DEV_STT_MODEL,
+  DEV_TTS_MODEL,
   type DevBackend,
   startDevBackend,
 } from './index.ts'
@@ -27,10 +29,17 @@ describe('dev backend server', () => {
     expect((await fetch(`${backend.url}/health`)).status).toBe(200)
   })
 
-  it('lists the four dev models', async () => {
+  it('lists the six dev models', async () => {
     const out = await json<ModelList>(await fetch(`${backend.url}/v1/models`))
     expect(out.object).toBe('list')
-    expect(out.data.map((m) => m.id)).toEqual([DEV_CHAT_MODEL, DEV_EMBEDDING_MODEL, DEV_IMAGE_MODEL, DEV_STT_MODEL])
+    expect(out.data.map((m) => m.id)).toEqual([
+      DEV_CHAT_MODEL,
+      DEV_EMBEDDING_MODEL,
+      DEV_IMAGE_MODEL,
+      DEV_STT_MODEL,
+      DEV_TTS_MODEL,
+      DEV_IMAGE_EDIT_MODEL,
+    ])
     for (const model of out.data) {
       expect(model).toMatchObject({ object: 'model', owned_by: 'zg-gateway-dev' })
       expect(model.id.startsWith('dev/')).toBe(true)

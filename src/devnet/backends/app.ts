@@ -5,9 +5,11 @@ import { completions } from './completions.ts'
 import { embeddings } from './embeddings.ts'
 import { errorResponse, vllmErrorBody } from './errors.ts'
 import { faultInjection } from './faults.ts'
+import { imageEdits } from './image-edits.ts'
 import { imageGenerations } from './images.ts'
 import { listModels } from './models.ts'
 import { type DevBackendOptions, resolveOptions } from './options.ts'
+import { speech, ttsEngine } from './speech.ts'
 import { transcriptions } from './transcriptions.ts'
 
 /**
@@ -16,6 +18,7 @@ import { transcriptions } from './transcriptions.ts'
  */
 export function createDevBackendApp(opts?: DevBackendOptions): Hono {
   const config = resolveOptions(opts)
+  const tts = ttsEngine(config)
   const app = new Hono()
   // Like vLLM: echo the caller's request id (or make one) so logs on both sides line up.
   app.use(async (c, next) => {
@@ -24,12 +27,16 @@ export function createDevBackendApp(opts?: DevBackendOptions): Hono {
   })
   app.get('/health', (c) => c.body(null, 200))
   app.use('/v1/*', faultInjection())
-  app.get('/v1/models', (c) => c.json(listModels(config.maxContextTokens)))
+  app.get('/v1/models', async (c) =>
+    c.json(listModels(config.maxContextTokens, (await tts())?.description ?? 'espeak-ng (not found)')),
+  )
   app.post('/v1/chat/completions', (c) => chatCompletions(c, config))
   app.post('/v1/completions', (c) => completions(c, config))
   app.post('/v1/embeddings', (c) => embeddings(c, config))
   app.post('/v1/images/generations', (c) => imageGenerations(c))
+  app.post('/v1/images/edits', (c) => imageEdits(c))
   app.post('/v1/audio/transcriptions', (c) => transcriptions(c))
+  app.post('/v1/audio/speech', (c) => speech(c, tts))
   app.notFound((c) => c.json(vllmErrorBody(404, `Not Found: ${c.req.method} ${c.req.path}`), 404))
   app.onError((err, c) => errorResponse(c, err))
   return app

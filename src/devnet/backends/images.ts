@@ -6,19 +6,27 @@ import { encodePng } from './png.ts'
 import { drawProcedural } from './procedural-image.ts'
 
 /** The sizes OpenAI's image models accept; "auto" is the square one. */
-const SIZES = ['256x256', '512x512', '1024x1024', '1536x1024', '1024x1536', '1792x1024', '1024x1792'] as const
+export const IMAGE_SIZES = [
+  '256x256',
+  '512x512',
+  '1024x1024',
+  '1536x1024',
+  '1024x1536',
+  '1792x1024',
+  '1024x1792',
+] as const
 
 const imageRequestSchema = z.looseObject({
   model: z.string().nullish(),
   prompt: z.string().min(1),
   n: z.number().int().min(1).max(10).nullish(),
-  size: z.enum([...SIZES, 'auto']).nullish(),
+  size: z.enum([...IMAGE_SIZES, 'auto']).nullish(),
   response_format: z.enum(['url', 'b64_json']).nullish(),
   output_format: z.string().nullish(),
   seed: z.number().int().nullish(),
 })
 
-function pixelSize(size: string | null | undefined): { width: number; height: number } {
+export function pixelSize(size: string | null | undefined): { width: number; height: number } {
   const [width, height] = (size == null || size === 'auto' ? '1024x1024' : size).split('x').map(Number)
   return { width: width!, height: height! }
 }

@@ -1,7 +1,7 @@
 import type { Context } from 'hono'
 import { BackendError, checkModel } from './errors.ts'
 import { DEV_STT_MODEL } from './models.ts'
-import { boundaryOf, type PartSink, readMultipart } from './multipart.ts'
+import { type PartSink, readMultipart } from './multipart.ts'
 import { type ToneAnalyzer, toneAnalyzer } from './tone-analysis.ts'
 import { RESPONSE_FORMATS, type ResponseFormat, renderTranscript } from './transcript-formats.ts'
 import { wavReader } from './wav.ts'
@@ -69,7 +69,7 @@ export async function transcriptions(c: Context): Promise<Response> {
   if (!body) throw new BackendError(400, 'Expected a multipart/form-data body')
   const fields = new Map<string, string[]>()
   const audio: { analyzer?: ToneAnalyzer; seen: boolean } = { seen: false }
-  await readMultipart(body, boundaryOf(c.req.header('content-type')), (part) =>
+  await readMultipart(body, c.req.header('content-type'), (part) =>
     part.name === 'file' && !audio.seen ? audioSink(audio) : fieldSink(part.name, fields),
   )
   const field = (name: string) => fields.get(name)?.[0]

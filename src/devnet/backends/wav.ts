@@ -102,3 +102,29 @@ export function wavReader(onFormat: (format: WavFormat) => void, onSamples: (mon
     },
   }
 }
+
+/** A 16-bit PCM mono WAV file: the 44-byte canonical header, then the samples, little-endian. */
+export function encodeWav(samples: Int16Array, sampleRate: number): Buffer {
+  const data = pcmBytes(samples)
+  const header = Buffer.alloc(44)
+  header.write('RIFF', 0, 'latin1')
+  header.writeUInt32LE(36 + data.length, 4)
+  header.write('WAVEfmt ', 8, 'latin1')
+  header.writeUInt32LE(16, 16)
+  header.writeUInt16LE(PCM, 20)
+  header.writeUInt16LE(1, 22)
+  header.writeUInt32LE(sampleRate, 24)
+  header.writeUInt32LE(sampleRate * 2, 28)
+  header.writeUInt16LE(2, 32)
+  header.writeUInt16LE(16, 34)
+  header.write('data', 36, 'latin1')
+  header.writeUInt32LE(data.length, 40)
+  return Buffer.concat([header, data])
+}
+
+/** The samples as raw 16-bit signed little-endian bytes, whatever the machine's byte order. */
+export function pcmBytes(samples: Int16Array): Buffer {
+  const out = Buffer.alloc(samples.length * 2)
+  for (let i = 0; i < samples.length; i++) out.writeInt16LE(samples[i]!, i * 2)
+  return out
+}
