@@ -1,7 +1,13 @@
 import { ChatOpenAI, OpenAIEmbeddings } from '@langchain/openai'
 import OpenAI, { toFile } from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DEV_CHAT_MODEL, DEV_EMBEDDING_MODEL, DEV_IMAGE_MODEL, DEV_STT_MODEL } from '../src/devnet/backends/index.ts'
+import {
+  DEV_CHAT_MODEL,
+  DEV_EMBEDDING_MODEL,
+  DEV_IMAGE_EDIT_MODEL,
+  DEV_IMAGE_MODEL,
+  DEV_STT_MODEL,
+} from '../src/devnet/backends/index.ts'
 import { startTestStack } from './support/dev-stack.ts'
 import { toneWav } from './support/wav.ts'
 
@@ -87,6 +93,36 @@ describe('models and aliases', () => {
     const id = response.headers.get('x-request-id')!
     await expect.poll(async () => (await receipt(id)).verification?.status, { timeout: 10_000 }).toBe('verified')
     expect((await receipt(id)).model).toBe(DEV_STT_MODEL)
+  })
+
+  it("edits an image with the official client's images.edit, by model and by alias, verified", async () => {
+    const source = await client.images.generate({ model: DEV_IMAGE_MODEL, prompt: 'a harbour', size: '256x256' })
+    const png = Buffer.from(source.data![0]!.b64_json!, 'base64')
+    const edited: string[] = []
+    for (const model of [DEV_IMAGE_EDIT_MODEL, 'gpt-image-1']) {
+      const { data, response } = await client.images
+        .edit({ model, prompt: 'add a lighthouse', image: await toFile(png, 'harbour.png', { type: 'image/png' }) })
+        .withResponse()
+      const out = Buffer.from(data.data![0]!.b64_json!, 'base64')
+      expect(out.subarray(1, 4).toString()).toBe('PNG')
+      expect(out.equals(png)).toBe(false)
+      edited.push(out.toString('base64'))
+      const id = response.headers.get('x-request-id')!
+      await expect.poll(async () => (await receipt(id)).verification?.status, { timeout: 10_000 }).toBe('verified')
+      expect((await receipt(id)).model).toBe(DEV_IMAGE_EDIT_MODEL)
+    }
+    // The same edit, whichever name asked for it.
+    expect(edited[1]).toBe(edited[0])
+  })
+
+  it('lists an alias with one target per kind of service once, naming every target', async () => {
+    const { data } = await client.models.list()
+    const entries = data.filter((m) => m.id === 'gpt-image-1') as unknown as Array<Record<string, unknown>>
+    expect(entries).toHaveLength(1)
+    expect(entries[0]).toMatchObject({
+      alias_for: DEV_IMAGE_MODEL,
+      alias_targets: [DEV_IMAGE_MODEL, DEV_IMAGE_EDIT_MODEL],
+    })
   })
 
   it('returns images as b64_json when the client named no response_format', async () => {

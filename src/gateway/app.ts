@@ -17,8 +17,10 @@ import {
   validateCompletion,
   validateEmbeddings,
   validateImageGeneration,
+  validateSpeech,
 } from './http/validate.ts'
 import { listModels } from './models.ts'
+import { asResponsesError, deleteResponse, inputItems, responsesCall, storedResponse } from './responses/api.ts'
 import { step } from './steps.ts'
 import { IMAGE_EDIT_FORM, TRANSCRIPTION_FORM, type UploadForm } from './upload-forms.ts'
 
@@ -139,6 +141,27 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
     app.all(path, methodNotAllowed(['POST']))
   }
 
+  // The Responses API, served by the providers' chat completions (src/gateway/responses/).
+  app.post('/v1/responses', async (c) => {
+    const { json } = await readJsonBody(c, { limit: bodyLimit })
+    const call = responsesCall(json, core.responses, c.get('apiKey').id)
+    return relayed(c, { ...base(c), ...call, outgoing: nodeResponse(c) }).catch((err) => {
+      throw asResponsesError(err)
+    })
+  })
+  app.all('/v1/responses', methodNotAllowed(['POST']))
+  app.get('/v1/responses/:id', (c) => {
+    if (c.req.query('stream') === 'true')
+      throw badRequest('Replaying a stored response as a stream is not available.', 'stream')
+    return c.json(storedResponse(core.responses, c.req.param('id'), c.get('apiKey').id))
+  })
+  app.delete('/v1/responses/:id', (c) => c.json(deleteResponse(core.responses, c.req.param('id'), c.get('apiKey').id)))
+  app.all('/v1/responses/:id', methodNotAllowed(['GET', 'DELETE']))
+  app.get('/v1/responses/:id/input_items', (c) =>
+    c.json(inputItems(core.responses, c.req.param('id'), c.get('apiKey').id, c.req.query())),
+  )
+  app.all('/v1/responses/:id/input_items', methodNotAllowed(['GET']))
+
   app.post('/v1/embeddings', async (c) => {
     const { bytes, json } = await readJsonBody(c, { limit: bodyLimit })
     const view = validateEmbeddings(json)
@@ -179,6 +202,22 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
     })
   })
   app.all('/v1/images/generations', methodNotAllowed(['POST']))
+
+  // Text-to-speech: the answer is the audio itself, its duration and fee in headers (0G audio-generation).
+  app.post('/v1/audio/speech', async (c) => {
+    const { bytes, json } = await readJsonBody(c, { limit: bodyLimit })
+    const view = validateSpeech(json)
+    return relayed(c, {
+      ...base(c),
+      endpoint: 'audio/speech',
+      model: view.model,
+      body: bytes,
+      contentType: JSON_TYPE,
+      stream: false,
+      clientWantsUsage: false,
+    })
+  })
+  app.all('/v1/audio/speech', methodNotAllowed(['POST']))
 
   /**
    * A multipart upload: read as it arrives, routed by its model, streamed to the provider byte for byte (see

@@ -19,6 +19,8 @@ import { dispatchTarget, UpstreamCall, type UpstreamStart } from '../providers/u
 import type { DeliveryVerifier } from './delivery-verifier.ts'
 import { GatewayError, modelNotFound } from './http/openai-error.ts'
 import type { OffPathQueue } from './off-path.ts'
+import type { ResponseStore } from './responses/store.ts'
+import { speechAnswer } from './speech-answer.ts'
 import { step } from './steps.ts'
 
 export type GatewayCore = {
@@ -27,6 +29,8 @@ export type GatewayCore = {
   tokens: SessionTokenCache
   escrow?: EscrowManager
   ledger: UsageLedger
+  /** Responses API responses, for previous_response_id and GET/DELETE /v1/responses/{id}. */
+  responses: ResponseStore
   dispatcher: Agent
   /** Delivery checks. */
   verifier: DeliveryVerifier
@@ -68,6 +72,26 @@ export type ForwardRequest = {
    * stream. A JSON body is rewritten by forward().
    */
   retarget?: (model: string) => ForwardRequest['body']
+  /**
+   * For a client API the provider does not serve (the Responses API, served by chat completions): how the
+   * provider's answer becomes the client's. The record and the receipt still cover the provider's own bytes.
+   */
+  translate?: AnswerTranslation
+}
+
+/** A provider's answer turned into another API's answer, as relay() writes it to the client. */
+export type AnswerTranslation = {
+  /** The client's JSON body for the provider's whole (non-streamed) answer. */
+  json(provider: Uint8Array): Uint8Array
+  /** A translator for one streamed answer. */
+  stream(): StreamTranslator
+}
+
+export type StreamTranslator = {
+  /** Provider bytes in, split anywhere; the client's bytes for the events they complete out. */
+  push(provider: Uint8Array): Uint8Array
+  /** The client's last bytes when the provider's stream failed or ended unfinished (in place of an error event). */
+  fail(message: string): Uint8Array
 }
 
 function gatewayError(
@@ -355,20 +379,32 @@ async function relay(
   if (!contentType.includes('text/event-stream')) {
     const bytes = await call.bytes()
     const latencyMs = performance.now() - started
+    const body = req.translate ? req.translate.json(bytes) : bytes
+    // Speech is raw audio: its duration and fee come in headers, passed on (see speechAnswer).
+    const speech =
+      req.endpoint === 'audio/speech' ? speechAnswer(upstream.headers, contentType, bytes, entry) : undefined
     settleAfter(core, req, entry, {
       status: 200,
       bytes,
       // Read after the response went out: parsing the body is not the client's wait.
-      usage: () => usageOfResponse(req.endpoint, contentType, bytes),
+      usage: () => (speech ? speech.usage : usageOfResponse(req.endpoint, contentType, bytes)),
       resKey,
       signature: field(upstream.headers, 'zg-res-signature') as Hex | null,
       latencyMs,
-      deliveredBytes: bytes.length,
+      deliveredBytes: body.length,
     })
-    return new Response(bytes, { status: 200, headers: responseHeaders(req, entry, contentType) })
+    const clientType = req.translate ? 'application/json' : contentType
+    return new Response(body, {
+      status: 200,
+      headers: { ...responseHeaders(req, entry, clientType), ...speech?.headers },
+    })
   }
 
   const tap = new SseUsageTap({ dropUsageChunk: !req.clientWantsUsage })
+  // What the client gets: the provider's events as they are, or (translate) their translation.
+  const translator = req.translate?.stream()
+  const forClient = (bytes: Buffer): Uint8Array => (translator ? translator.push(bytes) : bytes)
+  const failure = (message: string) => (translator ? translator.fail(message) : ENCODER.encode(DONE_ERROR(message)))
   const received: Buffer[] = []
   let lastSent = Date.now()
   let keepAlive: NodeJS.Timeout | undefined
@@ -405,7 +441,7 @@ async function relay(
   const { sink, response } = streamSink(req.outgoing, 200, headers, hooks)
   const onData = (chunk: Buffer) => {
     received.push(chunk)
-    const out = tap.push(chunk)
+    const out = forClient(tap.push(chunk))
     if (!out.length) return
     lastSent = Date.now()
     deliveredBytes += out.length
@@ -413,12 +449,12 @@ async function relay(
   }
   const onEnd = () => {
     if (finished) return
-    const tail = tap.flush()
+    const tail = forClient(tap.flush())
     deliveredBytes += tail.length
     if (tail.length) sink.write(tail)
     // Never end a stream silently: without [DONE] and without an error, the answer was cut off.
     if (!tap.done && !tap.errored) {
-      sink.write(ENCODER.encode(DONE_ERROR(`provider ${entry.provider} ended the stream before it was complete`)))
+      sink.write(failure(`provider ${entry.provider} ended the stream before it was complete`))
       finish(502)
     } else finish(tap.errored ? 502 : 200)
     sink.end()
@@ -426,11 +462,8 @@ async function relay(
   const onError = (err: Error) => {
     if (clientAborted(req.signal) || finished) return
     core.router.reportFailure(entry.provider)
-    sink.write(
-      ENCODER.encode(
-        tap.flush().toString() + DONE_ERROR(`provider ${entry.provider} failed mid-stream: ${err.message}`),
-      ),
-    )
+    const tail = forClient(tap.flush())
+    sink.write(Buffer.concat([tail, failure(`provider ${entry.provider} failed mid-stream: ${err.message}`)]))
     finish(502, { by: 'connection', reason: err.message })
     sink.end()
   }

@@ -15,8 +15,10 @@ export type ModelObject = {
     output_price: string
     healthy: boolean
   }>
-  /** For an alias: the model it stands for. */
+  /** For an alias: the model it stands for (the first served, when it has one per kind of service). */
   alias_for?: string
+  /** For an alias with one target per kind of service: every served target. */
+  alias_targets?: string[]
 }
 
 function providersOf(entries: readonly CatalogEntry[]): ModelObject['providers'] {
@@ -30,8 +32,8 @@ function providersOf(entries: readonly CatalogEntry[]): ModelObject['providers']
 }
 
 /**
- * Every model some provider serves, then every alias whose target one does, sorted by id. An alias with a target
- * per kind of service is listed once per target that is served, the first one under its own name.
+ * Every model some provider serves, then every alias with a served target, sorted by id. An alias is listed once,
+ * under its first served target; `alias_targets` names them all when it has one per kind of service.
  */
 export function listModels(catalog: ProviderCatalog, aliases: ModelAliases): ModelObject[] {
   const models = catalog.models()
@@ -46,19 +48,19 @@ export function listModels(catalog: ProviderCatalog, aliases: ModelAliases): Mod
   }))
   for (const { alias, targets } of aliases.list()) {
     if (byId.has(alias)) continue
-    for (const target of targets) {
-      const model = byId.get(target)
-      if (!model) continue
-      out.push({
-        id: alias,
-        object: 'model',
-        created: Math.min(...model.providers.map((p) => Number(p.updatedAt))),
-        owned_by: 'zg-gateway-alias',
-        service_type: model.serviceType,
-        providers: providersOf(model.providers),
-        alias_for: target,
-      })
-    }
+    const served = targets.filter((t) => byId.has(t))
+    const model = served[0] && byId.get(served[0])
+    if (!model) continue
+    out.push({
+      id: alias,
+      object: 'model',
+      created: Math.min(...model.providers.map((p) => Number(p.updatedAt))),
+      owned_by: 'zg-gateway-alias',
+      service_type: model.serviceType,
+      providers: providersOf(model.providers),
+      alias_for: model.id,
+      ...(served.length > 1 ? { alias_targets: served } : {}),
+    })
   }
   return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
 }

@@ -19,12 +19,13 @@ import type { GatewayCore } from './forward.ts'
 import { ApiKeyStore } from './http/api-keys.ts'
 import type { CorsOrigins } from './http/cors.ts'
 import { OffPathQueue } from './off-path.ts'
+import { ResponseStore } from './responses/store.ts'
 
 export type GatewayOptions = {
   network: ZgNetwork
   /** The wallet that pays providers: its ledger funds their sub-accounts; it signs session tokens. */
   wallet: LocalAccount
-  /** Where the gateway keeps its state (gateway.sqlite: API keys, usage, receipts). */
+  /** Where the gateway keeps its state (gateway.sqlite: API keys; usage.sqlite: usage, receipts; responses.sqlite). */
   dataDir: string
   host?: string
   /** Default 8080; 0 picks a free port. */
@@ -90,6 +91,10 @@ export async function createGatewayCore(options: GatewayOptions) {
       onError: (err) => log(`gateway: a usage record was not written: ${err.message}`),
       whenIdle: (commit) => offPath.add(commit),
     }),
+    responses: new ResponseStore(join(options.dataDir, 'responses.sqlite'), {
+      onError: (err) => log(`gateway: a stored response was not written: ${err.message}`),
+      whenIdle: (commit) => offPath.add(commit),
+    }),
     dispatcher,
     verifier: new DeliveryVerifier({ dispatcher }),
     offPath,
@@ -152,5 +157,6 @@ export async function closeGatewayCore(core: GatewayCore, keys: ApiKeyStore, dra
   await core.verifier.close()
   await core.dispatcher.close()
   core.ledger.close()
+  core.responses.close()
   keys.close()
 }

@@ -54,10 +54,22 @@ export type TranscriptionView = RequestView & {
   responseFormat: TranscriptionFormat
 }
 
+export const SPEECH_FORMATS = ['mp3', 'opus', 'aac', 'flac', 'wav', 'pcm'] as const
+export type SpeechFormat = (typeof SPEECH_FORMATS)[number]
+/** OpenAI's limit on the text of one speech request, in characters. */
+export const MAX_SPEECH_INPUT = 4096
+
+export type SpeechView = RequestView & {
+  stream: false
+  includeUsage: false
+  /** As requested; OpenAI's default is mp3. */
+  responseFormat: SpeechFormat
+}
+
 const model = z.string().min(1)
 const optionalBoolean = z.boolean().nullish()
 // zod reports a string sent for an integer as "expected number"; OpenAI words it "expected an integer".
-const integer = z.int({ error: (issue) => (issue.code === 'invalid_type' ? 'expected an integer' : undefined) })
+export const integer = z.int({ error: (issue) => (issue.code === 'invalid_type' ? 'expected an integer' : undefined) })
 const positiveInt = integer.positive().nullish()
 const tokenLimit = integer.nonnegative().nullish()
 const streamOptions = z.looseObject({ include_usage: z.boolean().nullish() }).nullish()
@@ -67,7 +79,7 @@ const prompt = z.union([z.string(), z.array(z.string()).min(1), tokenIds, z.arra
 })
 
 /** A number in [min, max], as OpenAI bounds its sampling parameters. */
-const numberIn = (min: number, max: number) => z.number().min(min).max(max).nullish()
+export const numberIn = (min: number, max: number) => z.number().min(min).max(max).nullish()
 
 /** The sampling parameters OpenAI bounds, with its bounds: refused here, before any provider is involved. */
 const samplingFields = {
@@ -138,6 +150,20 @@ const transcriptionSchema = z.looseObject({
   temperature: formNumber.optional(),
   language: z.string().optional(),
   prompt: z.string().optional(),
+})
+
+const speechSchema = z.looseObject({
+  model,
+  input: z.string().min(1),
+  voice: z.union([z.string().min(1), z.looseObject({ id: z.string().min(1) })], {
+    error: 'expected a voice name, or an object with the id of a custom voice',
+  }),
+  response_format: z.enum(SPEECH_FORMATS).nullish(),
+  speed: numberIn(0.25, 4),
+  instructions: z.string().nullish(),
+  stream_format: z.enum(['sse', 'audio']).nullish(),
+  // 0G's extra (0g-protocol.md §11): the most seconds of audio the call may produce, and be billed for.
+  max_duration: z.number().positive().nullish(),
 })
 
 type ChatCompletionBody = z.output<typeof chatCompletionSchema>
@@ -231,6 +257,29 @@ export function validateImageGeneration(json: Record<string, unknown>): ImageGen
   }
 }
 
+/** POST /v1/audio/speech: OpenAI's body, checked as OpenAI does, and 0G's max_duration. */
+export function validateSpeech(json: Record<string, unknown>): SpeechView {
+  const body = parse(speechSchema, json)
+  // OpenAI counts characters, not UTF-16 code units.
+  const length = [...body.input].length
+  if (length > MAX_SPEECH_INPUT) {
+    throw badRequest(
+      `Invalid 'input': string too long. Expected a string with maximum length ${MAX_SPEECH_INPUT}, but got a string with length ${length} instead.`,
+      'input',
+      'string_above_max_length',
+    )
+  }
+  if (body.stream_format === 'sse') {
+    // 0G providers answer speech whole (a finished clip chunked into events would only fake a stream).
+    throw badRequest(
+      "stream_format 'sse' is not available: 0G providers answer speech whole, as audio bytes. Use 'audio'.",
+      'stream_format',
+      'unsupported_value',
+    )
+  }
+  return { model: body.model, stream: false, includeUsage: false, responseFormat: body.response_format ?? 'mp3' }
+}
+
 /** The text fields of a multipart transcription request (the file part is the caller's to stream). */
 export function validateTranscriptionFields(fields: Record<string, string>): TranscriptionView {
   const body = parse(transcriptionSchema, fields)
@@ -308,7 +357,8 @@ function legacyStructuredOutputs(json: Record<string, unknown>): LegacyRewrite {
   return { rewrite }
 }
 
-function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
+/** `value` checked by `schema`, or the 400 OpenAI would answer for its first issue (with `param`). */
+export function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
   const result = schema.safeParse(value, { reportInput: true })
   if (result.success) return result.data
   throw issueError(result.error.issues[0]!)
