@@ -1,17 +1,11 @@
 import { createHash } from 'node:crypto'
 import { createServer, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { ServerType } from '@hono/node-server'
 import OpenAI from 'openai'
-import { Agent } from 'undici'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { listenApp } from '../http/listen.ts'
-import type { CatalogEntry } from '../providers/catalog.ts'
-import { createGatewayApp } from './app.ts'
 import type { Delivery } from './delivery-verifier.ts'
-import type { GatewayCore } from './forward.ts'
-import type { ApiKeyStore } from './http/api-keys.ts'
 import { ResponseStore } from './responses/store.ts'
+import { type StubGateway, startStubGateway } from './stub-gateway.ts'
 
 const MODEL = 'test/chat'
 
@@ -19,14 +13,13 @@ const MODEL = 'test/chat'
 type Exchange = { body: Buffer; sent: Buffer[] }
 
 let provider: Server
-let gateway: ServerType
+let stub: StubGateway
 let baseURL: string
 let exchanges: Exchange[] = []
-let deliveries: Delivery[] = []
+let deliveries: Delivery[]
 let store: ResponseStore
 /** Released by a test to let the stub provider finish a stream it holds back. */
 let release: () => void = () => {}
-const dispatcher = new Agent()
 
 const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
   `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: MODEL, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`
@@ -79,60 +72,24 @@ beforeAll(async () => {
     })
   })
   await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve))
-  const entry = {
-    provider: '0x00000000000000000000000000000000000000aa',
-    serviceType: 'chatbot',
-    url: `http://127.0.0.1:${(provider.address() as AddressInfo).port}`,
-    model: MODEL,
-    models: [MODEL],
-    inputPrice: 0n,
-    outputPrice: 0n,
-    verifiability: 'TeeML',
-    teeSignerAddress: '0x00000000000000000000000000000000000000bb',
-    teeSignerAcknowledged: true,
-    updatedAt: 1n,
-    healthy: true,
-  } as unknown as CatalogEntry
   store = new ResponseStore(':memory:')
-  const core = {
-    catalog: { candidates: () => [entry], models: () => [{ id: MODEL, providers: [entry] }], entries: () => [entry] },
-    router: { candidates: () => [entry], reportFailure: () => {}, reportSuccess: () => {} },
-    tokens: { cachedAuthorization: () => 'Bearer app-sk-test', authorization: async () => 'Bearer app-sk-test' },
-    ledger: { record: () => {}, setVerification: () => {}, get: () => undefined },
+  stub = await startStubGateway({
+    providerUrl: `http://127.0.0.1:${(provider.address() as AddressInfo).port}`,
+    model: MODEL,
+    serviceType: 'chatbot',
     responses: store,
-    dispatcher,
-    verifier: {
-      verify: async (delivery: Delivery) => {
-        deliveries.push(delivery)
-        return { status: 'unverified', level: 'L0', detail: 'stub' }
-      },
-    },
-    offPath: { idle: () => {}, add: (job: () => void) => job() },
-    keepAliveMs: 15_000,
-    headersTimeoutMs: 5_000,
-    maxAttempts: 1,
-    aliases: { size: 0 },
-    log: () => {},
-  } as unknown as GatewayCore
-  const app = createGatewayApp({
-    core,
-    keys: { verify: () => undefined } as unknown as ApiKeyStore,
-    devKey: 'sk-test',
-    ready: () => true,
-    log: () => {},
   })
-  gateway = await listenApp(app.fetch, { hostname: '127.0.0.1', port: 0 })
-  baseURL = `http://127.0.0.1:${(gateway.address() as AddressInfo).port}/v1`
+  baseURL = stub.baseURL
+  deliveries = stub.deliveries
 })
 afterAll(async () => {
-  gateway?.close()
+  await stub?.close()
   provider?.close()
   store?.close()
-  await dispatcher.close()
 })
 beforeEach(() => {
   exchanges = []
-  deliveries = []
+  deliveries.length = 0
 })
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex')

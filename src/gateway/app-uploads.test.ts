@@ -2,16 +2,10 @@ import { createHash } from 'node:crypto'
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Busboy } from '@fastify/busboy'
-import type { ServerType } from '@hono/node-server'
 import OpenAI, { toFile } from 'openai'
-import { Agent } from 'undici'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { listenApp } from '../http/listen.ts'
-import type { CatalogEntry } from '../providers/catalog.ts'
-import { createGatewayApp } from './app.ts'
 import type { Delivery } from './delivery-verifier.ts'
-import type { GatewayCore } from './forward.ts'
-import type { ApiKeyStore } from './http/api-keys.ts'
+import { type StubGateway, startStubGateway } from './stub-gateway.ts'
 
 const MODEL = 'test/image-edit'
 const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(300, 9)])
@@ -20,12 +14,11 @@ const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a
 type Received = { path: string; headers: IncomingHttpHeaders; body: Buffer }
 
 let provider: Server
-let gateway: ServerType
+let stub: StubGateway
 let baseURL: string
 let received: Received[] = []
-let deliveries: Delivery[] = []
-let failures: string[] = []
-const dispatcher = new Agent()
+let deliveries: Delivery[]
+let failures: string[]
 
 beforeAll(async () => {
   // A provider node stand-in: it reads the whole upload and answers as an image backend would.
@@ -40,62 +33,24 @@ beforeAll(async () => {
     req.on('error', () => {})
   })
   await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve))
-  const entry = {
-    provider: '0x00000000000000000000000000000000000000aa',
-    serviceType: 'image-editing',
-    url: `http://127.0.0.1:${(provider.address() as AddressInfo).port}`,
+  stub = await startStubGateway({
+    providerUrl: `http://127.0.0.1:${(provider.address() as AddressInfo).port}`,
     model: MODEL,
-    models: [MODEL],
-    inputPrice: 0n,
-    outputPrice: 0n,
-    verifiability: 'TeeML',
-    teeSignerAddress: '0x00000000000000000000000000000000000000bb',
-    teeSignerAcknowledged: true,
-    updatedAt: 1n,
-    healthy: true,
-  } as unknown as CatalogEntry
-  const core = {
-    catalog: { candidates: () => [entry], models: () => [{ id: MODEL, providers: [entry] }], entries: () => [entry] },
-    router: {
-      candidates: (model: string) => (model === MODEL ? [entry] : []),
-      reportFailure: (address: string) => failures.push(address),
-      reportSuccess: () => {},
-    },
-    tokens: { cachedAuthorization: () => 'Bearer app-sk-test', authorization: async () => 'Bearer app-sk-test' },
-    ledger: { record: () => {}, setVerification: () => {}, get: () => undefined },
-    dispatcher,
-    verifier: {
-      verify: async (delivery: Delivery) => {
-        deliveries.push(delivery)
-        return { status: 'unverified', level: 'L0', detail: 'stub' }
-      },
-    },
-    offPath: { idle: () => {}, add: (job: () => void) => job() },
-    keepAliveMs: 15_000,
-    headersTimeoutMs: 5_000,
+    serviceType: 'image-editing',
     maxAttempts: 2,
-    aliases: { size: 0 },
-    log: () => {},
-  } as unknown as GatewayCore
-  const app = createGatewayApp({
-    core,
-    keys: { verify: () => undefined } as unknown as ApiKeyStore,
-    devKey: 'sk-test',
-    ready: () => true,
-    log: () => {},
   })
-  gateway = await listenApp(app.fetch, { hostname: '127.0.0.1', port: 0 })
-  baseURL = `http://127.0.0.1:${(gateway.address() as AddressInfo).port}/v1`
+  baseURL = stub.baseURL
+  deliveries = stub.deliveries
+  failures = stub.failures
 })
 afterAll(async () => {
-  gateway?.close()
+  await stub?.close()
   provider?.close()
-  await dispatcher.close()
 })
 beforeEach(() => {
   received = []
-  deliveries = []
-  failures = []
+  deliveries.length = 0
+  failures.length = 0
 })
 
 async function fieldsOf(r: Received) {

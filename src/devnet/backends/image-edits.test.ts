@@ -1,7 +1,7 @@
-import { crc32, deflateSync } from 'node:zlib'
+import { deflateSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEV_IMAGE_EDIT_MODEL, DEV_IMAGE_MODEL, type DevBackend, startDevBackend } from './index.ts'
-import { decodePng, encodePng } from './png.ts'
+import { pngChunk as chunk, decodePng, encodePng } from './png.ts'
 import { type ErrorBody, json } from './test-support.ts'
 
 type Images = { created: number; data: Array<{ b64_json: string }> }
@@ -37,14 +37,6 @@ function leftHalfMask(width: number, height: number, withAlpha = true): Buffer {
       const o = y * (width * channels + 1) + 1 + x * channels
       if (withAlpha) raw[o + 3] = x < width / 2 ? 0 : 255
     }
-  }
-  const chunk = (type: string, data: Buffer) => {
-    const out = Buffer.alloc(12 + data.length)
-    out.writeUInt32BE(data.length, 0)
-    out.write(type, 4, 'latin1')
-    data.copy(out, 8)
-    out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length)
-    return out
   }
   const ihdr = Buffer.alloc(13)
   ihdr.writeUInt32BE(width, 0)

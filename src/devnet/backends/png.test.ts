@@ -1,15 +1,6 @@
-import { crc32, deflateSync } from 'node:zlib'
+import { deflateSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
-import { decodePng, encodePng, PngDecodeError } from './png.ts'
-
-function chunk(type: string, data: Buffer): Buffer {
-  const out = Buffer.alloc(12 + data.length)
-  out.writeUInt32BE(data.length, 0)
-  out.write(type, 4, 'latin1')
-  data.copy(out, 8)
-  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length)
-  return out
-}
+import { pngChunk as chunk, decodePng, encodePng, PngDecodeError } from './png.ts'
 
 const paeth = (a: number, b: number, c: number) => {
   const p = a + b - c

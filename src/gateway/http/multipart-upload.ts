@@ -87,17 +87,22 @@ export async function readMultipartUpload(
   let total = 0
   let spill: { dir: string; file: string; stream: WriteStream } | undefined
   let done = false
+  /** The next chunk of the upload, counted against the limit; undefined once the form has ended. */
+  const nextChunk = async (): Promise<Buffer | undefined> => {
+    const next = await reader.read()
+    if (next.done) {
+      done = true
+      await form.end()
+      return undefined
+    }
+    total += next.value.byteLength
+    if (total > options.limit) throw payloadTooLarge(options.limit)
+    return Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength)
+  }
   try {
     while (!(form.model !== undefined && form.fileStarted)) {
-      const next = await reader.read()
-      if (next.done) {
-        done = true
-        await form.end()
-        break
-      }
-      const chunk = Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength)
-      total += chunk.length
-      if (total > options.limit) throw payloadTooLarge(options.limit)
+      const chunk = await nextChunk()
+      if (!chunk) break
       if (!spill && headSize + chunk.length > memoryLimit) {
         const dir = await mkdtemp(join(tmpdir(), 'zg-upload-'))
         spill = { dir, file: join(dir, 'upload'), stream: createWriteStream(join(dir, 'upload')) }
@@ -140,7 +145,6 @@ export async function readMultipartUpload(
   const spilled = spill
   const hash = createHash('sha256')
   const close = options.beforeClose ? new BeforeClose(form.boundary) : undefined
-  let received = total
   async function* upload(): AsyncGenerator<Buffer> {
     const out = function* (bytes: Buffer) {
       const passed = close ? close.push(bytes) : bytes
@@ -151,15 +155,8 @@ export async function readMultipartUpload(
       for await (const chunk of replayed) yield* out(chunk)
       head.length = 0
       while (!done) {
-        const next = await reader.read()
-        if (next.done) {
-          done = true
-          await form.end()
-          break
-        }
-        const chunk = Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength)
-        received += chunk.length
-        if (received > options.limit) throw payloadTooLarge(options.limit)
+        const chunk = await nextChunk()
+        if (!chunk) break
         await form.write(chunk)
         form.check()
         yield* out(chunk)
