@@ -33,6 +33,7 @@ export const devCommand: Command = {
       lockTime: values['lock-time'] !== undefined ? BigInt(values['lock-time'] as string) : undefined,
       tokenDelayMs: values['token-delay'] !== undefined ? Number(values['token-delay']) : undefined,
       devKey: process.env.ZG_DEV_API_KEY,
+      adminKey: process.env.ZG_DEV_ADMIN_KEY,
       log: (line) => text && console.log(line),
     })
     const { info } = stack.devnet
@@ -42,6 +43,7 @@ export const devCommand: Command = {
       printJson({
         ready: baseUrl,
         apiKey: stack.devKey,
+        adminKey: stack.adminKey,
         dataDir,
         chainId: info.chainId,
         rpcUrl: info.rpcUrl,
@@ -65,7 +67,7 @@ export const devCommand: Command = {
           ...stack.nodes.map((n) => [n.spec.name, n.address, n.spec.model, n.spec.verifiability, n.node.url]),
         ]),
       )
-      console.log(`API key: ${stack.devKey}   (dev mode only)`)
+      console.log(`API key: ${stack.devKey}   admin key: ${stack.adminKey}   (dev mode only)`)
       console.log(`ready: ${baseUrl} (${ms} ms). Ctrl-C stops everything.`)
     }
     const signal = await stopSignal

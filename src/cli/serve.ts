@@ -24,6 +24,10 @@ export const serveCommand: Command = {
       type: 'boolean',
       description: 'allow providers on private or loopback addresses (local networks only)',
     },
+    'admin-key': {
+      type: 'string',
+      description: 'turn on the admin API (/admin/*) with this key, distinct from the API keys (ZG_ADMIN_KEY)',
+    },
     'model-alias': {
       type: 'string',
       multiple: true,
@@ -56,6 +60,9 @@ export const serveCommand: Command = {
     } catch (err) {
       throw new UsageError((err as Error).message)
     }
+    const adminKey = (values['admin-key'] as string | undefined) ?? process.env.ZG_ADMIN_KEY
+    if (adminKey && apiKeys.includes(adminKey))
+      throw new UsageError('The admin key must differ from every API key: an inference key must not administer.')
     const dataDir = dataDirOf(values)
     const stopSignal = untilSignal()
     const gateway = await startGateway({
@@ -65,6 +72,7 @@ export const serveCommand: Command = {
       host: (values.host as string | undefined) ?? '127.0.0.1',
       port: Number((values.port as string | undefined) ?? process.env.ZG_PORT ?? 8080),
       apiKeys,
+      adminKey,
       modelAliases: modelAliases.list().flatMap(({ alias, targets }) => targets.map((t) => [alias, t] as const)),
       corsOrigins,
       allowPrivateUrls: Boolean(values['allow-private-urls']) || network.name === 'devnet',

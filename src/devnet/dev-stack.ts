@@ -30,6 +30,8 @@ import { DEV_MODEL_ALIASES } from './model-aliases.ts'
 /** The dev wallet: anvil account 1. Its ledger pays every provider; the gateway signs its session tokens. */
 export const DEV_WALLET_INDEX = 1
 export const DEV_API_KEY = 'sk-zg-dev'
+/** The dev stack's admin key (`/admin/*`), unless ZG_DEV_ADMIN_KEY is set; dev mode only. */
+export const DEV_ADMIN_KEY = 'sk-zg-dev-admin'
 
 type ProviderSpec = {
   name: string
@@ -123,6 +125,8 @@ export type DevStackOptions = {
   chainPort?: number
   lockTime?: bigint
   devKey?: string
+  /** The admin API's key (default sk-zg-dev-admin). */
+  adminKey?: string
   /** Streaming pace of the dev backend, ms per token (default 10). */
   tokenDelayMs?: number
   /** How long the dev backend waits before its first token (default 0). */
@@ -138,6 +142,7 @@ export type DevStack = {
   nodes: Array<{ spec: ProviderSpec; address: Address; node: ProviderNode }>
   gateway: Gateway
   devKey: string
+  adminKey: string
   stop(): Promise<void>
 }
 
@@ -228,12 +233,14 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     })
 
     const devKey = options.devKey ?? DEV_API_KEY
+    const adminKey = options.adminKey ?? DEV_ADMIN_KEY
     const gateway = await startGateway({
       network,
       wallet: walletAccount,
       dataDir: join(options.dataDir, 'gateway'),
       port: options.port ?? 8080,
       devKey,
+      adminKey,
       allowPrivateUrls: true,
       keepAliveMs: options.keepAliveMs,
       modelAliases: DEV_MODEL_ALIASES,
@@ -245,7 +252,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     log(
       `dev wallet ${walletAccount.address}: ledger funded, sub-accounts with ${nodes.length} providers (${formatEther(parseEther('10'))} 0G each at first)`,
     )
-    return { devnet, backend, nodes, gateway, devKey, stop: stopAll }
+    return { devnet, backend, nodes, gateway, devKey, adminKey, stop: stopAll }
   } catch (err) {
     await stopAll()
     throw err

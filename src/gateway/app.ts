@@ -1,8 +1,10 @@
 import { type Context, Hono } from 'hono'
 import { getAddress } from 'viem'
 import { clientSignal, nodeResponse } from '../http/node-request.ts'
+import { adminRoutes } from './admin/routes.ts'
 import { embeddingsAsBase64 } from './embeddings-encoding.ts'
 import { type ForwardRequest, forward, type GatewayCore } from './forward.ts'
+import { adminAuth } from './http/admin-auth.ts'
 import type { ApiKeyStore } from './http/api-keys.ts'
 import { type ApiKeyEnv, apiKeyAuth } from './http/auth.ts'
 import { readJsonBody } from './http/body.ts'
@@ -33,6 +35,8 @@ export type GatewayAppOptions = {
   bodyLimit?: number
   /** Largest audio upload, in bytes (default 25 MiB, as OpenAI). */
   uploadLimit?: number
+  /** The key of the admin API (`/admin/*`), distinct from every inference key; without one the admin API is off. */
+  adminKey?: string
   /** Origins browser apps may call from (`*`, an origin, or `scheme://host:*`); none by default. */
   corsOrigins?: CorsOrigins
   /** Whether the gateway can serve: the catalog loaded at least once. */
@@ -85,6 +89,8 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
   // Before authentication: a browser's preflight carries no API key.
   if (options.corsOrigins?.length) app.use('*', gatewayCors(options.corsOrigins))
   app.use('/v1/*', apiKeyAuth({ store: options.keys, devKey: options.devKey }))
+  app.use('/admin/*', adminAuth(options.adminKey))
+  app.route('/admin', adminRoutes({ core, keys: options.keys }))
 
   const base = (c: Context<Env>) => ({
     requestId: c.get('requestId'),

@@ -32,6 +32,8 @@ export type GatewayOptions = {
   port?: number
   /** Accept this well-known key (dev mode only). */
   devKey?: string
+  /** The admin API's key (`/admin/*`); distinct from every inference key. Without one the admin API is off. */
+  adminKey?: string
   /** API keys from configuration (held hashed in memory). */
   apiKeys?: string[]
   /** Providers on loopback/private addresses are allowed (the devnet). Default false. */
@@ -112,6 +114,7 @@ export async function createGatewayCore(options: GatewayOptions) {
     core,
     keys,
     devKey: options.devKey,
+    adminKey: options.adminKey,
     corsOrigins: options.corsOrigins,
     ready: () => ready,
     log,
