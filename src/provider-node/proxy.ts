@@ -53,6 +53,8 @@ export type ProxyDeps = {
   /** How long the backend may take to send its response headers. */
   headersTimeoutMs: number
   log: (line: string) => void
+  /** TEST ONLY: neuron added to every recorded fee, so tests can prove reconciliation catches an over-charge. */
+  testExtraFeePerCall?: bigint
 }
 
 /** Endpoints whose request is JSON; uploads (audio to transcribe, images to edit) are multipart and streamed through. */
@@ -203,6 +205,7 @@ async function finish(
       outputCount,
       ...feeOf(usage, billing.prices),
     }
+    if (deps.testExtraFeePerCall) record.fee += deps.testExtraFeePerCall
   }
   deps.store.recordDelivery({ resKey, usage: record, signature: signature && { text, signature, createdAt } })
   return signature

@@ -36,6 +36,11 @@ export type ProviderNodeOptions = {
   uploadLimit?: number
   headersTimeoutMs?: number
   log?: (line: string) => void
+  /**
+   * TEST ONLY, never a CLI flag: neuron added to the fee of every call the node records (and so settles), to make
+   * an over-charging provider for the reconciliation tests.
+   */
+  testExtraFeePerCall?: bigint
 }
 
 export type ProviderNode = {
@@ -73,6 +78,7 @@ export async function startProviderNode(options: ProviderNodeOptions): Promise<P
     uploadLimit: options.uploadLimit ?? 25 * 1024 * 1024,
     headersTimeoutMs: options.headersTimeoutMs ?? 300_000,
     log,
+    testExtraFeePerCall: options.testExtraFeePerCall,
   })
   const server = await listenApp(app.fetch, {
     hostname: options.host ?? '127.0.0.1',
