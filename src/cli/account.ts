@@ -10,6 +10,7 @@ import { retrieveFund } from '../chain/actions/retrieve-fund.ts'
 import { transferFund } from '../chain/actions/transfer-fund.ts'
 import { format0G, parse0G } from '../chain/units.ts'
 import type { WriteResult } from '../chain/write-contract.ts'
+import type { FundingJson } from '../gateway/admin/funding.ts'
 import { type Command, type CommandGroup, requireAddress, requireString, UsageError, type Values } from './command.ts'
 import { clientsFrom, networkOptions } from './network-options.ts'
 import { formatDuration, printJson, table } from './output.ts'
@@ -160,6 +161,8 @@ const remove: Command = {
   },
 }
 
+type FundingBody = { autoFund: boolean; wallet: string; providers: FundingJson[] }
+
 function showText(o: AccountOverview): string {
   if (!o.ledger) return `${o.user} has no ledger. Create one: zg-gateway account create --amount 3`
   const lines = [
@@ -201,15 +204,74 @@ function showText(o: AccountOverview): string {
   return lines.join('\n')
 }
 
+/** The gateway's funding policy for this wallet (GET /admin/funding), as the running gateway holds it. */
+async function fetchFunding(gateway: string, adminKey: string | undefined): Promise<FundingBody> {
+  if (!adminKey) throw new UsageError('--gateway needs the admin key: --admin-key or ZG_ADMIN_KEY')
+  const url = `${gateway.replace(/\/+$/, '')}/admin/funding`
+  let res: Response
+  try {
+    res = await fetch(url, { headers: { authorization: `Bearer ${adminKey}` } })
+  } catch (err) {
+    throw new UsageError(`The gateway at ${gateway} did not answer: ${(err as Error).message}`)
+  }
+  if (res.status !== 200) {
+    const text = await res.text()
+    const message = (() => {
+      try {
+        return (JSON.parse(text) as { error: { message: string } }).error.message
+      } catch {
+        return text.slice(0, 200)
+      }
+    })()
+    throw new UsageError(`GET ${url} answered ${res.status}: ${message}`)
+  }
+  return (await res.json()) as FundingBody
+}
+
+/** The policy's side: per provider its state and why, and the gateway's own figures beside the chain's. */
+function fundingText(body: FundingBody, gateway: string): string {
+  const lines = ['', '', `Funding policy of the gateway at ${gateway} (its wallet ${body.wallet})`]
+  if (!body.autoFund) return [...lines, 'Off: the gateway does not fund sub-accounts (autoFund false).'].join('\n')
+  if (!body.providers.length) return [...lines, 'No provider funded yet by this gateway process.'].join('\n')
+  const g = (v: string | null) => (v === null ? '-' : `${format0G(BigInt(v))} 0G`)
+  lines.push(
+    table([
+      ['provider', 'state', 'unsettled', 'verified credit', 'target', 'disputed', 'why'],
+      ...body.providers.map((p) => [
+        p.provider,
+        p.state === 'stopped' ? `stopped: ${p.disputed} disputed` : p.state,
+        `${g(p.unsettled)} (${p.unsettledSource})`,
+        g(p.credit),
+        g(p.target),
+        `${p.disputed}/${p.checked}`,
+        p.reason ?? (p.state === 'funded' ? 'balance − pending refund ≥ unsettled + expected + reserve' : ''),
+      ]),
+    ]),
+  )
+  return lines.join('\n')
+}
+
 const show: Command = {
-  summary: 'Show the ledger and every sub-account, with pending refunds and their remaining lock time',
-  options: { ...networkOptions, address: { type: 'string', description: 'show this address instead of the wallet' } },
+  summary:
+    'Show the ledger and every sub-account, with pending refunds and their remaining lock time; with --gateway, also the funding policy of that running gateway',
+  options: {
+    ...networkOptions,
+    address: { type: 'string', description: 'show this address instead of the wallet' },
+    gateway: { type: 'string', description: "a running gateway's URL: adds its funding policy (GET /admin/funding)" },
+    'admin-key': { type: 'string', description: "the gateway's admin key (default: ZG_ADMIN_KEY)" },
+  },
   async run(values) {
     const clients = await clientsFrom(values, values.address === undefined)
     const user = values.address !== undefined ? requireAddress(values, 'address') : clients.address!
-    const overview = await getAccountOverview(clients, { user })
-    if (values.json) printJson(overview)
-    else console.log(showText(overview))
+    const gateway = values.gateway as string | undefined
+    const [overview, funding] = await Promise.all([
+      getAccountOverview(clients, { user }),
+      gateway
+        ? fetchFunding(gateway, (values['admin-key'] as string | undefined) ?? process.env.ZG_ADMIN_KEY)
+        : undefined,
+    ])
+    if (values.json) printJson(funding ? { ...overview, funding } : overview)
+    else console.log(showText(overview) + (funding && gateway ? fundingText(funding, gateway) : ''))
     return 0
   },
 }

@@ -16,6 +16,8 @@ export class Router {
   readonly #ranked = new Map<string, { from: readonly CatalogEntry[]; list: readonly CatalogEntry[]; until: number }>()
   readonly #threshold: number
   readonly #cooldownMs: number
+  /** Providers set aside by a policy outside the router (the escrow's: stopped for disputes), by lowercase address. */
+  readonly #flagged = new Set<string>()
 
   constructor(params: { catalog: ProviderCatalog; threshold?: number; cooldownMs?: number }) {
     this.#catalog = params.catalog
@@ -24,6 +26,12 @@ export class Router {
   }
 
   candidates(model: string): readonly CatalogEntry[] {
+    const list = this.#ranking(model)
+    // Flagged providers are no candidates at all, not even a model's only one.
+    return this.#flagged.size ? list.filter((e) => !this.#flagged.has(e.provider.toLowerCase())) : list
+  }
+
+  #ranking(model: string): readonly CatalogEntry[] {
     const entries = this.#catalog.candidates(model)
     // One provider for the model (the usual case): nothing to rank, and it is tried even with its circuit open.
     if (entries.length < 2) return entries
@@ -31,6 +39,16 @@ export class Router {
     const ranked = this.#ranked.get(model)
     if (ranked && ranked.from === entries && now < ranked.until) return ranked.list
     return this.#rank(model, entries, now)
+  }
+
+  /** Sets a provider aside (true) or lets it back (false): while flagged it is no candidate for any model. */
+  setFlagged(provider: Address, flagged: boolean): void {
+    if (flagged) this.#flagged.add(provider.toLowerCase())
+    else this.#flagged.delete(provider.toLowerCase())
+  }
+
+  isFlagged(provider: Address): boolean {
+    return this.#flagged.has(provider.toLowerCase())
   }
 
   reportSuccess(provider: Address, latencyMs: number): void {
