@@ -1,11 +1,26 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { ApiKeyStore } from '../gateway/http/api-keys.ts'
+import { formatZg } from '../billing/budgets.ts'
+import { type ApiKeyInfo, ApiKeyStore, type KeySettings } from '../gateway/http/api-keys.ts'
+import { parseKeySettings } from '../gateway/http/key-settings.ts'
 import { type Command, type CommandGroup, type Options, requireString, UsageError, type Values } from './command.ts'
 import { dataDirOf } from './network-options.ts'
 import { printJson, table } from './output.ts'
 
 const options: Options = { 'data-dir': { type: 'string', description: 'state directory (ZG_DATA_DIR; default .zg)' } }
+
+/** The settings flags of create and update; "none" clears a setting on update. */
+const settingOptions: Options = {
+  name: { type: 'string', description: 'a name for the key' },
+  metadata: { type: 'string', description: 'a JSON object kept with the key' },
+  'expires-at': { type: 'string', description: 'expiry, ISO 8601 (2027-01-31T00:00:00Z), or none' },
+  models: { type: 'string', description: 'allowed models, comma-separated (as clients name them); none: all' },
+  'min-verification': { type: 'string', description: 'none or L1 (route only to TeeML/OpML/ZKML providers)' },
+  budget: { type: 'string', description: 'budget in 0G (e.g. 0.5), or none' },
+  'budget-period': { type: 'string', description: 'daily, weekly or monthly (UTC), or none: never resets' },
+  rpm: { type: 'string', description: 'requests per minute, or none' },
+  tpm: { type: 'string', description: 'tokens per minute, or none' },
+}
 
 /** The gateway's key store: the same file `serve` and `dev` read, so changes apply to a running gateway. */
 function withStore<T>(values: Values, fn: (store: ApiKeyStore) => T): T {
@@ -14,17 +29,94 @@ function withStore<T>(values: Values, fn: (store: ApiKeyStore) => T): T {
   const store = new ApiKeyStore(join(dir, 'gateway.sqlite'))
   try {
     return fn(store)
+  } catch (err) {
+    if (err instanceof RangeError) throw new UsageError(err.message)
+    throw err
   } finally {
     store.close()
   }
 }
 
+/** The flags as the admin API's JSON, parsed by the same function. */
+function settingsOf(values: Values): KeySettings {
+  const input: Record<string, unknown> = {}
+  const text = (flag: string) => (typeof values[flag] === 'string' ? (values[flag] as string) : undefined)
+  const none = (v: string) => v === 'none'
+  const put = (flag: string, key: string, map: (v: string) => unknown) => {
+    const v = text(flag)
+    if (v !== undefined) input[key] = none(v) ? null : map(v)
+  }
+  put('name', 'name', (v) => v)
+  put('metadata', 'metadata', (v) => {
+    try {
+      return JSON.parse(v)
+    } catch {
+      throw new UsageError('--metadata must be a JSON object')
+    }
+  })
+  put('expires-at', 'expires_at', (v) => v)
+  put('models', 'allowed_models', (v) =>
+    v
+      .split(',')
+      .map((m) => m.trim())
+      .filter(Boolean),
+  )
+  put('min-verification', 'min_verification', (v) => v)
+  put('budget', 'budget', (v) => v)
+  put('budget-period', 'budget_period', (v) => v)
+  for (const flag of ['rpm', 'tpm']) {
+    put(flag, flag, (v) => {
+      const n = Number(v)
+      if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`--${flag} must be a positive integer`)
+      return n
+    })
+  }
+  try {
+    return parseKeySettings(input)
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+}
+
+function describe(k: ApiKeyInfo): string {
+  const rows: [string, string][] = [
+    ['id', k.id],
+    ['name', k.name],
+    ['prefix', `${k.prefix}…`],
+    ['created', k.createdAt],
+    ['last used', k.lastUsedAt ?? '-'],
+    ['revoked', k.revokedAt ?? '-'],
+    ['expires', k.expiresAt ?? '-'],
+    ['models', k.allowedModels.length ? k.allowedModels.join(', ') : 'all'],
+    ['min verification', k.minVerification],
+    [
+      'budget',
+      k.budget === null ? 'unlimited' : `${formatZg(BigInt(k.budget))} 0G${k.budgetPeriod ? ` ${k.budgetPeriod}` : ''}`,
+    ],
+    ['spent', `${formatZg(BigInt(k.spent))} 0G (held for calls in flight: ${formatZg(BigInt(k.reserved))} 0G)`],
+    ['rpm', k.rpm === null ? 'unlimited' : String(k.rpm)],
+    ['tpm', k.tpm === null ? 'unlimited' : String(k.tpm)],
+    ['metadata', JSON.stringify(k.metadata)],
+  ]
+  return table(rows)
+}
+
+const idOf = (positionals: string[], what: string) => {
+  const id = positionals[0]
+  if (!id) throw new UsageError(`name the key id to ${what}`)
+  return id
+}
+
 const create: Command = {
-  summary: 'Create an API key (shown once; stored only as a hash)',
-  options: { ...options, name: { type: 'string', description: 'a name for the key (required)' } },
+  summary: 'Create an API key (shown once; stored only as a hash), with optional budget, limits and models',
+  options: { ...options, ...settingOptions, name: { type: 'string', description: 'a name for the key (required)' } },
   async run(values) {
     const name = requireString(values, 'name')
-    const key = withStore(values, (s) => s.create(name))
+    const settings = settingsOf(values)
+    const key = withStore(values, (s) => {
+      const created = s.create(name, settings)
+      return { ...s.get(created.id)!, key: created.key }
+    })
     if (values.json) printJson(key)
     else console.log(`${key.key}\n(id ${key.id}; store it now: it cannot be shown again)`)
     return 0
@@ -41,10 +133,65 @@ const list: Command = {
     else
       console.log(
         table([
-          ['id', 'name', 'prefix', 'created', 'last used', 'revoked'],
-          ...keys.map((k) => [k.id, k.name, `${k.prefix}…`, k.createdAt, k.lastUsedAt ?? '-', k.revokedAt ?? '-']),
+          ['id', 'name', 'prefix', 'created', 'last used', 'revoked', 'budget (0G)', 'spent (0G)'],
+          ...keys.map((k) => [
+            k.id,
+            k.name,
+            `${k.prefix}…`,
+            k.createdAt,
+            k.lastUsedAt ?? '-',
+            k.revokedAt ?? '-',
+            k.budget === null ? '-' : formatZg(BigInt(k.budget)),
+            formatZg(BigInt(k.spent)),
+          ]),
         ]),
       )
+    return 0
+  },
+}
+
+const show: Command = {
+  summary: 'Show one API key: its policy and spend',
+  args: '<id>',
+  options,
+  async run(values, positionals) {
+    const id = idOf(positionals, 'show')
+    const key = withStore(values, (s) => s.get(id))
+    if (!key) throw new UsageError(`no key with id ${id}`)
+    if (values.json) printJson(key)
+    else console.log(describe(key))
+    return 0
+  },
+}
+
+const update: Command = {
+  summary: 'Change an API key’s name, metadata, expiry, models, verification level, budget or limits',
+  args: '<id>',
+  options: { ...options, ...settingOptions },
+  async run(values, positionals) {
+    const id = idOf(positionals, 'update')
+    const settings = settingsOf(values)
+    const key = withStore(values, (s) => (s.get(id) ? s.update(id, settings) : undefined))
+    if (!key) throw new UsageError(`no key with id ${id}`)
+    if (values.json) printJson(key)
+    else console.log(describe(key))
+    return 0
+  },
+}
+
+const rotate: Command = {
+  summary: 'Issue a new secret for a key (same id, budget, limits and spend); the old secret stops working',
+  args: '<id>',
+  options,
+  async run(values, positionals) {
+    const id = idOf(positionals, 'rotate')
+    const key = withStore(values, (s) => {
+      const rotated = s.rotate(id)
+      return rotated && { ...s.get(id)!, key: rotated.key }
+    })
+    if (!key) throw new UsageError(`no active key with id ${id}`)
+    if (values.json) printJson(key)
+    else console.log(`${key.key}\n(id ${key.id}; the old secret no longer works; store this one now)`)
     return 0
   },
 }
@@ -54,8 +201,7 @@ const revoke: Command = {
   args: '<id>',
   options,
   async run(values, positionals) {
-    const id = positionals[0]
-    if (!id) throw new UsageError('name the key id to revoke')
+    const id = idOf(positionals, 'revoke')
     const done = withStore(values, (s) => s.revoke(id))
     if (!done) throw new UsageError(`no active key with id ${id}`)
     if (values.json) printJson({ revoked: id })
@@ -64,4 +210,7 @@ const revoke: Command = {
   },
 }
 
-export const keysGroup: CommandGroup = { summary: 'Manage the gateway’s API keys', commands: { create, list, revoke } }
+export const keysGroup: CommandGroup = {
+  summary: 'Manage the gateway’s API keys',
+  commands: { create, list, show, update, rotate, revoke },
+}

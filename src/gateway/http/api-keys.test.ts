@@ -21,7 +21,7 @@ describe('ApiKeyStore', () => {
     expect(created.key).toMatch(/^sk-zg-[0-9A-Za-z]{32}$/)
     expect(created.name).toBe('ci')
     expect(new Date(created.createdAt).toISOString()).toBe(created.createdAt)
-    expect(store.verify(created.key)).toEqual({ id: created.id, name: 'ci' })
+    expect(store.verify(created.key)).toMatchObject({ id: created.id, name: 'ci' })
     expect(store.verify(`${created.key}x`)).toBeUndefined()
     expect(store.verify('sk-zg-nope')).toBeUndefined()
     expect(store.create('ci').key).not.toBe(created.key)
@@ -33,7 +33,7 @@ describe('ApiKeyStore', () => {
     const b = store.create('b')
     const list = store.list()
     expect(list.map((k) => k.id)).toEqual([a.id, b.id])
-    expect(list[0]).toEqual({
+    expect(list[0]).toMatchObject({
       id: a.id,
       name: 'a',
       prefix: a.key.slice(0, 8),
@@ -61,10 +61,10 @@ describe('ApiKeyStore', () => {
     const gateway = new ApiKeyStore(path, { cacheTtlMs: 60_000, now: () => now })
     const cli = new ApiKeyStore(path)
     const created = cli.create('remembered')
-    expect(gateway.verify(created.key)).toEqual({ id: created.id, name: 'remembered' })
+    expect(gateway.verify(created.key)).toMatchObject({ id: created.id, name: 'remembered' })
     // Revoked by another process: this one learns of it only from the database.
     cli.revoke(created.id)
-    expect(gateway.verify(created.key)).toEqual({ id: created.id, name: 'remembered' })
+    expect(gateway.verify(created.key)).toMatchObject({ id: created.id, name: 'remembered' })
     expect(gateway.verify(`${created.key.slice(0, -1)}x`)).toBeUndefined()
     gateway.close()
     cli.close()
@@ -104,7 +104,7 @@ describe('ApiKeyStore', () => {
     store.verify(created.key)
     store.close()
     const reopened = new ApiKeyStore(path)
-    expect(reopened.verify(created.key)).toEqual({ id: created.id, name: 'secret-holder' })
+    expect(reopened.verify(created.key)).toMatchObject({ id: created.id, name: 'secret-holder' })
     reopened.close()
     const dir = join(path, '..')
     const files = readdirSync(dir)

@@ -1,9 +1,28 @@
 import { hash as digest, randomBytes, timingSafeEqual } from 'node:crypto'
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import { LRUCache } from 'lru-cache'
+import { BUDGET_PERIODS, type BudgetPeriod, SqliteBudgets } from '../../billing/budgets.ts'
 
 /** Who a verified key belongs to; what request handlers and the usage ledger see. */
-export type ApiKeyIdentity = { id: string; name: string }
+export type ApiKeyIdentity = { id: string; name: string; policy?: KeyPolicy }
+
+export type MinVerification = 'none' | 'L1'
+
+/** What a key may do: enforced by src/gateway/key-admission.ts. */
+export type KeyPolicy = {
+  expiresAt: number | null
+  /** Model names as clients send them (an alias counts by its own name); empty: all. */
+  allowedModels: string[]
+  minVerification: MinVerification
+  /** Neuron per period (or in all), null: unlimited. */
+  budget: bigint | null
+  budgetPeriod: BudgetPeriod | null
+  rpm: number | null
+  tpm: number | null
+}
+
+/** The settable part of a key (create and update). */
+export type KeySettings = Partial<KeyPolicy> & { name?: string; metadata?: Record<string, unknown> }
 
 /** A freshly created key. `key` is shown this once: only its hash is kept. */
 export type CreatedApiKey = { id: string; key: string; name: string; createdAt: string }
@@ -16,6 +35,18 @@ export type ApiKeyInfo = {
   createdAt: string
   lastUsedAt: string | null
   revokedAt: string | null
+  metadata: Record<string, unknown>
+  expiresAt: string | null
+  allowedModels: string[]
+  minVerification: MinVerification
+  /** Neuron, as decimal text. */
+  budget: string | null
+  budgetPeriod: BudgetPeriod | null
+  /** Spent in the current period (neuron text), and held for calls in flight. */
+  spent: string
+  reserved: string
+  rpm: number | null
+  tpm: number | null
 }
 
 export type ApiKeyStoreOptions = {
@@ -42,6 +73,30 @@ type Row = {
   created_at: number
   last_used_at: number | null
   revoked_at: number | null
+  metadata: string
+  expires_at: number | null
+  allowed_models: string
+  min_verification: string
+  budget: string | null
+  budget_period: string | null
+  spent: string
+  period_start: number | null
+  rpm: number | null
+  tpm: number | null
+}
+
+/** Columns added after the first schema: added to an existing database by the migration in the constructor. */
+const POLICY_COLUMNS: Record<string, string> = {
+  metadata: "TEXT NOT NULL DEFAULT '{}'",
+  expires_at: 'INTEGER',
+  allowed_models: "TEXT NOT NULL DEFAULT '[]'",
+  min_verification: "TEXT NOT NULL DEFAULT 'none'",
+  budget: 'TEXT',
+  budget_period: 'TEXT',
+  spent: "TEXT NOT NULL DEFAULT '0'",
+  period_start: 'INTEGER',
+  rpm: 'INTEGER',
+  tpm: 'INTEGER',
 }
 
 /**
@@ -59,6 +114,8 @@ export class ApiKeyStore {
   // Prepared once: these two run on the request path.
   readonly #selectByHash: StatementSync
   readonly #updateLastUsed: StatementSync
+  /** Spend and reservations per key, in this same database. */
+  readonly budgets: SqliteBudgets
 
   constructor(database: string | DatabaseSync, options: ApiKeyStoreOptions = {}) {
     this.#ownsDb = typeof database === 'string'
@@ -79,30 +136,110 @@ export class ApiKeyStore {
       last_used_at INTEGER,
       revoked_at INTEGER
     )`)
+    // Migration: a database from before key policies lacks these columns (ALTER TABLE ADD COLUMN keeps the rows).
+    const have = new Set(
+      (this.#db.prepare('PRAGMA table_info(api_keys)').all() as { name: string }[]).map((c) => c.name),
+    )
+    for (const [column, type] of Object.entries(POLICY_COLUMNS)) {
+      if (!have.has(column)) this.#db.exec(`ALTER TABLE api_keys ADD COLUMN ${column} ${type}`)
+    }
+    this.budgets = new SqliteBudgets(this.#db, this.#now)
     this.#selectByHash = this.#db.prepare('SELECT * FROM api_keys WHERE key_hash = ?')
     this.#updateLastUsed = this.#db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?')
   }
 
-  create(name: string): CreatedApiKey {
+  create(name: string, settings: KeySettings = {}): CreatedApiKey {
+    checkSettings(settings)
     const key = API_KEY_PREFIX + randomBase62(RANDOM_CHARS)
     const id = `key_${randomBytes(8).toString('hex')}`
     const createdAt = this.#now()
     this.#db
       .prepare('INSERT INTO api_keys (id, name, prefix, key_hash, created_at) VALUES (?, ?, ?, ?, ?)')
       .run(id, name, key.slice(0, 8), sha256(key).toString('hex'), createdAt)
+    this.update(id, settings)
     return { id, key, name, createdAt: iso(createdAt) }
   }
 
   list(): ApiKeyInfo[] {
     const rows = this.#db.prepare('SELECT * FROM api_keys ORDER BY created_at, rowid').all() as Row[]
-    return rows.map((row) => ({
+    return rows.map((row) => this.#info(row))
+  }
+
+  get(id: string): ApiKeyInfo | undefined {
+    const row = this.#db.prepare('SELECT * FROM api_keys WHERE id = ?').get(id) as Row | undefined
+    return row && this.#info(row)
+  }
+
+  /** Changes a key's name, metadata or policy (not its spend). Undefined fields stay; null clears. */
+  update(id: string, settings: KeySettings): ApiKeyInfo | undefined {
+    checkSettings(settings)
+    const columns: [string, string | number | null][] = []
+    const set = (column: string, value: string | number | null | undefined) => {
+      if (value !== undefined) columns.push([column, value])
+    }
+    set('name', settings.name)
+    set('metadata', settings.metadata === undefined ? undefined : JSON.stringify(settings.metadata))
+    set('expires_at', settings.expiresAt)
+    set('allowed_models', settings.allowedModels === undefined ? undefined : JSON.stringify(settings.allowedModels))
+    set('min_verification', settings.minVerification)
+    set(
+      'budget',
+      settings.budget === undefined ? undefined : settings.budget === null ? null : settings.budget.toString(),
+    )
+    set('budget_period', settings.budgetPeriod)
+    set('rpm', settings.rpm)
+    set('tpm', settings.tpm)
+    if (columns.length) {
+      this.#db
+        .prepare(`UPDATE api_keys SET ${columns.map(([c]) => `${c} = ?`).join(', ')} WHERE id = ?`)
+        .run(...columns.map(([, v]) => v), id)
+    }
+    this.#forget(id)
+    return this.get(id)
+  }
+
+  /**
+   * A new secret for the same key (same id, policy and spend); the old secret stops working at once in this process,
+   * and in other processes sharing the file within the cache TTL.
+   */
+  rotate(id: string): CreatedApiKey | undefined {
+    const key = API_KEY_PREFIX + randomBase62(RANDOM_CHARS)
+    const result = this.#db
+      .prepare('UPDATE api_keys SET key_hash = ?, prefix = ? WHERE id = ? AND revoked_at IS NULL')
+      .run(sha256(key).toString('hex'), key.slice(0, 8), id)
+    this.#forget(id)
+    if (Number(result.changes) === 0) return undefined
+    const info = this.get(id)!
+    return { id, key, name: info.name, createdAt: info.createdAt }
+  }
+
+  #forget(id: string): void {
+    for (const [key, identity] of this.#verified.entries()) {
+      if (identity.id === id) this.#verified.delete(key)
+    }
+  }
+
+  #info(row: Row): ApiKeyInfo {
+    const policy = policyOf(row)
+    const budget = this.budgets.state(row.id)
+    return {
       id: row.id,
       name: row.name,
       prefix: row.prefix,
       createdAt: iso(row.created_at),
       lastUsedAt: row.last_used_at === null ? null : iso(row.last_used_at),
       revokedAt: row.revoked_at === null ? null : iso(row.revoked_at),
-    }))
+      metadata: JSON.parse(row.metadata) as Record<string, unknown>,
+      expiresAt: policy.expiresAt === null ? null : iso(policy.expiresAt),
+      allowedModels: policy.allowedModels,
+      minVerification: policy.minVerification,
+      budget: row.budget,
+      budgetPeriod: policy.budgetPeriod,
+      spent: (budget?.spent ?? 0n).toString(),
+      reserved: (budget?.reserved ?? 0n).toString(),
+      rpm: row.rpm,
+      tpm: row.tpm,
+    }
   }
 
   /** True when the key was active and is now revoked. Other processes sharing the file notice within the cache TTL. */
@@ -110,9 +247,7 @@ export class ApiKeyStore {
     const result = this.#db
       .prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL')
       .run(this.#now(), id)
-    for (const [key, identity] of this.#verified.entries()) {
-      if (identity.id === id) this.#verified.delete(key)
-    }
+    this.#forget(id)
     return Number(result.changes) > 0
   }
 
@@ -128,6 +263,7 @@ export class ApiKeyStore {
     // A key verified within the TTL is known by itself, in memory only: hashing it again (a cold call into OpenSSL,
     // some 40 µs of a request run one at a time) would only say what was said a moment ago.
     const cached = this.#verified.get(key)
+    if (cached?.policy?.expiresAt != null && cached.policy.expiresAt <= this.#now()) return undefined
     if (cached) {
       if (!cached.id.startsWith(STATIC_ID_PREFIX)) this.#touch(cached.id)
       return cached
@@ -145,10 +281,20 @@ export class ApiKeyStore {
     const row = this.#selectByHash.get(hex) as Row | undefined
     if (!row || row.revoked_at !== null) return undefined
     if (!timingSafeEqual(Buffer.from(row.key_hash, 'hex'), hash)) return undefined
-    const identity = { id: row.id, name: row.name }
+    const policy = policyOf(row)
+    if (policy.expiresAt !== null && policy.expiresAt <= this.#now()) return undefined
+    const identity = { id: row.id, name: row.name, policy }
     this.#verified.set(key, identity)
     this.#touch(row.id)
     return identity
+  }
+
+  /** Why a key verify() refused is refused, when it is one of ours: for the 401's message (off the hot path). */
+  refusal(key: string): 'expired' | 'revoked' | undefined {
+    const row = this.#selectByHash.get(sha256(key).toString('hex')) as Row | undefined
+    if (!row) return undefined
+    if (row.revoked_at !== null) return 'revoked'
+    return row.expires_at !== null && row.expires_at <= this.#now() ? 'expired' : undefined
   }
 
   close(): void {
@@ -162,6 +308,44 @@ export class ApiKeyStore {
     this.#touchedAt.set(id, now)
     this.#updateLastUsed.run(now, id)
   }
+}
+
+function policyOf(row: Row): KeyPolicy {
+  return {
+    expiresAt: row.expires_at,
+    allowedModels: JSON.parse(row.allowed_models) as string[],
+    minVerification: row.min_verification === 'L1' ? 'L1' : 'none',
+    budget: row.budget === null ? null : BigInt(row.budget),
+    budgetPeriod: (row.budget_period as BudgetPeriod | null) ?? null,
+    rpm: row.rpm,
+    tpm: row.tpm,
+  }
+}
+
+/** Refuses settings the database would take but enforcement could not make sense of. */
+function checkSettings(s: KeySettings): void {
+  const fail = (message: string) => {
+    throw new RangeError(message)
+  }
+  if (s.metadata !== undefined && (s.metadata === null || typeof s.metadata !== 'object' || Array.isArray(s.metadata)))
+    fail('metadata must be a JSON object')
+  if (
+    s.allowedModels !== undefined &&
+    !(Array.isArray(s.allowedModels) && s.allowedModels.every((m) => typeof m === 'string'))
+  )
+    fail('allowed models must be a list of model names')
+  if (s.minVerification !== undefined && s.minVerification !== 'none' && s.minVerification !== 'L1')
+    fail('the minimum verification level is none or L1')
+  if (s.budget != null && s.budget < 0n) fail('the budget cannot be negative')
+  if (s.budgetPeriod != null && !BUDGET_PERIODS.includes(s.budgetPeriod))
+    fail(`the budget period is one of ${BUDGET_PERIODS.join(', ')}`)
+  for (const [name, v] of [
+    ['rpm', s.rpm],
+    ['tpm', s.tpm],
+  ] as const) {
+    if (v != null && !(Number.isSafeInteger(v) && v > 0)) fail(`${name} must be a positive integer`)
+  }
+  if (s.expiresAt != null && !Number.isFinite(s.expiresAt)) fail('the expiry must be a date')
 }
 
 export function sha256(text: string): Buffer {

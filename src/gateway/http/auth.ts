@@ -37,6 +37,9 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): MiddlewareHandler<ApiKey
     }
     const identity = devKey && sameText(key, devKey) ? DEV_KEY_IDENTITY : options.store.verify(key)
     if (!identity) {
+      const refusal = options.store.refusal(key)
+      if (refusal)
+        throw unauthorized(`This API key (${redact(key)}) has ${refusal === 'expired' ? 'expired' : 'been revoked'}.`)
       throw unauthorized(`Incorrect API key provided: ${redact(key)}. List your keys with \`zg-gateway keys list\`.`)
     }
     c.set('apiKey', identity)

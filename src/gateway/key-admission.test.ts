@@ -1,0 +1,79 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { RateLimiter } from '../billing/rate-limits.ts'
+import type { CatalogEntry } from '../providers/catalog.ts'
+import { ApiKeyStore } from './http/api-keys.ts'
+import { DEFAULT_MAX_OUTPUT_TOKENS, KeyAdmission, worstCaseFee } from './key-admission.ts'
+
+const dirs: string[] = []
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
+})
+
+const entry = (verifiability: string, inputPrice: bigint, outputPrice: bigint) =>
+  ({ provider: `0x${verifiability}`, verifiability, inputPrice, outputPrice }) as unknown as CatalogEntry
+
+describe('worstCaseFee', () => {
+  const prices = { inputPrice: 2n, outputPrice: 10n }
+  const messages = [{ role: 'user', content: 'hi' }]
+  const promptBytes = BigInt(JSON.stringify(messages).length)
+  it('chat: prompt bytes × input price + max tokens × n × output price, else the default cap', () => {
+    const req = (json: Record<string, unknown>) => ({ model: 'm', endpoint: 'chat/completions', json, bodyBytes: 0 })
+    expect(worstCaseFee(req({ messages, max_tokens: 7 }), prices)).toBe(promptBytes * 2n + 70n)
+    expect(worstCaseFee(req({ messages, max_completion_tokens: 7, n: 3 }), prices)).toBe(promptBytes * 2n + 210n)
+    expect(worstCaseFee(req({ messages }), prices)).toBe(promptBytes * 2n + DEFAULT_MAX_OUTPUT_TOKENS * 10n)
+  })
+  it('images, speech and uploads as estimateFee', () => {
+    expect(worstCaseFee({ model: 'm', endpoint: 'images/generations', json: { n: 3 }, bodyBytes: 0 }, prices)).toBe(30n)
+    expect(
+      worstCaseFee({ model: 'm', endpoint: 'audio/speech', json: { max_duration: 500 }, bodyBytes: 0 }, prices),
+    ).toBe(1200n)
+    expect(
+      worstCaseFee({ model: 'm', endpoint: 'audio/transcriptions', json: undefined, bodyBytes: 64_000 }, prices),
+    ).toBe(4n)
+  })
+})
+
+describe('KeyAdmission', () => {
+  function setup(settings: Parameters<ApiKeyStore['create']>[1]) {
+    const dir = mkdtempSync(join(tmpdir(), 'zg-admission-'))
+    dirs.push(dir)
+    const store = new ApiKeyStore(join(dir, 'gateway.sqlite'))
+    const created = store.create('k', settings)
+    const identity = store.verify(created.key)!
+    return { store, identity, admission: new KeyAdmission(store.budgets, new RateLimiter()) }
+  }
+  const req = { model: 'm', endpoint: 'chat/completions', json: { messages: [], max_tokens: 10 }, bodyBytes: 0 }
+
+  it('routes an L1 key to verifiable providers only, reserving at the dearest of them', () => {
+    const { store, identity, admission } = setup({ minVerification: 'L1', budget: 10_000n })
+    const checked = admission.admission(identity, req)!
+    const allowed = checked.admission.admit([
+      entry('standard', 1n, 500n),
+      entry('TeeML', 1n, 20n),
+      entry('ZKML', 1n, 30n),
+    ])
+    expect(allowed.map((e) => e.verifiability)).toEqual(['TeeML', 'ZKML'])
+    expect(store.get(identity.id)?.reserved).toBe(String(2n + 300n))
+    checked.admission.settle(123n, { kind: 'tokens', input: 1n, output: 2n })
+    checked.admission.release() // after a settle: nothing more
+    expect(store.get(identity.id)).toMatchObject({ reserved: '0', spent: '123' })
+    expect(() => admission.admission(identity, req)!.admission.admit([entry('standard', 1n, 1n)])).toThrow(/L1/)
+    store.close()
+  })
+
+  it('a released call costs nothing; an over-budget call is a 429 insufficient_quota', () => {
+    const { store, identity, admission } = setup({ budget: 150n })
+    const a = admission.admission(identity, req)!
+    a.admission.admit([entry('TeeML', 1n, 10n)])
+    a.admission.release()
+    expect(store.get(identity.id)).toMatchObject({ reserved: '0', spent: '0' })
+    const b = admission.admission(identity, { ...req, json: { messages: [], max_tokens: 1000 } })!
+    expect(() => b.admission.admit([entry('TeeML', 1n, 10n)])).toThrow(
+      expect.objectContaining({ status: 429, code: 'insufficient_quota' }),
+    )
+    store.close()
+  })
+})

@@ -1,0 +1,157 @@
+import { VERIFIABLE } from '../attestation/response-verifier.ts'
+import { type Budgets, formatZg, type Reservation } from '../billing/budgets.ts'
+import { estimateFee, type Usage } from '../billing/pricing.ts'
+import type { RateLimiter } from '../billing/rate-limits.ts'
+import type { CatalogEntry } from '../providers/catalog.ts'
+import type { ApiKeyIdentity } from './http/api-keys.ts'
+import { GatewayError } from './http/openai-error.ts'
+
+/**
+ * Output tokens reserved for a chat or completion call that names no max_tokens (the catalog knows no model's
+ * context length): a call that writes more is still billed in full, and the key's spend may pass its budget by
+ * the difference.
+ */
+export const DEFAULT_MAX_OUTPUT_TOKENS = 4096n
+
+/** One call's per-key checks, as forward() sees them: it narrows candidates on admission and settles on record. */
+export type Admission = {
+  /** The candidates this key may use; reserves the call's worst case among them. Throws a GatewayError to refuse. */
+  admit(candidates: readonly CatalogEntry[]): readonly CatalogEntry[]
+  /** The call was recorded with this fee (0n when nothing was billed). */
+  settle(fee: bigint, usage: Usage | undefined): void
+  /** The call failed before it was recorded: what admission held is released, and it costs nothing. */
+  release(): void
+}
+
+export type AdmissionRequest = {
+  /** The model as the client named it (before alias resolution). */
+  model: string
+  endpoint: string
+  /** The parsed JSON body, or undefined for an upload. */
+  json: Record<string, unknown> | undefined
+  bodyBytes: number
+}
+
+const positive = (v: unknown): bigint | undefined =>
+  typeof v === 'number' && Number.isInteger(v) && v > 0 ? BigInt(v) : undefined
+
+/** The most a call may be billed at these prices: its input estimate, plus its output cap for text. */
+export function worstCaseFee(req: AdmissionRequest, prices: { inputPrice: bigint; outputPrice: bigint }): bigint {
+  const input = estimateFee(req.endpoint, req.json, req.bodyBytes, prices)
+  if (req.endpoint !== 'chat/completions' && req.endpoint !== 'completions') return input
+  const j = req.json ?? {}
+  const max =
+    positive(j.max_completion_tokens) ??
+    positive(j.max_tokens) ??
+    positive(j.max_output_tokens) ??
+    DEFAULT_MAX_OUTPUT_TOKENS
+  return input + max * (positive(j.n) ?? 1n) * prices.outputPrice
+}
+
+/** Tokens a call is expected to use, for the TPM check: ~4 bytes a token of prompt, plus any stated output cap. */
+function tokenEstimate(req: AdmissionRequest): number {
+  const j = req.json ?? {}
+  const prompt = j.messages ?? j.prompt ?? j.input
+  const bytes = prompt === undefined ? req.bodyBytes : Buffer.byteLength(JSON.stringify(prompt))
+  const max = positive(j.max_completion_tokens) ?? positive(j.max_tokens) ?? positive(j.max_output_tokens) ?? 0n
+  return Math.ceil(bytes / 4) + Number(max)
+}
+
+/** The per-key policy: allowed models, verification level, budget and rate limits. */
+export class KeyAdmission {
+  readonly #budgets: Budgets
+  readonly #limiter: RateLimiter
+
+  constructor(budgets: Budgets, limiter: RateLimiter) {
+    this.#budgets = budgets
+    this.#limiter = limiter
+  }
+
+  /**
+   * Checks what can be checked before routing (model, rate limits) and returns the hook forward() calls once the
+   * candidates are known, with the rate-limit headers every answer of this key carries; undefined for keys without
+   * a policy (the dev key, configured keys).
+   */
+  admission(
+    key: ApiKeyIdentity,
+    req: AdmissionRequest,
+  ): { admission: Admission; headers: Record<string, string> } | undefined {
+    const policy = key.policy
+    if (!policy) return undefined
+    if (policy.allowedModels.length && !policy.allowedModels.includes(req.model)) {
+      throw new GatewayError(403, `This API key may not use model ${req.model}.`, {
+        type: 'invalid_request_error',
+        code: 'model_not_allowed',
+        param: 'model',
+      })
+    }
+    let headers: Record<string, string> = {}
+    const limits = { rpm: policy.rpm ?? undefined, tpm: policy.tpm ?? undefined }
+    const limited = limits.rpm !== undefined || limits.tpm !== undefined
+    if (limited) {
+      const decision = this.#limiter.admit(key.id, limits, tokenEstimate(req))
+      headers = decision.headers
+      if (!decision.ok) {
+        throw new GatewayError(429, `Rate limit reached for this API key: retry in ${decision.retryAfter} s.`, {
+          type: 'rate_limit_error',
+          code: 'rate_limit_exceeded',
+          headers: { ...headers, 'retry-after': String(decision.retryAfter) },
+        })
+      }
+    }
+    let reservation: Reservation | undefined
+    let done = false
+    const budgets = this.#budgets
+    const limiter = this.#limiter
+    const admission: Admission = {
+      admit(candidates) {
+        const allowed =
+          policy.minVerification === 'L1' ? candidates.filter((c) => VERIFIABLE.has(c.verifiability)) : candidates
+        if (candidates.length && !allowed.length) {
+          throw new GatewayError(
+            503,
+            `No provider of ${req.model} offers the verification level L1 this key requires.`,
+            {
+              type: 'api_error',
+              code: 'no_provider_available',
+            },
+          )
+        }
+        if (policy.budget === null || !allowed.length) return allowed
+        // Any of them may serve the call (failover): hold what the dearest would charge.
+        let worst = 0n
+        for (const c of allowed) {
+          const fee = worstCaseFee(req, c)
+          if (fee > worst) worst = fee
+        }
+        const held = budgets.reserve(key.id, worst)
+        if ('refused' in held) {
+          throw new GatewayError(
+            429,
+            `This API key's budget is used up: ${formatZg(held.remaining)} 0G remaining of ${formatZg(held.budget)} 0G, ` +
+              `and this call may cost up to ${formatZg(worst)} 0G.`,
+            {
+              type: 'insufficient_quota',
+              code: 'insufficient_quota',
+              headers: { ...headers, 'x-should-retry': 'false' },
+            },
+          )
+        }
+        reservation = held
+        return allowed
+      },
+      settle(fee, usage) {
+        if (done) return
+        done = true
+        if (reservation) budgets.settle(reservation, fee)
+        if (limited && usage?.kind === 'tokens') limiter.charge(key.id, Number(usage.input + usage.output))
+      },
+      release() {
+        if (done) return
+        done = true
+        if (reservation) budgets.settle(reservation, 0n)
+      },
+    }
+    return { admission, headers }
+  }
+}
