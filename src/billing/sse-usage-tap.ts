@@ -1,3 +1,5 @@
+import { withUsageCost } from './fee-annotation.ts'
+
 /**
  * The headers of a relayed event stream. `transfer-encoding: chunked` is what tells @hono/node-server that the body is
  * open-ended: without it, the server first tries to read the body to the end to size it, and waits a timer turn
@@ -40,11 +42,25 @@ export class SseUsageTap {
   usage: Record<string, unknown> | undefined
   done = false
   errored = false
+  /** The `[DONE]` event, held back when the caller asked to send it itself (see `holdDone`). */
+  heldDone: Buffer | undefined
   readonly #dropUsageChunk: boolean
+  readonly #feeOf: ((usage: Record<string, unknown>) => bigint | undefined) | undefined
+  readonly #holdDone: boolean
   #pending: Buffer = Buffer.alloc(0)
 
-  constructor(params: { dropUsageChunk: boolean }) {
+  /**
+   * `feeOf` prices a usage chunk that is shown: its usage then carries `cost` (0G). `holdDone` keeps the `[DONE]`
+   * event out of what push() returns, for the caller to send once the call is recorded.
+   */
+  constructor(params: {
+    dropUsageChunk: boolean
+    feeOf?: (usage: Record<string, unknown>) => bigint | undefined
+    holdDone?: boolean
+  }) {
     this.#dropUsageChunk = params.dropUsageChunk
+    this.#feeOf = params.feeOf
+    this.#holdDone = params.holdDone ?? false
   }
 
   /** Takes upstream bytes; returns the bytes to send to the client now (complete events only). */
@@ -53,8 +69,8 @@ export class SseUsageTap {
     const out: Buffer[] = []
     let start = 0
     for (let end = eventEnd(buf, 0); end !== -1; end = eventEnd(buf, start)) {
-      const event = buf.subarray(start, end)
-      if (this.#keep(event)) out.push(event)
+      const event = this.#keep(buf.subarray(start, end))
+      if (event) out.push(event)
       start = end
     }
     this.#pending = start < buf.length ? Buffer.from(buf.subarray(start)) : Buffer.alloc(0)
@@ -68,25 +84,34 @@ export class SseUsageTap {
     return rest
   }
 
-  #keep(event: Buffer): boolean {
+  /** The event to pass on (as it came, or with its usage priced), or null to drop it. */
+  #keep(event: Buffer): Buffer | null {
     // Chunks carry "usage":null until the last one: only a usage object is worth parsing.
     const hasUsage = event.indexOf('"usage":{') !== -1 || event.indexOf('"usage": {') !== -1
     const hasError = event.indexOf('"error"') !== -1
     if (!hasUsage && !hasError) {
-      if (event.indexOf('[DONE]') !== -1 && dataOf(event.toString()).trim() === '[DONE]') this.done = true
-      return true
+      if (event.indexOf('[DONE]') !== -1 && dataOf(event.toString()).trim() === '[DONE]') {
+        this.done = true
+        if (this.#holdDone) {
+          this.heldDone = Buffer.from(event)
+          return null
+        }
+      }
+      return event
     }
     let parsed: Record<string, unknown>
     try {
       parsed = JSON.parse(dataOf(event.toString()))
     } catch {
-      return true
+      return event
     }
     if (parsed.error) this.errored = true
     if (parsed.usage && typeof parsed.usage === 'object') {
       this.usage = parsed.usage as Record<string, unknown>
-      if (this.#dropUsageChunk && Array.isArray(parsed.choices) && parsed.choices.length === 0) return false
+      if (this.#dropUsageChunk && Array.isArray(parsed.choices) && parsed.choices.length === 0) return null
+      const fee = this.#feeOf?.(this.usage)
+      if (fee !== undefined) return Buffer.from(withUsageCost(event, fee))
     }
-    return true
+    return event
   }
 }

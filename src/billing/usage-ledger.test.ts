@@ -134,3 +134,40 @@ describe('UsageLedger', () => {
     ledger.close()
   })
 })
+
+describe('spend per key, model, provider and day', () => {
+  const DAY = 86_400_000
+  const day1 = Date.UTC(2026, 11, 1, 10)
+  const at = (c: CallRecord, over: Partial<CallRecord>): CallRecord => ({ ...c, ...over })
+
+  it('groups fees as bigints, with the verified part of each group', () => {
+    const ledger = new UsageLedger(tempPath())
+    const big = 10n ** 20n + 1n
+    ledger.record(at(call('a', big), { createdAt: day1, apiKeyId: 'k1', verification: 'verified' }))
+    ledger.record(at(call('b', 5n), { createdAt: day1 + 1000, apiKeyId: 'k1', verification: 'pending' }))
+    ledger.record(at(call('c', 7n), { createdAt: day1 + DAY, apiKeyId: 'k2', verification: 'disputed' }))
+    ledger.record(at(call('d', 1n), { createdAt: day1 + DAY, apiKeyId: null, model: 'dev/other' }))
+    expect(ledger.spend({ by: ['key', 'day'] })).toEqual([
+      { key: null, day: '2026-12-02', calls: 1, fee: 1n, verified: 0, verifiedFee: 0n, failed: 0 },
+      { key: 'k1', day: '2026-12-01', calls: 2, fee: big + 5n, verified: 1, verifiedFee: big, failed: 0 },
+      { key: 'k2', day: '2026-12-02', calls: 1, fee: 7n, verified: 0, verifiedFee: 0n, failed: 1 },
+    ])
+    expect(ledger.spend({ by: ['model'], since: day1 + DAY })).toEqual([
+      { model: 'dev/chat', calls: 1, fee: 7n, verified: 0, verifiedFee: 0n, failed: 1 },
+      { model: 'dev/other', calls: 1, fee: 1n, verified: 0, verifiedFee: 0n, failed: 0 },
+    ])
+    expect(ledger.spend()).toEqual([{ calls: 4, fee: big + 13n, verified: 1, verifiedFee: big, failed: 1 }])
+    ledger.close()
+  })
+
+  it('commits a durable record before it resolves, one commit for the calls of one turn', async () => {
+    const path = tempPath()
+    const ledger = new UsageLedger(path)
+    await Promise.all([ledger.recordDurably(call('x', 1n)), ledger.recordDurably(call('y', 2n))])
+    // Another connection sees both: they are committed, not only queued in this process.
+    const other = new DatabaseSync(path)
+    expect(other.prepare('SELECT COUNT(*) AS n FROM calls').get()).toEqual({ n: 2 })
+    other.close()
+    ledger.close()
+  })
+})

@@ -31,6 +31,27 @@ export type CallRecord = {
 
 type Row = Record<string, string | number | null>
 
+/** What spend can be grouped by. */
+export const SPEND_DIMENSIONS = ['key', 'model', 'provider', 'day'] as const
+export type SpendDimension = (typeof SPEND_DIMENSIONS)[number]
+const SPEND_COLUMNS: Record<SpendDimension, string> = {
+  key: 'api_key_id',
+  model: 'model',
+  provider: 'provider',
+  day: "strftime('%Y-%m-%d', created_at / 1000, 'unixepoch')",
+}
+
+/** One group of spend: its dimensions' values, then totals (fees in neuron). */
+export type SpendRow = Partial<Record<SpendDimension, string | null>> & {
+  calls: number
+  fee: bigint
+  /** Calls whose delivery verified, and their fee. */
+  verified: number
+  verifiedFee: bigint
+  /** Calls whose check failed (unverified or disputed). */
+  failed: number
+}
+
 const toCall = (r: Row): CallRecord => ({
   requestId: r.request_id as string,
   createdAt: r.created_at as number,
@@ -71,6 +92,9 @@ export class UsageLedger {
   readonly #whenIdle: (commit: () => void) => void
   #queue: Array<() => void> = []
   #flushScheduled: NodeJS.Timeout | undefined
+  /** Callers of recordDurably() waiting for the commit that holds their record. */
+  #durableWaiters: Array<() => void> = []
+  #durableScheduled: NodeJS.Immediate | undefined
 
   /** How long a write may wait for others to commit with it, in ms. */
   static readonly GROUP_MS = 25
@@ -137,7 +161,20 @@ export class UsageLedger {
   flush(): void {
     clearTimeout(this.#flushScheduled)
     this.#flushScheduled = undefined
+    clearImmediate(this.#durableScheduled)
+    this.#durableScheduled = undefined
     const ops = this.#queue
+    const waiters = this.#durableWaiters
+    this.#durableWaiters = []
+    // Whatever happens to the commit, no response may wait on it forever.
+    try {
+      this.#commit(ops)
+    } finally {
+      for (const resolve of waiters) resolve()
+    }
+  }
+
+  #commit(ops: Array<() => void>): void {
     if (!ops.length) return
     this.#queue = []
     this.#db.exec('BEGIN')
@@ -160,6 +197,20 @@ export class UsageLedger {
 
   record(call: CallRecord): void {
     this.#write(() => this.#insertCall(call))
+  }
+
+  /**
+   * Records `call` and resolves once it is committed: the gateway awaits this before the last bytes of an answer
+   * leave, so an answer a client received has its record even if the process is killed right after. The commit is
+   * one for every call recorded in the same turn of the event loop (and any other queued write), not one per call.
+   * WAL with synchronous=NORMAL: a commit survives the process being killed (not a power loss).
+   */
+  recordDurably(call: CallRecord): Promise<void> {
+    this.#queue.push(() => this.#insertCall(call))
+    return new Promise((resolve) => {
+      this.#durableWaiters.push(resolve)
+      this.#durableScheduled ??= setImmediate(() => this.flush())
+    })
   }
 
   #insertCall(call: CallRecord): void {
@@ -228,6 +279,77 @@ export class UsageLedger {
         .filter(Boolean)
         .reduce((s, f) => s + BigInt(f), 0n),
     }))
+  }
+
+  /** Every call's fee per provider (lower-case), all of them and the verified ones: what reconciliation compares. */
+  feesByProvider(): Array<{ provider: Address; calls: number; fee: bigint; verifiedFee: bigint }> {
+    this.flush()
+    const rows = this.#db
+      .prepare(
+        `SELECT provider, verification = 'verified' AS verified, COUNT(*) AS calls, GROUP_CONCAT(fee) AS fees
+           FROM calls GROUP BY provider, verified ORDER BY provider`,
+      )
+      .all() as Row[]
+    const byProvider = new Map<string, { provider: Address; calls: number; fee: bigint; verifiedFee: bigint }>()
+    for (const r of rows) {
+      // Summed as bigints: SQLite's SUM would go through 64-bit integers or doubles.
+      const fee = String(r.fees ?? '')
+        .split(',')
+        .filter(Boolean)
+        .reduce((s, f) => s + BigInt(f), 0n)
+      const key = r.provider as string
+      const entry = byProvider.get(key) ?? { provider: key as Address, calls: 0, fee: 0n, verifiedFee: 0n }
+      entry.calls += r.calls as number
+      entry.fee += fee
+      if (r.verified === 1) entry.verifiedFee += fee
+      byProvider.set(key, entry)
+    }
+    return [...byProvider.values()]
+  }
+
+  /**
+   * Spend since `since` (ms), grouped by the dimensions in `by` (none: one total row): calls and fee, and how much
+   * of each verified. A day is a UTC date (YYYY-MM-DD); a call made without an API key id has key null.
+   */
+  spend(params: { since?: number; by?: readonly SpendDimension[] } = {}): SpendRow[] {
+    this.flush()
+    const by = SPEND_DIMENSIONS.filter((d) => params.by?.includes(d))
+    const columns = by.map((d) => `${SPEND_COLUMNS[d]} AS ${d}`)
+    const group = by.length ? `GROUP BY ${by.join(', ')}, verified ORDER BY ${by.join(', ')}` : 'GROUP BY verified'
+    const rows = this.#db
+      .prepare(
+        `SELECT ${[...columns, ''].join(', ')} verification = 'verified' AS verified, COUNT(*) AS calls,
+                SUM(CASE WHEN verification IN ('unverified', 'disputed') THEN 1 ELSE 0 END) AS failed,
+                GROUP_CONCAT(fee) AS fees
+           FROM calls WHERE created_at >= ? ${group}`,
+      )
+      .all(params.since ?? 0) as Row[]
+    const out = new Map<string, SpendRow>()
+    for (const r of rows) {
+      const id = JSON.stringify(by.map((d) => r[d]))
+      const row: SpendRow = out.get(id) ?? {
+        ...Object.fromEntries(by.map((d) => [d, r[d] ?? null])),
+        calls: 0,
+        fee: 0n,
+        verified: 0,
+        verifiedFee: 0n,
+        failed: 0,
+      }
+      // Summed as bigints: SQLite's SUM would go through 64-bit integers or doubles.
+      const fee = String(r.fees ?? '')
+        .split(',')
+        .filter(Boolean)
+        .reduce((s, f) => s + BigInt(f), 0n)
+      row.calls += r.calls as number
+      row.fee += fee
+      row.failed += r.failed as number
+      if (r.verified === 1) {
+        row.verified += r.calls as number
+        row.verifiedFee += fee
+      }
+      out.set(id, row)
+    }
+    return [...out.values()]
   }
 
   close(): void {

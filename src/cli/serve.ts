@@ -1,13 +1,29 @@
 import { join } from 'node:path'
 import { parse0G } from '../chain/units.ts'
 import { corsMatcher } from '../gateway/http/cors.ts'
-import { startGateway } from '../gateway/server.ts'
+import { type GatewayOptions, startGateway } from '../gateway/server.ts'
 import { ModelAliases } from '../providers/model-aliases.ts'
-import type { Command } from './command.ts'
+import type { Command, Values } from './command.ts'
 import { UsageError } from './command.ts'
 import { dataDirOf, networkOptions, resolveNetwork, resolveWallet } from './network-options.ts'
 import { printJson } from './output.ts'
 import { untilSignal } from './signals.ts'
+
+/** The escrow funding policy's settings from --escrow-reserve and --dispute-limit. */
+function fundingOptions(values: Values): GatewayOptions['funding'] {
+  const reserve = values['escrow-reserve'] as string | undefined
+  const limit = values['dispute-limit'] as string | undefined
+  if (limit !== undefined && !/^[1-9]\d*$/.test(limit))
+    throw new UsageError(`--dispute-limit must be a positive whole number: ${limit}`)
+  try {
+    return {
+      reserve: reserve !== undefined ? parse0G(reserve) : undefined,
+      disputes: limit !== undefined ? { count: Number(limit) } : undefined,
+    }
+  } catch (err) {
+    throw new UsageError(`--escrow-reserve: ${(err as Error).message}`)
+  }
+}
 
 export const serveCommand: Command = {
   summary: 'Serve the OpenAI-compatible gateway over the providers of a 0G network (mainnet, testnet, or an RPC URL)',
@@ -45,6 +61,15 @@ export const serveCommand: Command = {
       type: 'string',
       description: 'first deposit into a new provider sub-account, in 0G (default 2)',
     },
+    'escrow-reserve': {
+      type: 'string',
+      description:
+        "the provider's locked reserve the funding policy keeps in each sub-account, in 0G (default 1, as on mainnet)",
+    },
+    'dispute-limit': {
+      type: 'string',
+      description: 'disputed responses after which a provider is no longer funded nor routed to (default 3)',
+    },
   },
   async run(values) {
     const network = await resolveNetwork(values)
@@ -79,6 +104,7 @@ export const serveCommand: Command = {
       autoFund: !values['no-auto-fund'],
       initialDeposit:
         values['initial-deposit'] !== undefined ? parse0G(values['initial-deposit'] as string) : undefined,
+      funding: fundingOptions(values),
       // The dev key is accepted only by `zg-gateway dev`, never here.
       log: (line) => console.error(line),
     })

@@ -1,5 +1,5 @@
 import { type Context, Hono } from 'hono'
-import { getAddress } from 'viem'
+import { RateLimiter } from '../billing/rate-limits.ts'
 import { clientSignal, nodeResponse } from '../http/node-request.ts'
 import { adminRoutes } from './admin/routes.ts'
 import { embeddingsAsBase64 } from './embeddings-encoding.ts'
@@ -21,7 +21,9 @@ import {
   validateImageGeneration,
   validateSpeech,
 } from './http/validate.ts'
+import { KeyAdmission } from './key-admission.ts'
 import { listModels } from './models.ts'
+import { receiptJson } from './receipts.ts'
 import { asResponsesError, deleteResponse, inputItems, responsesCall, storedResponse } from './responses/api.ts'
 import { step } from './steps.ts'
 import { IMAGE_EDIT_FORM, TRANSCRIPTION_FORM, type UploadForm } from './upload-forms.ts'
@@ -56,6 +58,16 @@ function withIncludeUsage(bytes: Uint8Array): Uint8Array {
 }
 
 const JSON_TYPE = 'application/json'
+
+/** The JSON object a request body holds, for the key checks' estimates; undefined when it is not one. */
+function parsedBody(bytes: Uint8Array): Record<string, unknown> | undefined {
+  try {
+    const json: unknown = JSON.parse(Buffer.from(bytes).toString('utf8'))
+    return json && typeof json === 'object' ? (json as Record<string, unknown>) : undefined
+  } catch {
+    return undefined
+  }
+}
 
 /** The body to forward: the received bytes, unless a field had to be added or translated. */
 function bodyBytes(
@@ -99,11 +111,33 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
     responseHeaders: c.get('corsHeaders'),
   })
 
+  const keyAdmission = new KeyAdmission(options.keys.budgets, new RateLimiter())
+
   /** Forwards the call; the answer carries the request id (forward() puts it on every response it builds). */
-  const relayed = async (c: Context<Env>, req: ForwardRequest) => {
-    const response = await forward(core, req)
-    requestIdOnResponse(c)
-    return response
+  const relayed = async (c: Context<Env>, asked: ForwardRequest) => {
+    // The key's policy, for keys that have one: checked here, before forward() dispatches anything.
+    const json = c.get('apiKey').policy && asked.body instanceof Uint8Array ? parsedBody(asked.body) : undefined
+    const checked = keyAdmission.admission(c.get('apiKey'), {
+      model: asked.model,
+      endpoint: asked.endpoint,
+      json,
+      bodyBytes: asked.body instanceof Uint8Array ? asked.body.length : Number(c.req.header('content-length') ?? 0),
+    })
+    const req: ForwardRequest = checked
+      ? {
+          ...asked,
+          admission: checked.admission,
+          responseHeaders: { ...asked.responseHeaders, ...checked.headers },
+        }
+      : asked
+    try {
+      const response = await forward(core, req)
+      requestIdOnResponse(c)
+      return response
+    } catch (err) {
+      checked?.admission.release()
+      throw err
+    }
   }
 
   /** Streams always ask the provider for usage; legacy fields are forwarded translated. */
@@ -278,21 +312,10 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
 
   app.get('/v1/receipts/:id', (c) => {
     const call = core.ledger.get(c.req.param('id'))
-    if (!call) throw notFound(`no receipt for request ${c.req.param('id')}`, 'receipt_not_found')
-    return c.json({
-      id: call.requestId,
-      object: 'receipt',
-      created: Math.floor(call.createdAt / 1000),
-      provider: getAddress(call.provider),
-      model: call.model,
-      endpoint: call.endpoint,
-      status: call.status,
-      usage: { input: call.inputUnits.toString(), output: call.outputUnits.toString() },
-      fee: call.fee.toString(),
-      delivered_bytes: call.deliveredBytes,
-      response_key: call.resKey,
-      verification: { status: call.verification, level: call.verificationLevel, detail: call.verificationDetail },
-    })
+    // Another key's receipt is as absent as a missing one: its existence is not this key's business.
+    if (!call || call.apiKeyId !== c.get('apiKey').id)
+      throw notFound(`no receipt for request ${c.req.param('id')}`, 'receipt_not_found')
+    return c.json(receiptJson(call))
   })
   return app
 }

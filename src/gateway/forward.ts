@@ -5,7 +5,9 @@ import type { Hex } from 'viem'
 import { sha256Hex } from '../attestation/response-signature.ts'
 import type { Receipt } from '../attestation/response-verifier.ts'
 import type { EscrowManager } from '../billing/escrow.ts'
-import { billedUnits, feeOf, type Usage, usageFromBody, usageOfResponse } from '../billing/pricing.ts'
+import { usageOfAnswer, withUsageCost } from '../billing/fee-annotation.ts'
+import { billedUnits, feeOf, type Usage, usageFromBody } from '../billing/pricing.ts'
+import type { Reconciler } from '../billing/reconciliation.ts'
 import type { SessionTokenCache } from '../billing/session-token-cache.ts'
 import { SSE_HEADERS, SseUsageTap } from '../billing/sse-usage-tap.ts'
 import { streamSink } from '../billing/stream-sink.ts'
@@ -17,7 +19,9 @@ import type { ModelAliases } from '../providers/model-aliases.ts'
 import type { Router } from '../providers/router.ts'
 import { dispatchTarget, UpstreamCall, type UpstreamStart } from '../providers/upstream-call.ts'
 import type { DeliveryVerifier } from './delivery-verifier.ts'
+import { gatewaySideFailure } from './gateway-side-failure.ts'
 import { GatewayError, modelNotFound } from './http/openai-error.ts'
+import type { Admission } from './key-admission.ts'
 import type { OffPathQueue } from './off-path.ts'
 import type { ResponseStore } from './responses/store.ts'
 import { speechAnswer } from './speech-answer.ts'
@@ -46,6 +50,8 @@ export type GatewayCore = {
   log: (line: string) => void
   /** Fired when a receipt is known (tests, metrics). */
   onReceipt?: (requestId: string, receipt: Receipt) => void
+  /** On-chain charges against the ledger, kept current in the background (GET /admin/reconciliation). */
+  reconciler?: Reconciler
 }
 
 export type ForwardRequest = {
@@ -77,6 +83,8 @@ export type ForwardRequest = {
    * provider's answer becomes the client's. The record and the receipt still cover the provider's own bytes.
    */
   translate?: AnswerTranslation
+  /** The API key's checks (verification level, budget): narrows the candidates, settles on record. */
+  admission?: Admission
 }
 
 /** A provider's answer turned into another API's answer, as relay() writes it to the client. */
@@ -161,7 +169,8 @@ function retargeted(core: GatewayCore, req: ForwardRequest): ForwardRequest {
 export async function forward(core: GatewayCore, asked: ForwardRequest): Promise<Response> {
   // Most calls name a real model: no alias, no copy.
   const req = core.aliases.size ? retargeted(core, asked) : asked
-  const candidates = core.router.candidates(req.model)
+  const routed = core.router.candidates(req.model)
+  const candidates = req.admission ? req.admission.admit(routed) : routed
   step('routed')
   if (!candidates.length) {
     if (!core.catalog.models().some((m) => m.id === req.model)) throw modelNotFound(req.model)
@@ -206,6 +215,9 @@ export async function forward(core: GatewayCore, asked: ForwardRequest): Promise
       } catch (err) {
         if (clientAborted(req.signal))
           throw gatewayError(499, 'the client closed the request', 'invalid_request_error', 'client_closed_request')
+        // The wallet's own trouble (empty ledger, chain down) is no fault of this provider, and no other would fare better.
+        const own = gatewaySideFailure(err)
+        if (own) throw own
         // A streamed upload the gateway refused on its way (too large, malformed): the client's fault, not the provider's.
         if (err instanceof GatewayError && err.status < 500) throw err
         core.router.reportFailure(entry.provider)
@@ -236,6 +248,9 @@ export async function forward(core: GatewayCore, asked: ForwardRequest): Promise
           renewedToken = true
           continue
         }
+        // Escrow ran dry while the wallet's ledger could not refill it: the wallet's problem, not this provider's.
+        const short = upstream.statusCode === 402 ? core.escrow?.ledgerShortage(entry.provider) : undefined
+        if (short) throw gatewaySideFailure(short) ?? short
         const error = mapProviderError(
           entry,
           upstream.statusCode,
@@ -294,36 +309,49 @@ function cutShortDetail(d: Delivered, fee: bigint | undefined): string {
   return `${who}; ${billed}; a response cut short carries no provider signature to check`
 }
 
-/** Records the call and verifies the delivery, off the request path (see OffPathQueue). */
-function settleAfter(core: GatewayCore, req: ForwardRequest, entry: CatalogEntry, d: Delivered) {
+/**
+ * Records the call now, resolving once the record is committed (a group commit the calls ending in the same turn
+ * share): the caller sends its last bytes after that, so an answer a client got in full is never missing from the
+ * ledger after a crash. The delivery is verified off the request path (see OffPathQueue).
+ */
+function settleAfter(core: GatewayCore, req: ForwardRequest, entry: CatalogEntry, d: Delivered): Promise<void> {
+  let recorded: Promise<void>
+  let fee: bigint
+  let cutShort: string | null
+  try {
+    const usage = d.usage()
+    fee = usage ? feeOf(usage, entry).fee : 0n
+    req.admission?.settle(fee, usage)
+    const units = usage ? billedUnits(usage) : [0n, 0n]
+    cutShort = d.cutShort ? cutShortDetail(d, usage ? fee : undefined) : null
+    recorded = core.ledger.recordDurably({
+      requestId: req.requestId,
+      createdAt: Date.now(),
+      apiKeyId: req.apiKeyId,
+      provider: entry.provider,
+      model: req.model,
+      endpoint: req.endpoint,
+      stream: req.stream,
+      status: d.status,
+      inputUnits: units[0]!,
+      outputUnits: units[1]!,
+      fee,
+      resKey: d.resKey,
+      latencyMs: Math.round(d.latencyMs),
+      deliveredBytes: d.deliveredBytes,
+      // A stream cut short is final at once; any other answer, complete or ended by the provider, is checked.
+      verification: cutShort ? 'unverifiable' : 'pending',
+      verificationLevel: null,
+      verificationDetail: cutShort,
+    })
+  } catch (err) {
+    core.log(`gateway: recording ${req.requestId} failed: ${(err as Error).message}`)
+    return Promise.resolve()
+  }
   core.offPath.add(async () => {
     try {
       // The router's rankings are redone with this latency: off the way of this call and of the next.
       if (d.status === 200) core.router.reportSuccess(entry.provider, d.latencyMs)
-      const usage = d.usage()
-      const fee = usage ? feeOf(usage, entry).fee : 0n
-      const units = usage ? billedUnits(usage) : [0n, 0n]
-      const cutShort = d.cutShort ? cutShortDetail(d, usage ? fee : undefined) : null
-      core.ledger.record({
-        requestId: req.requestId,
-        createdAt: Date.now(),
-        apiKeyId: req.apiKeyId,
-        provider: entry.provider,
-        model: req.model,
-        endpoint: req.endpoint,
-        stream: req.stream,
-        status: d.status,
-        inputUnits: units[0]!,
-        outputUnits: units[1]!,
-        fee,
-        resKey: d.resKey,
-        latencyMs: Math.round(d.latencyMs),
-        deliveredBytes: d.deliveredBytes,
-        // A stream cut short is final at once; any other answer, complete or ended by the provider, is checked.
-        verification: cutShort ? 'unverifiable' : 'pending',
-        verificationLevel: null,
-        verificationDetail: cutShort,
-      })
       if (cutShort) {
         core.onReceipt?.(req.requestId, { status: 'unverifiable', level: null, detail: cutShort })
         return
@@ -340,12 +368,13 @@ function settleAfter(core: GatewayCore, req: ForwardRequest, entry: CatalogEntry
         responseBody: { sha256: sha256Hex(d.bytes) },
       })
       core.ledger.setVerification(req.requestId, receipt.status, receipt.level, receipt.detail)
-      if (receipt.status === 'verified') core.escrow?.creditVerified(entry.provider, fee)
+      core.escrow?.onReceipt(entry.provider, receipt.status, fee)
       core.onReceipt?.(req.requestId, receipt)
     } catch (err) {
-      core.log(`gateway: recording ${req.requestId} failed: ${(err as Error).message}`)
+      core.log(`gateway: verifying ${req.requestId} failed: ${(err as Error).message}`)
     }
   })
+  return recorded
 }
 
 function responseHeaders(req: ForwardRequest, entry: CatalogEntry, contentType: string): Record<string, string> {
@@ -379,28 +408,52 @@ async function relay(
   if (!contentType.includes('text/event-stream')) {
     const bytes = await call.bytes()
     const latencyMs = performance.now() - started
-    const body = req.translate ? req.translate.json(bytes) : bytes
     // Speech is raw audio: its duration and fee come in headers, passed on (see speechAnswer).
     const speech =
       req.endpoint === 'audio/speech' ? speechAnswer(upstream.headers, contentType, bytes, entry) : undefined
-    settleAfter(core, req, entry, {
+    // The fee goes out with the answer: only the usage object is parsed (usageOfAnswer), once, for both.
+    const usage = speech ? speech.usage : usageOfAnswer(req.endpoint, contentType, bytes)
+    const fee = usage ? feeOf(usage, entry).fee : undefined
+    // The client's copy carries usage.cost; the receipt is checked over the provider's own bytes. (A translated
+    // answer, the Responses API, is stored as translated and retrieved later: it goes as it was stored.)
+    const body = req.translate
+      ? req.translate.json(bytes)
+      : fee !== undefined && contentType.includes('json')
+        ? withUsageCost(bytes, fee)
+        : bytes
+    const recorded = settleAfter(core, req, entry, {
       status: 200,
       bytes,
-      // Read after the response went out: parsing the body is not the client's wait.
-      usage: () => (speech ? speech.usage : usageOfResponse(req.endpoint, contentType, bytes)),
+      usage: () => usage,
       resKey,
       signature: field(upstream.headers, 'zg-res-signature') as Hex | null,
       latencyMs,
       deliveredBytes: body.length,
     })
     const clientType = req.translate ? 'application/json' : contentType
+    // Nothing leaves before the record is committed (see settleAfter).
+    await recorded
     return new Response(body, {
       status: 200,
-      headers: { ...responseHeaders(req, entry, clientType), ...speech?.headers },
+      headers: {
+        ...responseHeaders(req, entry, clientType),
+        ...(fee !== undefined && { 'x-zg-fee': fee.toString() }),
+        ...speech?.headers,
+      },
     })
   }
 
-  const tap = new SseUsageTap({ dropUsageChunk: !req.clientWantsUsage })
+  const usageOf = (u: Record<string, unknown>) => usageFromBody(req.endpoint, { usage: u })
+  const feeOfUsage = (u: Record<string, unknown> | undefined) => {
+    const usage = u && usageOf(u)
+    return usage ? feeOf(usage, entry).fee : undefined
+  }
+  // [DONE] is held back until the call is recorded (onEnd); a shown usage chunk carries its cost.
+  const tap = new SseUsageTap({
+    dropUsageChunk: !req.clientWantsUsage,
+    feeOf: req.clientWantsUsage ? feeOfUsage : undefined,
+    holdDone: true,
+  })
   // What the client gets: the provider's events as they are, or (translate) their translation.
   const translator = req.translate?.stream()
   const forClient = (bytes: Buffer): Uint8Array => (translator ? translator.push(bytes) : bytes)
@@ -410,15 +463,15 @@ async function relay(
   let keepAlive: NodeJS.Timeout | undefined
   let finished = false
   let deliveredBytes = 0
-  const finish = (status: number, cutShort?: Delivered['cutShort']) => {
+  const finish = (status: number, cutShort?: Delivered['cutShort']): Promise<void> | undefined => {
     if (finished) return
     finished = true
     clearInterval(keepAlive)
     const latencyMs = performance.now() - started
-    settleAfter(core, req, entry, {
+    return settleAfter(core, req, entry, {
       status,
       bytes: Buffer.concat(received),
-      usage: () => (tap.usage ? usageFromBody(req.endpoint, { usage: tap.usage }) : undefined),
+      usage: () => (tap.usage ? usageOf(tap.usage) : undefined),
       resKey,
       // A zg-gateway node sends a stream's signature as a trailer; undici has it by the body's end (a stream the
       // provider itself ended with an error event is signed too).
@@ -435,7 +488,8 @@ async function relay(
     call.abort()
     finish(499, { by: 'client', reason: 'client closed' })
   }
-  const headers = { ...responseHeaders(req, entry, contentType), ...SSE_HEADERS }
+  // The fee is known only at the end: it follows the last byte as a trailer.
+  const headers = { ...responseHeaders(req, entry, contentType), ...SSE_HEADERS, trailer: 'x-zg-fee' }
   const hooks = { drain: () => call.resume(), gone: clientGone }
   // Under @hono/node-server, written straight to the Node response: no web-stream hops per event.
   const { sink, response } = streamSink(req.outgoing, 200, headers, hooks)
@@ -452,12 +506,22 @@ async function relay(
     const tail = forClient(tap.flush())
     deliveredBytes += tail.length
     if (tail.length) sink.write(tail)
+    const done = tap.heldDone ? forClient(tap.heldDone) : undefined
+    deliveredBytes += done?.length ?? 0
+    let recorded: Promise<void> | undefined
     // Never end a stream silently: without [DONE] and without an error, the answer was cut off.
     if (!tap.done && !tap.errored) {
       sink.write(failure(`provider ${entry.provider} ended the stream before it was complete`))
-      finish(502)
-    } else finish(tap.errored ? 502 : 200)
-    sink.end()
+      recorded = finish(502)
+    } else recorded = finish(tap.errored ? 502 : 200)
+    const fee = feeOfUsage(tap.usage)
+    const end = () => {
+      // [DONE] leaves once the record is committed: a client that saw it has a record, even after a crash.
+      if (done?.length) sink.write(done)
+      sink.end(fee === undefined ? undefined : { 'x-zg-fee': fee.toString() })
+    }
+    if (recorded) void recorded.then(end)
+    else end()
   }
   const onError = (err: Error) => {
     if (clientAborted(req.signal) || finished) return

@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import type { Hono } from 'hono'
 import type { LocalAccount } from 'viem'
-import { EscrowManager } from '../billing/escrow.ts'
+import { EscrowManager, type EscrowOptions } from '../billing/escrow.ts'
+import { fetchUnsettledFee } from '../billing/reconciliation.ts'
 import { SessionTokenCache } from '../billing/session-token-cache.ts'
 import { UsageLedger } from '../billing/usage-ledger.ts'
 import { createZgClients } from '../chain/clients.ts'
@@ -13,6 +14,7 @@ import { ProviderCatalog } from '../providers/catalog.ts'
 import { ModelAliases } from '../providers/model-aliases.ts'
 import { createProviderAgent } from '../providers/provider-agent.ts'
 import { Router } from '../providers/router.ts'
+import { type GatewayReconcilerOptions, startGatewayReconciler } from './admin/reconciliation.ts'
 import { createGatewayApp } from './app.ts'
 import { DeliveryVerifier } from './delivery-verifier.ts'
 import type { GatewayCore } from './forward.ts'
@@ -41,6 +43,8 @@ export type GatewayOptions = {
   /** Open sub-accounts and refill them with verified fees. Default true. */
   autoFund?: boolean
   initialDeposit?: bigint
+  /** The escrow funding policy: reserve, dispute threshold, spend window, background interval. */
+  funding?: Pick<EscrowOptions, 'reserve' | 'minTopUp' | 'spendWindowMs' | 'disputes' | 'intervalMs'>
   keepAliveMs?: number
   headersTimeoutMs?: number
   maxAttempts?: number
@@ -49,6 +53,8 @@ export type GatewayOptions = {
   modelAliases?: Iterable<readonly [alias: string, target: string]>
   /** Origins browser apps may call from (`*`, `https://app.example`, `http://localhost:*`). Default: none. */
   corsOrigins?: CorsOrigins
+  /** Reconciling on-chain charges with the usage ledger in the background (GET /admin/reconciliation); false: off. */
+  reconciliation?: GatewayReconcilerOptions | false
   log?: (line: string) => void
 }
 
@@ -88,7 +94,20 @@ export async function createGatewayCore(options: GatewayOptions) {
     escrow:
       options.autoFund === false
         ? undefined
-        : new EscrowManager({ clients, initialDeposit: options.initialDeposit, log }),
+        : new EscrowManager({
+            clients,
+            initialDeposit: options.initialDeposit,
+            ...options.funding,
+            // A provider the policy stopped is no candidate; the provider itself says what it is owed.
+            onFlag: (provider, flagged) => core.router.setFlagged(provider, flagged),
+            unsettledFee: async (provider) => {
+              const entry = core.catalog.byProvider(provider)
+              if (!entry) throw new Error('the provider is not in the catalog')
+              const authorization = await core.tokens.authorization(entry.provider)
+              return fetchUnsettledFee({ url: entry.url, user: options.wallet.address, authorization, dispatcher })
+            },
+            log,
+          }),
     ledger: new UsageLedger(join(options.dataDir, 'usage.sqlite'), {
       onError: (err) => log(`gateway: a usage record was not written: ${err.message}`),
       whenIdle: (commit) => offPath.add(commit),
@@ -106,10 +125,20 @@ export async function createGatewayCore(options: GatewayOptions) {
     aliases: new ModelAliases(options.modelAliases),
     log,
   }
+  // A provider stopped for its disputes stays stopped across restarts (a week of checked calls).
+  core.escrow?.restore(core.ledger.calls({ since: Date.now() - 7 * 86_400_000, limit: 100_000 }))
   let ready = false
   await catalog.start().then(() => {
     ready = true
   })
+  if (options.reconciliation !== false) {
+    core.reconciler = startGatewayReconciler(core, {
+      clients,
+      user: options.wallet.address,
+      dataDir: options.dataDir,
+      options: options.reconciliation,
+    })
+  }
   const app = createGatewayApp({
     core,
     keys,
@@ -154,6 +183,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
  */
 export async function closeGatewayCore(core: GatewayCore, keys: ApiKeyStore, drain?: () => Promise<void>) {
   await core.catalog.stop()
+  core.escrow?.close()
+  await core.reconciler?.stop()
   await drain?.()
   // Every delivered call gets its record and its check before the connections and the stores close.
   core.offPath.flush()

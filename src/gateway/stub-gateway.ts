@@ -57,7 +57,7 @@ export async function startStubGateway(options: {
       reportSuccess: () => {},
     },
     tokens: { cachedAuthorization: () => 'Bearer app-sk-test', authorization: async () => 'Bearer app-sk-test' },
-    ledger: { record: () => {}, setVerification: () => {}, get: () => undefined },
+    ledger: { record: () => {}, recordDurably: async () => {}, setVerification: () => {}, get: () => undefined },
     responses: options.responses,
     dispatcher,
     verifier: {

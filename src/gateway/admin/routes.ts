@@ -1,6 +1,10 @@
 import { Hono } from 'hono'
 import type { GatewayCore } from '../forward.ts'
 import type { ApiKeyStore } from '../http/api-keys.ts'
+import { fundingRoutes } from './funding.ts'
+import { keyRoutes } from './keys.ts'
+import { reconciliationRoutes } from './reconciliation.ts'
+import { usageRoutes } from './usage.ts'
 
 /** What the admin routes read and change. */
 export type AdminDeps = { core: GatewayCore; keys: ApiKeyStore }
@@ -11,5 +15,9 @@ export type AdminDeps = { core: GatewayCore; keys: ApiKeyStore }
  */
 export function adminRoutes(_deps: AdminDeps): Hono {
   const admin = new Hono()
+  reconciliationRoutes(admin, _deps.core)
+  fundingRoutes(admin, _deps.core)
+  usageRoutes(admin, _deps.core, _deps.keys)
+  keyRoutes(admin, _deps)
   return admin
 }
