@@ -3,7 +3,7 @@ import { request } from 'node:http'
 import { promisify } from 'node:util'
 import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { neuronTo0GDecimal } from '../src/billing/fee-annotation.ts'
+import { format0G } from '../src/chain/units.ts'
 import { DEV_CHAT_MODEL, DEV_EMBEDDING_MODEL } from '../src/devnet/backends/index.ts'
 import { DEV_ADMIN_KEY } from '../src/devnet/dev-stack.ts'
 import { startTestStack } from './support/dev-stack.ts'
@@ -46,7 +46,7 @@ describe('every answer says what it cost', () => {
     expect(fee).toMatch(/^\d+$/)
     expect(BigInt(fee)).toBeGreaterThan(0n)
     const usage = data.usage as unknown as { cost: number }
-    expect(usage.cost).toBe(Number(neuronTo0GDecimal(BigInt(fee))))
+    expect(usage.cost).toBe(Number(format0G(BigInt(fee))))
     const r = await receipt(response.headers.get('x-request-id')!)
     expect(r.fee).toBe(fee)
     // The provider's own bytes were verified, not the copy with usage.cost in it.
@@ -58,7 +58,7 @@ describe('every answer says what it cost', () => {
       body: JSON.stringify({ model: DEV_EMBEDDING_MODEL, input: 'cost' }),
     })
     const text = await raw.text()
-    expect(text).toContain(`"usage":{"cost":${neuronTo0GDecimal(BigInt(raw.headers.get('x-zg-fee')!))},`)
+    expect(text).toContain(`"usage":{"cost":${format0G(BigInt(raw.headers.get('x-zg-fee')!))},`)
   })
 
   it('a stream with include_usage: usage.cost in its final chunk, and the fee in a trailer', async () => {
@@ -74,7 +74,7 @@ describe('every answer says what it cost', () => {
     for await (const chunk of stream) if (chunk.usage) usage = chunk.usage as unknown as { cost: number }
     const id = response.headers.get('x-request-id')!
     const r = await receipt(id)
-    expect(usage?.cost).toBe(Number(neuronTo0GDecimal(BigInt(r.fee))))
+    expect(usage?.cost).toBe(Number(format0G(BigInt(r.fee))))
 
     // undici's fetch does not expose trailers: node:http does.
     const trailer = await new Promise<string | undefined>((resolve, reject) => {

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { afterEach, describe, expect, it } from 'vitest'
+import { format0G, parse0G } from '../chain/units.ts'
 import { ApiKeyStore } from '../gateway/http/api-keys.ts'
-import { formatZg, parseZg, periodStart, RESERVATION_TTL_MS, SqliteBudgets } from './budgets.ts'
+import { periodStart, RESERVATION_TTL_MS, SqliteBudgets } from './budgets.ts'
 
 const dirs: string[] = []
 afterEach(() => {
@@ -19,13 +20,13 @@ function storeAt(now: () => number) {
 
 describe('0G amounts', () => {
   it('parses and formats exactly', () => {
-    expect(parseZg('1')).toBe(10n ** 18n)
-    expect(parseZg('0.000000000000000001')).toBe(1n)
-    expect(parseZg('12.5')).toBe(12_500_000_000_000_000_000n)
-    expect(formatZg(12_500_000_000_000_000_000n)).toBe('12.5')
-    expect(formatZg(1n)).toBe('0.000000000000000001')
-    expect(() => parseZg('-1')).toThrow()
-    expect(() => parseZg('1e3')).toThrow()
+    expect(parse0G('1')).toBe(10n ** 18n)
+    expect(parse0G('0.000000000000000001')).toBe(1n)
+    expect(parse0G('12.5')).toBe(12_500_000_000_000_000_000n)
+    expect(format0G(12_500_000_000_000_000_000n)).toBe('12.5')
+    expect(format0G(1n)).toBe('0.000000000000000001')
+    expect(() => parse0G('-1')).toThrow()
+    expect(() => parse0G('1e3')).toThrow()
   })
 })
 

@@ -149,19 +149,3 @@ export class SqliteBudgets implements Budgets {
     }
   }
 }
-
-/** 0G text (up to 18 decimals) → neuron, exactly. */
-export function parseZg(text: string): bigint {
-  const m = /^\s*(\d+)(?:\.(\d{1,18}))?\s*$/.exec(text)
-  if (!m) throw new Error(`not an amount of 0G: ${JSON.stringify(text)}`)
-  return BigInt(m[1]!) * 10n ** 18n + BigInt((m[2] ?? '').padEnd(18, '0'))
-}
-
-/** neuron → 0G text, exactly, without trailing zeros. */
-export function formatZg(neuron: bigint): string {
-  const sign = neuron < 0n ? '-' : ''
-  const abs = neuron < 0n ? -neuron : neuron
-  const whole = abs / 10n ** 18n
-  const frac = (abs % 10n ** 18n).toString().padStart(18, '0').replace(/0+$/, '')
-  return `${sign}${whole}${frac ? `.${frac}` : ''}`
-}

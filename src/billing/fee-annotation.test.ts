@@ -1,27 +1,28 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { neuronTo0GDecimal, usageObjectSpan, usageOfAnswer, withUsageCost } from './fee-annotation.ts'
+import { format0G } from '../chain/units.ts'
+import { usageObjectSpan, usageOfAnswer, withUsageCost } from './fee-annotation.ts'
 import { SseUsageTap } from './sse-usage-tap.ts'
 
 const ONE_0G = 10n ** 18n
 
-describe('neuronTo0GDecimal', () => {
+describe('format0G', () => {
   it('writes exact decimals of 0G, trailing zeros trimmed', () => {
-    expect(neuronTo0GDecimal(0n)).toBe('0')
-    expect(neuronTo0GDecimal(1n)).toBe('0.000000000000000001')
-    expect(neuronTo0GDecimal(1_230_000_000_000n)).toBe('0.00000123')
-    expect(neuronTo0GDecimal(ONE_0G)).toBe('1')
-    expect(neuronTo0GDecimal(12n * ONE_0G + 5n * 10n ** 17n)).toBe('12.5')
-    expect(neuronTo0GDecimal(123_456_789_012_345_678_901_234_567n)).toBe('123456789.012345678901234567')
-    expect(neuronTo0GDecimal(-5n)).toBe('-0.000000000000000005')
+    expect(format0G(0n)).toBe('0')
+    expect(format0G(1n)).toBe('0.000000000000000001')
+    expect(format0G(1_230_000_000_000n)).toBe('0.00000123')
+    expect(format0G(ONE_0G)).toBe('1')
+    expect(format0G(12n * ONE_0G + 5n * 10n ** 17n)).toBe('12.5')
+    expect(format0G(123_456_789_012_345_678_901_234_567n)).toBe('123456789.012345678901234567')
+    expect(format0G(-5n)).toBe('-0.000000000000000005')
   })
 
   it('round-trips every amount through its decimal string, with no float on the way', () => {
     fc.assert(
       fc.property(fc.bigInt({ min: 0n, max: 10n ** 30n }), (n) => {
-        const [whole, fraction = ''] = neuronTo0GDecimal(n).split('.')
+        const [whole, fraction = ''] = format0G(n).split('.')
         expect(BigInt(whole!) * ONE_0G + BigInt(fraction.padEnd(18, '0'))).toBe(n)
-        expect(neuronTo0GDecimal(n)).toMatch(/^\d+(\.\d*[1-9])?$/)
+        expect(format0G(n)).toMatch(/^\d+(\.\d*[1-9])?$/)
       }),
     )
   })

@@ -1,18 +1,5 @@
+import { format0G } from '../chain/units.ts'
 import { type Usage, usageFromBody, usageOfResponse } from './pricing.ts'
-
-const NEURON_DIGITS = 18
-
-/**
- * A fee in neuron as an exact decimal amount of 0G (`1230000000000n` → `"0.00000123"`), by string arithmetic on the
- * bigint: written into JSON it is a number that never went through a float on our side.
- */
-export function neuronTo0GDecimal(neuron: bigint): string {
-  const negative = neuron < 0n
-  const digits = (negative ? -neuron : neuron).toString().padStart(NEURON_DIGITS + 1, '0')
-  const whole = digits.slice(0, -NEURON_DIGITS)
-  const fraction = digits.slice(-NEURON_DIGITS).replace(/0+$/, '')
-  return `${negative ? '-' : ''}${whole}${fraction ? `.${fraction}` : ''}`
-}
 
 const QUOTE = 0x22
 const BACKSLASH = 0x5c
@@ -81,6 +68,7 @@ export function withUsageCost(body: Uint8Array, fee: bigint): Uint8Array {
   const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength)
   let next = span.start + 1
   while (buf[next] === 0x20 || buf[next] === 0x0a || buf[next] === 0x0d || buf[next] === 0x09) next++
-  const member = `"cost":${neuronTo0GDecimal(fee)}${buf[next] === CLOSE ? '' : ','}`
+  // format0G works on the bigint's digits: the number written into the JSON never went through a float here.
+  const member = `"cost":${format0G(fee)}${buf[next] === CLOSE ? '' : ','}`
   return Buffer.concat([buf.subarray(0, span.start + 1), Buffer.from(member), buf.subarray(span.start + 1)])
 }

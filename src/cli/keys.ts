@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { formatZg } from '../billing/budgets.ts'
+import { format0G } from '../chain/units.ts'
 import { type ApiKeyInfo, ApiKeyStore, type KeySettings } from '../gateway/http/api-keys.ts'
 import { parseKeySettings } from '../gateway/http/key-settings.ts'
 import { type Command, type CommandGroup, type Options, requireString, UsageError, type Values } from './command.ts'
@@ -91,9 +91,9 @@ function describe(k: ApiKeyInfo): string {
     ['min verification', k.minVerification],
     [
       'budget',
-      k.budget === null ? 'unlimited' : `${formatZg(BigInt(k.budget))} 0G${k.budgetPeriod ? ` ${k.budgetPeriod}` : ''}`,
+      k.budget === null ? 'unlimited' : `${format0G(BigInt(k.budget))} 0G${k.budgetPeriod ? ` ${k.budgetPeriod}` : ''}`,
     ],
-    ['spent', `${formatZg(BigInt(k.spent))} 0G (held for calls in flight: ${formatZg(BigInt(k.reserved))} 0G)`],
+    ['spent', `${format0G(BigInt(k.spent))} 0G (held for calls in flight: ${format0G(BigInt(k.reserved))} 0G)`],
     ['rpm', k.rpm === null ? 'unlimited' : String(k.rpm)],
     ['tpm', k.tpm === null ? 'unlimited' : String(k.tpm)],
     ['metadata', JSON.stringify(k.metadata)],
@@ -141,13 +141,21 @@ const list: Command = {
             k.createdAt,
             k.lastUsedAt ?? '-',
             k.revokedAt ?? '-',
-            k.budget === null ? '-' : formatZg(BigInt(k.budget)),
-            formatZg(BigInt(k.spent)),
+            k.budget === null ? '-' : format0G(BigInt(k.budget)),
+            format0G(BigInt(k.spent)),
           ]),
         ]),
       )
     return 0
   },
+}
+
+/** One key as `show` and `update` print it, or the error for an id that names none. */
+function printKey(values: Values, id: string, key: ReturnType<ApiKeyStore['get']>): number {
+  if (!key) throw new UsageError(`no key with id ${id}`)
+  if (values.json) printJson(key)
+  else console.log(describe(key))
+  return 0
 }
 
 const show: Command = {
@@ -156,11 +164,11 @@ const show: Command = {
   options,
   async run(values, positionals) {
     const id = idOf(positionals, 'show')
-    const key = withStore(values, (s) => s.get(id))
-    if (!key) throw new UsageError(`no key with id ${id}`)
-    if (values.json) printJson(key)
-    else console.log(describe(key))
-    return 0
+    return printKey(
+      values,
+      id,
+      withStore(values, (s) => s.get(id)),
+    )
   },
 }
 
@@ -171,11 +179,11 @@ const update: Command = {
   async run(values, positionals) {
     const id = idOf(positionals, 'update')
     const settings = settingsOf(values)
-    const key = withStore(values, (s) => (s.get(id) ? s.update(id, settings) : undefined))
-    if (!key) throw new UsageError(`no key with id ${id}`)
-    if (values.json) printJson(key)
-    else console.log(describe(key))
-    return 0
+    return printKey(
+      values,
+      id,
+      withStore(values, (s) => (s.get(id) ? s.update(id, settings) : undefined)),
+    )
   },
 }
 

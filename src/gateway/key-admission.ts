@@ -1,7 +1,8 @@
 import { VERIFIABLE } from '../attestation/response-verifier.ts'
-import { type Budgets, formatZg, type Reservation } from '../billing/budgets.ts'
+import type { Budgets, Reservation } from '../billing/budgets.ts'
 import { estimateFee, type Usage } from '../billing/pricing.ts'
 import type { RateLimiter } from '../billing/rate-limits.ts'
+import { format0G } from '../chain/units.ts'
 import type { CatalogEntry } from '../providers/catalog.ts'
 import type { ApiKeyIdentity } from './http/api-keys.ts'
 import { GatewayError } from './http/openai-error.ts'
@@ -128,8 +129,8 @@ export class KeyAdmission {
         if ('refused' in held) {
           throw new GatewayError(
             429,
-            `This API key's budget is used up: ${formatZg(held.remaining)} 0G remaining of ${formatZg(held.budget)} 0G, ` +
-              `and this call may cost up to ${formatZg(worst)} 0G.`,
+            `This API key's budget is used up: ${format0G(held.remaining)} 0G remaining of ${format0G(held.budget)} 0G, ` +
+              `and this call may cost up to ${format0G(worst)} 0G.`,
             {
               type: 'insufficient_quota',
               code: 'insufficient_quota',

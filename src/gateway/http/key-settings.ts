@@ -1,4 +1,4 @@
-import { parseZg } from '../../billing/budgets.ts'
+import { parse0G } from '../../chain/units.ts'
 import type { KeySettings, MinVerification } from './api-keys.ts'
 
 /**
@@ -30,7 +30,7 @@ export function parseKeySettings(input: Record<string, unknown>): KeySettings {
       v === null
         ? null
         : typeof v === 'string' || typeof v === 'number'
-          ? parseZg(String(v))
+          ? parse0G(String(v))
           : fail('budget is 0G as text')
   }
   if (has('budget_period')) out.budgetPeriod = input.budget_period as KeySettings['budgetPeriod']
