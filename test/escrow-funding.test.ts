@@ -272,6 +272,40 @@ describe('a fresh wallet with only a ledger deposit', () => {
     expect((refused as { stderr: string }).stderr).toMatch(/401.*admin key/)
   }, 60_000)
 
+  it('account resume lets a stopped provider back: routed again and its disputes forgiven, also after a restart', async () => {
+    const tee = providerOf('chat-tee')
+    // While a model's every provider is set aside, the client hears why and what the operator can do.
+    const image = providerOf('image')
+    g.core.router.setFlagged(image, true)
+    const refused = await post(g, 'images/generations', { model: DEV_IMAGE_MODEL, prompt: 'p' })
+    expect(refused.status).toBe(503)
+    const { error } = (await refused.json()) as { error: Record<string, string> }
+    expect(error.code).toBe('no_provider_available')
+    expect(error.message).toMatch(/set aside after disputed responses.*resume/)
+    g.core.router.setFlagged(image, false)
+
+    const { stdout } = await run(
+      process.execPath,
+      ['bin/zg-gateway.js', 'account', 'resume', tee, '--gateway', g.url],
+      {
+        env: { PATH: process.env.PATH ?? '', ZG_ADMIN_KEY: ADMIN },
+      },
+    )
+    expect(stdout).toMatch(/idle \(resumed after 3 disputed of \d+ checked\); routed again/)
+    expect(g.core.router.isFlagged(tee)).toBe(false)
+    expect((await funding(g)).providers.find((p) => p.provider === tee)).toMatchObject({ disputed: 0, routed: true })
+    // Resuming what is not stopped is refused.
+    const twice = await fetch(`${g.url}/admin/funding/${tee}/resume`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}` },
+    })
+    expect(twice.status).toBe(409)
+    // A restart on the same data dir no longer counts the forgiven disputes.
+    const again = await gatewayFor(me, 'fresh')
+    expect(again.core.router.isFlagged(tee)).toBe(false)
+    expect(again.core.escrow!.isStopped(tee)).toBe(false)
+  }, 60_000)
+
   it('serves providers already in use with the chain gone: requests never wait on it', async () => {
     await relay.close()
     const res = await post(g, 'embeddings', { model: DEV_EMBEDDING_MODEL, input: 'still here' })

@@ -77,16 +77,41 @@ describe('EscrowManager: the funding policy’s bookkeeping', () => {
   it('takes back past dispute counts at start, so a restart keeps a stopped provider stopped', () => {
     const { escrow, flags } = policy()
     escrow.restore([
-      { provider: A, verification: 'disputed' },
-      { provider: A, verification: 'disputed' },
-      { provider: A, verification: 'pending' },
-      { provider: A, verification: 'disputed' },
-      { provider: B, verification: 'verified' },
+      { provider: A, verification: 'disputed', createdAt: 1 },
+      { provider: A, verification: 'disputed', createdAt: 2 },
+      { provider: A, verification: 'pending', createdAt: 3 },
+      { provider: A, verification: 'disputed', createdAt: 4 },
+      { provider: B, verification: 'verified', createdAt: 5 },
     ])
     expect(flags).toEqual([[A, true]])
     const states = Object.fromEntries(escrow.status().map((s) => [s.provider, s.state]))
     expect(states).toEqual({ [A]: 'stopped', [B]: 'idle' })
     // Past verified fees are not credited again.
     expect(escrow.credit(B)).toBe(0n)
+  })
+
+  it('resumes a stopped provider on request: routed again, its past disputes forgiven, also across a restart', () => {
+    const { escrow, flags } = policy()
+    expect(escrow.resume(A)).toBe(false)
+    for (let i = 0; i < 3; i++) escrow.onReceipt(A, 'disputed', 0n)
+    expect(escrow.isStopped(A)).toBe(true)
+    expect(escrow.resume(A)).toBe(true)
+    expect(flags).toEqual([
+      [A, true],
+      [A, false],
+    ])
+    expect(escrow.isStopped(A)).toBe(false)
+    expect(escrow.status()[0]).toMatchObject({ state: 'idle', disputed: 0, checked: 0 })
+    // Two more disputes are under the threshold again.
+    escrow.onReceipt(A, 'disputed', 0n)
+    escrow.onReceipt(A, 'disputed', 0n)
+    expect(escrow.isStopped(A)).toBe(false)
+
+    // After a restart, only the disputes since the resume count.
+    const restarted = policy()
+    const calls = [1, 2, 3, 10, 11].map((createdAt) => ({ provider: A, verification: 'disputed', createdAt }))
+    restarted.escrow.restore(calls, new Map([[A.toLowerCase(), 10]]))
+    expect(restarted.escrow.isStopped(A)).toBe(false)
+    expect(restarted.escrow.status()[0]).toMatchObject({ disputed: 2, checked: 2 })
   })
 })

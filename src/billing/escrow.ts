@@ -261,9 +261,14 @@ export class EscrowManager {
    * Takes back the dispute counts of calls checked before this process (the usage ledger's records), so a restart
    * does not fund or route to a provider the policy stopped. Verified fees of past processes are not credited again.
    */
-  restore(calls: Iterable<{ provider: Address; verification: string }>): void {
+  restore(
+    calls: Iterable<{ provider: Address; verification: string; createdAt: number }>,
+    resumedAt: ReadonlyMap<string, number> = new Map(),
+  ): void {
     for (const call of calls) {
       if (call.verification === 'pending' || call.verification === 'unverifiable') continue
+      // An operator's resume forgives what came before it.
+      if (call.createdAt < (resumedAt.get(call.provider.toLowerCase()) ?? 0)) continue
       const known = this.#funding.has(call.provider.toLowerCase())
       const f = this.#of(call.provider)
       if (!known) f.state = 'idle'
@@ -426,6 +431,22 @@ export class EscrowManager {
       },
       (err: Error) => this.#log(`escrow: the refund from ${f.provider} failed: ${err.message}`),
     )
+  }
+
+  /**
+   * An operator's decision to trust a stopped provider again: its dispute counts start over, the router takes it
+   * back, and funding resumes from verified work. False when it was not stopped.
+   */
+  resume(provider: Address): boolean {
+    const f = this.#funding.get(provider.toLowerCase())
+    if (f?.state !== 'stopped') return false
+    f.state = 'idle'
+    f.reason = `resumed after ${f.disputed} disputed of ${f.checked} checked`
+    f.checked = 0
+    f.disputed = 0
+    this.#log(`escrow: ${f.provider} ${f.reason}`)
+    this.#onFlag(f.provider, false)
+    return true
   }
 
   /** Rebalances every provider the policy knows that it has not stopped. */

@@ -133,6 +133,7 @@ export class UsageLedger {
       );
       CREATE INDEX IF NOT EXISTS calls_by_time ON calls (created_at);
       CREATE INDEX IF NOT EXISTS calls_by_provider ON calls (provider, verification);
+      CREATE TABLE IF NOT EXISTS provider_resumes (provider TEXT PRIMARY KEY, resumed_at INTEGER NOT NULL);
     `)
     // Added after the first release: a ledger written before it gains the column (its old rows read as 0).
     const columns = this.#db.prepare('PRAGMA table_info(calls)').all() as Array<{ name: string }>
@@ -350,6 +351,19 @@ export class UsageLedger {
       out.set(id, row)
     }
     return [...out.values()]
+  }
+
+  /** An operator resumed a provider stopped for its disputes: checks before `at` no longer count against it. */
+  markResumed(provider: Address, at: number): void {
+    this.#db
+      .prepare('INSERT OR REPLACE INTO provider_resumes (provider, resumed_at) VALUES (?, ?)')
+      .run(provider.toLowerCase(), at)
+  }
+
+  /** When each resumed provider was last resumed (lower-case address to epoch ms). */
+  resumes(): Map<string, number> {
+    const rows = this.#db.prepare('SELECT provider, resumed_at FROM provider_resumes').all() as Row[]
+    return new Map(rows.map((r) => [String(r.provider), Number(r.resumed_at)]))
   }
 
   close(): void {

@@ -204,13 +204,13 @@ function showText(o: AccountOverview): string {
   return lines.join('\n')
 }
 
-/** The gateway's funding policy for this wallet (GET /admin/funding), as the running gateway holds it. */
-async function fetchFunding(gateway: string, adminKey: string | undefined): Promise<FundingBody> {
+/** A call to a running gateway's admin API (the funding policy lives in that process). */
+async function adminCall<T>(gateway: string, adminKey: string | undefined, method: string, path: string): Promise<T> {
   if (!adminKey) throw new UsageError('--gateway needs the admin key: --admin-key or ZG_ADMIN_KEY')
-  const url = `${gateway.replace(/\/+$/, '')}/admin/funding`
+  const url = `${gateway.replace(/\/+$/, '')}/admin${path}`
   let res: Response
   try {
-    res = await fetch(url, { headers: { authorization: `Bearer ${adminKey}` } })
+    res = await fetch(url, { method, headers: { authorization: `Bearer ${adminKey}` } })
   } catch (err) {
     throw new UsageError(`The gateway at ${gateway} did not answer: ${(err as Error).message}`)
   }
@@ -223,9 +223,9 @@ async function fetchFunding(gateway: string, adminKey: string | undefined): Prom
         return text.slice(0, 200)
       }
     })()
-    throw new UsageError(`GET ${url} answered ${res.status}: ${message}`)
+    throw new UsageError(`${method} ${url} answered ${res.status}: ${message}`)
   }
-  return (await res.json()) as FundingBody
+  return (await res.json()) as T
 }
 
 /** The policy's side: per provider its state and why, and the gateway's own figures beside the chain's. */
@@ -266,9 +266,7 @@ const show: Command = {
     const gateway = values.gateway as string | undefined
     const [overview, funding] = await Promise.all([
       getAccountOverview(clients, { user }),
-      gateway
-        ? fetchFunding(gateway, (values['admin-key'] as string | undefined) ?? process.env.ZG_ADMIN_KEY)
-        : undefined,
+      gateway ? adminCall<FundingBody>(gateway, adminKeyOf(values), 'GET', '/funding') : undefined,
     ])
     if (values.json) printJson(funding ? { ...overview, funding } : overview)
     else console.log(showText(overview) + (funding && gateway ? fundingText(funding, gateway) : ''))
@@ -276,7 +274,29 @@ const show: Command = {
   },
 }
 
+const adminKeyOf = (values: Values) => (values['admin-key'] as string | undefined) ?? process.env.ZG_ADMIN_KEY
+
+const resume: Command = {
+  summary:
+    'Let a running gateway fund and route to a provider its policy stopped for disputed responses (its past disputes no longer count)',
+  args: '<provider address>',
+  options: {
+    gateway: { type: 'string', description: "the running gateway's URL" },
+    'admin-key': { type: 'string', description: "the gateway's admin key (default: ZG_ADMIN_KEY)" },
+  },
+  async run(values, positionals) {
+    const provider = positionals[0]
+    const gateway = values.gateway as string | undefined
+    if (!provider || !gateway)
+      throw new UsageError('usage: zg-gateway account resume <provider address> --gateway <url>')
+    const status = await adminCall<FundingJson>(gateway, adminKeyOf(values), 'POST', `/funding/${provider}/resume`)
+    if (values.json) printJson(status)
+    else console.log(`${status.provider}: ${status.state}${status.reason ? ` (${status.reason})` : ''}; routed again`)
+    return 0
+  },
+}
+
 export const accountGroup: CommandGroup = {
   summary: 'Manage the 0G ledger (main account) and provider sub-accounts (escrow)',
-  commands: { show, create, deposit, transfer, retrieve, refund: refundCommand, delete: remove },
+  commands: { show, create, deposit, transfer, retrieve, refund: refundCommand, delete: remove, resume },
 }

@@ -174,6 +174,17 @@ export async function forward(core: GatewayCore, asked: ForwardRequest): Promise
   step('routed')
   if (!candidates.length) {
     if (!core.catalog.models().some((m) => m.id === req.model)) throw modelNotFound(req.model)
+    const setAside = core.catalog.candidates(req.model).filter((e) => core.router.isFlagged(e.provider))
+    if (setAside.length && !routed.length) {
+      throw gatewayError(
+        503,
+        `Every provider of model ${req.model} is set aside after disputed responses ` +
+          `(${setAside.map((e) => e.provider).join(', ')}): the gateway's operator can resume one ` +
+          '(POST /admin/funding/{provider}/resume).',
+        'api_error',
+        'no_provider_available',
+      )
+    }
     throw gatewayError(503, `no provider is available for model ${req.model}`, 'api_error', 'no_provider_available')
   }
   const replayable = req.body instanceof Uint8Array

@@ -126,7 +126,7 @@ export async function createGatewayCore(options: GatewayOptions) {
     log,
   }
   // A provider stopped for its disputes stays stopped across restarts (a week of checked calls).
-  core.escrow?.restore(core.ledger.calls({ since: Date.now() - 7 * 86_400_000, limit: 100_000 }))
+  core.escrow?.restore(core.ledger.calls({ since: Date.now() - 7 * 86_400_000, limit: 100_000 }), core.ledger.resumes())
   let ready = false
   await catalog.start().then(() => {
     ready = true

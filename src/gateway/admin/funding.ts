@@ -1,6 +1,8 @@
 import type { Hono } from 'hono'
+import { isAddress } from 'viem'
 import type { FundingStatus } from '../../billing/escrow.ts'
 import type { GatewayCore } from '../forward.ts'
+import { GatewayError } from '../http/openai-error.ts'
 
 /** One provider's funding as JSON: amounts in neuron, as strings (bigint has no JSON form). */
 export type FundingJson = ReturnType<typeof fundingJson>
@@ -45,5 +47,26 @@ export function fundingRoutes(admin: Hono, core: GatewayCore): void {
       wallet: escrow.user,
       providers: escrow.status().map((s) => fundingJson(s, core)),
     })
+  })
+
+  // The way back for a provider the policy stopped: its past disputes no longer count, also after a restart.
+  admin.post('/funding/:provider/resume', (c) => {
+    const provider = c.req.param('provider')
+    if (!isAddress(provider, { strict: false })) {
+      throw new GatewayError(400, `${provider} is not an address.`, {
+        type: 'invalid_request_error',
+        param: 'provider',
+      })
+    }
+    const escrow = core.escrow
+    if (!escrow?.resume(provider)) {
+      throw new GatewayError(409, `The funding policy has not stopped ${provider}.`, {
+        type: 'invalid_request_error',
+        code: 'provider_not_stopped',
+      })
+    }
+    core.ledger.markResumed(provider, Date.now())
+    const status = escrow.status().find((s) => s.provider.toLowerCase() === provider.toLowerCase())
+    return c.json(status ? fundingJson(status, core) : { provider })
   })
 }
