@@ -93,6 +93,27 @@ describe('every answer says what it cost', () => {
     expect(BigInt(trailer!)).toBeGreaterThan(0n)
   })
 
+  it('a response (Responses API): usage.cost, whole and in response.completed, as x-zg-fee says', async () => {
+    const { data, response } = await client.responses
+      .create({ model: DEV_CHAT_MODEL, input: 'what does a response cost?' })
+      .withResponse()
+    const fee = BigInt(response.headers.get('x-zg-fee')!)
+    expect(fee).toBeGreaterThan(0n)
+    expect((data.usage as unknown as { cost: number }).cost).toBe(Number(format0G(fee)))
+    // Kept with the stored response.
+    const stored = await client.responses.retrieve(data.id)
+    expect((stored.usage as unknown as { cost: number }).cost).toBe(Number(format0G(fee)))
+
+    const { data: stream, response: streamed } = await client.responses
+      .create({ model: DEV_CHAT_MODEL, input: 'and streamed?', stream: true })
+      .withResponse()
+    let cost: number | undefined
+    for await (const event of stream)
+      if (event.type === 'response.completed') cost = (event.response.usage as unknown as { cost: number }).cost
+    const r = await receipt(streamed.headers.get('x-request-id')!)
+    expect(cost).toBe(Number(format0G(BigInt(r.fee))))
+  })
+
   it('a stream without include_usage shows no usage chunk', async () => {
     const stream = await client.chat.completions.create({
       model: DEV_CHAT_MODEL,

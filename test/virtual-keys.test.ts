@@ -86,6 +86,21 @@ describe('budgets', () => {
     expect(shown.json).toMatchObject({ spent: total.toString(), reserved: '0' })
   }, 120_000)
 
+  it('a budgeted call without max_tokens goes out capped at what it reserved, and says so when that overflows', async () => {
+    const key = await createKey({ budget: '1' })
+    // About 5,000 prompt tokens: room in the dev model's 8,192 for an answer, not for 4,096 more.
+    const long = [{ role: 'user', content: 'word '.repeat(2500) }]
+    const capped = await chat(key.key, { messages: long })
+    expect(capped.status).toBe(400)
+    const { error } = (await capped.json()) as { error: Record<string, string> }
+    expect(error).toMatchObject({ code: 'context_length_exceeded', param: 'max_tokens' })
+    expect(error.message).toMatch(/has a budget, so a call without max_tokens is capped at 4096 output tokens/)
+    // Nothing was spent on it; the same prompt with its own cap, or on a key without a budget, is served.
+    expect((await admin('GET', `/keys/${key.id}`)).json).toMatchObject({ spent: '0', reserved: '0' })
+    expect((await chat(key.key, { messages: long, max_tokens: 64 })).status).toBe(200)
+    expect((await chat((await createKey({})).key, { messages: long })).status).toBe(200)
+  })
+
   it('the openai client does not retry insufficient_quota', async () => {
     const key = await createKey({ budget: '0' })
     let fetches = 0

@@ -12,7 +12,14 @@ import { type CorsEnv, type CorsOrigins, gatewayCors } from './http/cors.ts'
 import { rewriteMultipartField } from './http/multipart-field-rewrite.ts'
 import { readMultipartUpload } from './http/multipart-upload.ts'
 import { methodNotAllowed, notFoundHandler } from './http/not-found.ts'
-import { badRequest, errorHandler, modelNotFound, notFound, payloadTooLarge } from './http/openai-error.ts'
+import {
+  badRequest,
+  errorHandler,
+  GatewayError,
+  modelNotFound,
+  notFound,
+  payloadTooLarge,
+} from './http/openai-error.ts'
 import { type RequestIdEnv, requestId, requestIdOnResponse } from './http/request-id.ts'
 import {
   validateChatCompletion,
@@ -21,7 +28,7 @@ import {
   validateImageGeneration,
   validateSpeech,
 } from './http/validate.ts'
-import { KeyAdmission } from './key-admission.ts'
+import { DEFAULT_MAX_OUTPUT_TOKENS, KeyAdmission } from './key-admission.ts'
 import { listModels } from './models.ts'
 import { receiptJson } from './receipts.ts'
 import { asResponsesError, deleteResponse, inputItems, responsesCall, storedResponse } from './responses/api.ts'
@@ -126,6 +133,7 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
     const req: ForwardRequest = checked
       ? {
           ...asked,
+          body: checked.body ?? asked.body,
           admission: checked.admission,
           responseHeaders: { ...asked.responseHeaders, ...checked.headers },
         }
@@ -136,6 +144,21 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
       return response
     } catch (err) {
       checked?.admission.release()
+      // The cap this gateway added is what overflowed, unless the provider blames the prompt alone.
+      const ourCap =
+        checked?.body &&
+        err instanceof GatewayError &&
+        err.code === 'context_length_exceeded' &&
+        err.param !== 'messages' &&
+        err.param !== 'prompt'
+      if (ourCap) {
+        throw new GatewayError(
+          err.status,
+          `${err.message} (This API key has a budget, so a call without max_tokens is capped at ` +
+            `${DEFAULT_MAX_OUTPUT_TOKENS} output tokens: set a smaller max_tokens.)`,
+          { type: err.type, code: err.code, param: 'max_tokens', headers: err.headers },
+        )
+      }
       throw err
     }
   }

@@ -425,13 +425,10 @@ async function relay(
     // The fee goes out with the answer: only the usage object is parsed (usageOfAnswer), once, for both.
     const usage = speech ? speech.usage : usageOfAnswer(req.endpoint, contentType, bytes)
     const fee = usage ? feeOf(usage, entry).fee : undefined
-    // The client's copy carries usage.cost; the receipt is checked over the provider's own bytes. (A translated
-    // answer, the Responses API, is stored as translated and retrieved later: it goes as it was stored.)
-    const body = req.translate
-      ? req.translate.json(bytes)
-      : fee !== undefined && contentType.includes('json')
-        ? withUsageCost(bytes, fee)
-        : bytes
+    // The client's copy carries usage.cost (a translation carries it over); the receipt is checked over the
+    // provider's own bytes.
+    const costed = fee !== undefined && contentType.includes('json') ? withUsageCost(bytes, fee) : bytes
+    const body = req.translate ? req.translate.json(costed) : costed
     const recorded = settleAfter(core, req, entry, {
       status: 200,
       bytes,

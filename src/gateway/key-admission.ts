@@ -8,11 +8,12 @@ import type { ApiKeyIdentity } from './http/api-keys.ts'
 import { GatewayError } from './http/openai-error.ts'
 
 /**
- * Output tokens reserved for a chat or completion call that names no max_tokens (the catalog knows no model's
- * context length): a call that writes more is still billed in full, and the key's spend may pass its budget by
- * the difference.
+ * The output cap of a chat or completion call that names none, on a key with a budget: reserved, and sent to the
+ * provider as max_tokens, so the call cannot write past what it reserved (the catalog knows no context lengths).
  */
 export const DEFAULT_MAX_OUTPUT_TOKENS = 4096n
+
+const TEXT_ENDPOINTS = new Set(['chat/completions', 'completions'])
 
 /** One call's per-key checks, as forward() sees them: it narrows candidates on admission and settles on record. */
 export type Admission = {
@@ -39,14 +40,21 @@ const positive = (v: unknown): bigint | undefined =>
 /** The most a call may be billed at these prices: its input estimate, plus its output cap for text. */
 export function worstCaseFee(req: AdmissionRequest, prices: { inputPrice: bigint; outputPrice: bigint }): bigint {
   const input = estimateFee(req.endpoint, req.json, req.bodyBytes, prices)
-  if (req.endpoint !== 'chat/completions' && req.endpoint !== 'completions') return input
+  if (!TEXT_ENDPOINTS.has(req.endpoint)) return input
   const j = req.json ?? {}
-  const max =
-    positive(j.max_completion_tokens) ??
-    positive(j.max_tokens) ??
-    positive(j.max_output_tokens) ??
-    DEFAULT_MAX_OUTPUT_TOKENS
-  return input + max * (positive(j.n) ?? 1n) * prices.outputPrice
+  return input + (statedMaxTokens(j) ?? DEFAULT_MAX_OUTPUT_TOKENS) * (positive(j.n) ?? 1n) * prices.outputPrice
+}
+
+const statedMaxTokens = (j: Record<string, unknown>) =>
+  positive(j.max_completion_tokens) ?? positive(j.max_tokens) ?? positive(j.max_output_tokens)
+
+/**
+ * The body a budgeted text call goes out with: its own when it states an output cap, else with max_tokens set to
+ * the cap its reservation assumed.
+ */
+export function cappedBody(req: AdmissionRequest): Uint8Array | undefined {
+  if (!TEXT_ENDPOINTS.has(req.endpoint) || !req.json || statedMaxTokens(req.json) !== undefined) return undefined
+  return Buffer.from(JSON.stringify({ ...req.json, max_tokens: Number(DEFAULT_MAX_OUTPUT_TOKENS) }))
 }
 
 /** Tokens a call is expected to use, for the TPM check: ~4 bytes a token of prompt, plus any stated output cap. */
@@ -54,8 +62,7 @@ function tokenEstimate(req: AdmissionRequest): number {
   const j = req.json ?? {}
   const prompt = j.messages ?? j.prompt ?? j.input
   const bytes = prompt === undefined ? req.bodyBytes : Buffer.byteLength(JSON.stringify(prompt))
-  const max = positive(j.max_completion_tokens) ?? positive(j.max_tokens) ?? positive(j.max_output_tokens) ?? 0n
-  return Math.ceil(bytes / 4) + Number(max)
+  return Math.ceil(bytes / 4) + Number(statedMaxTokens(j) ?? 0n)
 }
 
 /** The per-key policy: allowed models, verification level, budget and rate limits. */
@@ -76,7 +83,7 @@ export class KeyAdmission {
   admission(
     key: ApiKeyIdentity,
     req: AdmissionRequest,
-  ): { admission: Admission; headers: Record<string, string> } | undefined {
+  ): { admission: Admission; headers: Record<string, string>; body?: Uint8Array } | undefined {
     const policy = key.policy
     if (!policy) return undefined
     if (policy.allowedModels.length && !policy.allowedModels.includes(req.model)) {
@@ -153,6 +160,6 @@ export class KeyAdmission {
         if (reservation) budgets.settle(reservation, 0n)
       },
     }
-    return { admission, headers }
+    return { admission, headers, body: policy.budget === null ? undefined : cappedBody(req) }
   }
 }

@@ -86,6 +86,8 @@ export function responseUsage(usage: unknown): JsonObject | null {
     output_tokens: output,
     output_tokens_details: { reasoning_tokens: int(completionDetails.reasoning_tokens) },
     total_tokens: typeof u.total_tokens === 'number' ? u.total_tokens : input + output,
+    // What the call cost in 0G, as the gateway wrote it into the chat usage (x-zg-fee has it exact, in neuron).
+    ...(typeof u.cost === 'number' && { cost: u.cost }),
   }
 }
 
