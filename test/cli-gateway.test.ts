@@ -56,6 +56,19 @@ describe('gateway CLI against a running dev stack', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ tee: 'none', signerBound: false, quoteVerified: false })
   })
 
+  it('serve refuses malformed funding and reconciliation flags before touching the chain', async () => {
+    for (const [flag, value, message] of [
+      ['--reconcile-interval', '0', /--reconcile-interval must be a positive number of seconds: 0/],
+      ['--reconcile-from-block', 'soon', /--reconcile-from-block must be a block number: soon/],
+      ['--reconcile-tolerance', 'lots', /--reconcile-tolerance: /],
+      ['--dispute-limit', '0', /--dispute-limit must be a positive whole number: 0/],
+    ] as const) {
+      const r = await cli(['serve', '--network', 'testnet', '--port', '0', flag, value])
+      expect(r.code, r.stderr).toBe(2)
+      expect(r.stderr).toMatch(message)
+    }
+  })
+
   it('tells a malformed --provider from a missing one', async () => {
     const malformed = await cli(['providers', 'verify', '--provider', 'hello'])
     expect(malformed.code).toBe(2)

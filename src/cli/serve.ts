@@ -25,6 +25,27 @@ function fundingOptions(values: Values): GatewayOptions['funding'] {
   }
 }
 
+/** The reconciler's settings from --reconcile-*, or false for --no-reconcile. */
+function reconciliationOptions(values: Values): GatewayOptions['reconciliation'] {
+  if (values['no-reconcile']) return false
+  const from = values['reconcile-from-block'] as string | undefined
+  const interval = values['reconcile-interval'] as string | undefined
+  const tolerance = values['reconcile-tolerance'] as string | undefined
+  if (from !== undefined && !/^\d+$/.test(from))
+    throw new UsageError(`--reconcile-from-block must be a block number: ${from}`)
+  if (interval !== undefined && !/^[1-9]\d*$/.test(interval))
+    throw new UsageError(`--reconcile-interval must be a positive number of seconds: ${interval}`)
+  try {
+    return {
+      fromBlock: from !== undefined ? BigInt(from) : undefined,
+      intervalMs: interval !== undefined ? Number(interval) * 1000 : undefined,
+      tolerance: tolerance !== undefined ? parse0G(tolerance) : undefined,
+    }
+  } catch (err) {
+    throw new UsageError(`--reconcile-tolerance: ${(err as Error).message}`)
+  }
+}
+
 export const serveCommand: Command = {
   summary: 'Serve the OpenAI-compatible gateway over the providers of a 0G network (mainnet, testnet, or an RPC URL)',
   options: {
@@ -70,8 +91,22 @@ export const serveCommand: Command = {
       type: 'string',
       description: 'disputed responses after which a provider is no longer funded nor routed to (default 3)',
     },
+    'reconcile-from-block': {
+      type: 'string',
+      description:
+        "first block of the wallet's settlements to reconcile on the first run (default: the head, from the balances there)",
+    },
+    'reconcile-interval': { type: 'string', description: 'seconds between reconciliation rounds (default 60)' },
+    'reconcile-tolerance': {
+      type: 'string',
+      description: 'what a provider may charge above the ledger before it is flagged, in 0G (default 0)',
+    },
+    'no-reconcile': { type: 'boolean', description: "do not reconcile providers' charges with the ledger" },
   },
   async run(values) {
+    // Flags first: a typo is reported before any chain or wallet is touched.
+    const funding = fundingOptions(values)
+    const reconciliation = reconciliationOptions(values)
     const network = await resolveNetwork(values)
     const wallet = await resolveWallet(values, network)
     if (!wallet) throw new UsageError('The gateway pays providers from a wallet: set ZG_PRIVATE_KEY or pass --key-file')
@@ -104,7 +139,8 @@ export const serveCommand: Command = {
       autoFund: !values['no-auto-fund'],
       initialDeposit:
         values['initial-deposit'] !== undefined ? parse0G(values['initial-deposit'] as string) : undefined,
-      funding: fundingOptions(values),
+      funding,
+      reconciliation,
       // The dev key is accepted only by `zg-gateway dev`, never here.
       log: (line) => console.error(line),
     })
