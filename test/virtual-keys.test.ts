@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import OpenAI from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DEV_CHAT_MODEL } from '../src/devnet/backends/index.ts'
+import { DEV_CHAT_MODEL, DEV_IMAGE_MODEL, DEV_TTS_MODEL } from '../src/devnet/backends/index.ts'
 import { startTestStack } from './support/dev-stack.ts'
 
 const run = promisify(execFile)
@@ -99,6 +99,32 @@ describe('budgets', () => {
     expect((await admin('GET', `/keys/${key.id}`)).json).toMatchObject({ spent: '0', reserved: '0' })
     expect((await chat(key.key, { messages: long, max_tokens: 64 })).status).toBe(200)
     expect((await chat((await createKey({})).key, { messages: long })).status).toBe(200)
+  })
+
+  it('images and speech reserve their worst case too: concurrent calls stay within the budget', async () => {
+    // Dev prices: 0.01 0G an image; room for three.
+    const key = await createKey({ budget: '0.035' })
+    const post = (path: string, body: unknown) =>
+      fetch(`${stack.baseURL}/${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key.key}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      })
+    const answers = await Promise.all([
+      ...Array.from({ length: 8 }, (_, i) => post('images/generations', { model: DEV_IMAGE_MODEL, prompt: `p${i}` })),
+      ...Array.from({ length: 4 }, () =>
+        post('audio/speech', { model: DEV_TTS_MODEL, voice: 'nova', input: 'Hello.', response_format: 'wav' }),
+      ),
+    ])
+    const statuses = answers.map((r) => r.status)
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThan(0)
+    expect(statuses.every((s) => s === 200 || s === 429)).toBe(true)
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0)
+    const calls = stack.gateway.core.ledger.calls({ limit: 10_000 }).filter((c) => c.apiKeyId === key.id)
+    expect(calls).toHaveLength(statuses.filter((s) => s === 200).length)
+    const total = calls.reduce((sum, c) => sum + c.fee, 0n)
+    expect(total).toBeLessThanOrEqual(35_000_000_000_000_000n)
+    expect((await admin('GET', `/keys/${key.id}`)).json).toMatchObject({ spent: total.toString(), reserved: '0' })
   })
 
   it('the openai client does not retry insufficient_quota', async () => {
