@@ -33,11 +33,12 @@ describe('checkpointInBackground', () => {
   it('copies committed pages into the database file from its own thread', async () => {
     const w = writer()
     const errors: Error[] = []
-    const stop = checkpointInBackground(w.path, { intervalMs: 50, onError: (err) => errors.push(err) })
     const before = statSync(w.path).size
     w.fill(400)
-    // The writer's commits left everything in the WAL: the database file has not grown.
+    // The writer's commits left everything in the WAL: the database file has not grown. (Checked before the
+    // checkpointer starts: on a slow machine it would otherwise run during the fill.)
     expect(statSync(w.path).size).toBe(before)
+    const stop = checkpointInBackground(w.path, { intervalMs: 50, onError: (err) => errors.push(err) })
     const deadline = Date.now() + 5_000
     while (statSync(w.path).size === before && Date.now() < deadline) await sleep(25)
     expect(statSync(w.path).size).toBeGreaterThan(before + 100 * 1024)
