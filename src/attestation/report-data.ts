@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { type Address, bytesToHex, getAddress, type Hex, hexToBytes, isHex } from 'viem'
 
 /**
@@ -72,4 +73,82 @@ export function reportDataFieldBytes(field: string): Uint8Array {
 
 function isZero(bytes: Uint8Array): boolean {
   return bytes.every((b) => b === 0)
+}
+
+/**
+ * Every layout verifyReportDataBinding recognises; beyond the two above:
+ * - `signer-tls-nonce`: Phala/NEAR vllm-proxy v2 (tee-verification.md §2.2): sha256(signer bytes ‖ TLS certificate
+ *   fingerprint, 32 bytes) ‖ nonce. The signer is a 20-byte address (ECDSA) or a 32-byte Ed25519 public key.
+ * - `enc-pub-signer`: 0G brokers with E2EE (0g-serving-broker `api/common/tee/enckey.go` @ 4c59c0c4, their SPEC §4.2):
+ *   X25519 enc_pub(32) ‖ signer address(20) ‖ version uint32 big-endian = 1 ‖ 8 zero bytes. No nonce.
+ */
+export type BoundReportDataLayout = ReportDataLayout | 'signer-tls-nonce' | 'enc-pub-signer'
+
+export type ReportDataExpectation = {
+  /** A 20-byte address, or a 32-byte Ed25519 public key (vllm-proxy `signing_algo: ed25519`). */
+  signer: Hex
+  /** The 32-byte nonce we asked the provider to bind. */
+  nonce?: Hex
+  /** The 32-byte TLS fingerprint the report names (and the live connection showed), for `signer-tls-nonce`. */
+  tlsKeyFingerprint?: Hex
+  /** The enc_pub the provider serves, for `enc-pub-signer`; when given it must be the one bound. */
+  encPub?: Hex
+}
+
+/**
+ * Checks that 64 report_data bytes bind the expected signer in one accepted layout, found by exact comparison with
+ * what each layout would hold for that signer (hashed layouts cannot be recognised any other way), never guessed.
+ * `fresh` says whether they also bind `nonce`. Throws ReportDataError when nothing matches, for all-zero bytes (the
+ * GCP backend binds nothing) and for 0G's Oct-2025 sha512("app-data:" + JSON) layout, which carries no nonce and can
+ * only be checked by re-serialising the provider's JSON byte for byte.
+ */
+export function verifyReportDataBinding(
+  bytes: Uint8Array,
+  expected: ReportDataExpectation,
+): { layout: BoundReportDataLayout; fresh: boolean; encPub?: Hex } {
+  if (bytes.length !== REPORT_DATA_LENGTH) {
+    throw new ReportDataError(`report_data must be ${REPORT_DATA_LENGTH} bytes, got ${bytes.length}`, bytes)
+  }
+  if (isZero(bytes)) throw new ReportDataError('report_data is all zero: it binds no key', bytes)
+  const signer = hexToBytes(expected.signer)
+  if (signer.length !== 20 && signer.length !== 32) {
+    throw new ReportDataError(`the signer must be a 20-byte address or a 32-byte key, got ${signer.length} bytes`)
+  }
+  const nonce = expected.nonce === undefined ? undefined : hexToBytes(expected.nonce)
+  const tail = bytes.subarray(32)
+  const fresh = nonce !== undefined && nonce.length === 32 && equal(tail, nonce)
+  const head = new Uint8Array(32)
+  head.set(signer)
+  if (signer.length === 20) {
+    const address = getAddress(bytesToHex(signer))
+    // No room for a nonce: a replayable startup quote, never fresh.
+    if (equal(bytes, encodeReportData('legacy-ascii-address', address))) {
+      return { layout: 'legacy-ascii-address', fresh: false }
+    }
+    const tagged = bytes.subarray(52, 56)
+    if (equal(bytes.subarray(32, 52), signer) && new DataView(tagged.buffer, tagged.byteOffset).getUint32(0) === 1) {
+      if (!isZero(bytes.subarray(56)))
+        throw new ReportDataError('enc-pub-signer report_data has non-zero reserved bytes', bytes)
+      const encPub = bytesToHex(bytes.subarray(0, 32))
+      if (expected.encPub !== undefined && expected.encPub.toLowerCase() !== encPub) {
+        throw new ReportDataError(`report_data binds enc_pub ${encPub}, not ${expected.encPub}`, bytes)
+      }
+      return { layout: 'enc-pub-signer', fresh: false, encPub }
+    }
+    const legacyJson = new TextEncoder().encode(`app-data:{"report_data":"${address}"}`)
+    if (equal(bytes, createHash('sha512').update(legacyJson).digest())) {
+      throw new ReportDataError('report_data is the Oct-2025 sha512("app-data:…") layout, which is not accepted', bytes)
+    }
+  }
+  if (equal(bytes.subarray(0, 32), head)) return { layout: 'signer-nonce', fresh }
+  if (expected.tlsKeyFingerprint !== undefined) {
+    const fingerprint = hexToBytes(expected.tlsKeyFingerprint)
+    const digest = createHash('sha256').update(signer).update(fingerprint).digest()
+    if (fingerprint.length === 32 && equal(bytes.subarray(0, 32), digest)) return { layout: 'signer-tls-nonce', fresh }
+  }
+  throw new ReportDataError(`report_data does not bind ${expected.signer} in any accepted layout`, bytes)
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i])
 }

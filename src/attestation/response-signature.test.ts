@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { type ChatSignature, responseSignatureText, verifyResponseSignature } from './response-signature.ts'
 
 /**
- * Cases from shared/tee-vectors/0g/synthetic_chat_signature.json (CC0; made with the public Hardhat key #0), inlined
+ * Cases from test/fixtures/tee-vectors/0g/synthetic_chat_signature.json (CC0; made with the public Hardhat key #0), inlined
  * so the test needs no file outside the repo.
  */
 const SIGNER = getAddress('0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266')
