@@ -21,7 +21,12 @@ rmSync(`${root}/dist`, { recursive: true, force: true })
 
 await build({
   cwd: root,
-  input: { index: 'src/index.ts', 'cli/main': 'src/cli/main.ts' },
+  input: {
+    index: 'src/index.ts',
+    'cli/main': 'src/cli/main.ts',
+    // A worker thread loads its script by path: QuoteVerifier looks for it here.
+    'attestation/dcap/quote-worker': 'src/attestation/dcap/quote-worker.ts',
+  },
   platform: 'node',
   external: [
     /^node:/,

@@ -10,6 +10,7 @@ const groups: Record<string, () => Promise<CommandGroup>> = {
   provider: async () => (await import('./provider.ts')).providerGroup,
   providers: async () => (await import('./providers.ts')).providersGroup,
   keys: async () => (await import('./keys.ts')).keysGroup,
+  attest: async () => (await import('./attest.ts')).attestGroup,
 }
 
 const topLevel: Record<string, () => Promise<Command>> = {
