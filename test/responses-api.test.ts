@@ -82,7 +82,7 @@ describe('the Responses API through the official openai client', () => {
     expect(request_id).toBe(response.headers.get('x-request-id'))
     expect(response.headers.get('content-type')).toMatch(/^application\/json/)
     expect(response.headers.get('x-zg-provider')).toMatch(/^0x[0-9a-fA-F]{40}$/)
-    expect(response.headers.get('x-zg-verification')).toBe('pending')
+    expect(response.headers.get('x-zg-verification')).toBe('L1')
     expect(response.headers.get('x-zg-receipt')).toBe(`/v1/receipts/${request_id}`)
     // The receipt covers the exact chat call the provider served and signed.
     expect(await receiptOf(request_id!)).toMatchObject({

@@ -34,6 +34,9 @@ function params(over: Partial<VerifyDeliveryParams>): VerifyDeliveryParams {
     resKey: 'a3f0c0de-0000-4000-8000-000000000001',
     requestBody: REQUEST,
     responseBody: RESPONSE,
+    fetchJson: async () => {
+      throw new Error('no signature route in this test')
+    },
     ...over,
   }
 }

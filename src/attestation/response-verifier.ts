@@ -13,6 +13,11 @@ export type Receipt = {
   level: 'L1' | null
   detail: string
   signer?: Address
+  /** What was checked: the sha256 hex of the exact request and response bytes. */
+  requestHash?: string
+  responseHash?: string
+  /** The provider's signature over `requestHash:responseHash`, when it verified or was disputed. */
+  signature?: Hex
 }
 
 export type VerifyDeliveryParams = {
@@ -34,22 +39,22 @@ export type VerifyDeliveryParams = {
   requestBody: Uint8Array | { sha256: string }
   /** The response as received, or its sha256 hex. */
   responseBody: Uint8Array | { sha256: string }
-  /** How the signature is fetched (default: global fetch); the gateway passes its provider connection pool. */
-  fetchJson?: (url: string, timeoutMs: number) => Promise<{ status: number; json: unknown }>
+  /** How the signature is fetched: through the guarded provider client (no redirects, size-capped). */
+  fetchJson: (url: string, timeoutMs: number) => Promise<{ status: number; json: unknown }>
   timeoutMs?: number
 }
 
-const VERIFIED = (signer: Address, source: 'sent with the response' | 'fetched from the provider'): Receipt => ({
+const VERIFIED = (
+  signer: Address,
+  source: 'sent with the response' | 'fetched from the provider',
+  checked: { requestHash: string; responseHash: string; signature: Hex },
+): Receipt => ({
   status: 'verified',
   level: 'L1',
   detail: `signature by the acknowledged TEE signer over the exact request and response bytes (${source})`,
   signer,
+  ...checked,
 })
-
-async function globalFetchJson(url: string, timeoutMs: number) {
-  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) })
-  return { status: res.status, json: res.ok ? await res.json() : undefined }
-}
 
 /**
  * Verifies one delivered response, off the hot path: checks the provider's signature for it (the one sent with the
@@ -75,23 +80,33 @@ export async function verifyDelivery(params: VerifyDeliveryParams): Promise<Rece
       signature: { text, signature: params.signature, signing_address: params.teeSignerAddress, signing_algo: 'ecdsa' },
       expectedSigner: params.teeSignerAddress,
     })
-    if (sent.ok) return VERIFIED(params.teeSignerAddress, 'sent with the response')
+    if (sent.ok)
+      return VERIFIED(params.teeSignerAddress, 'sent with the response', { ...hashes, signature: params.signature })
   }
-  if (!params.resKey) return { status: 'unverified', level: null, detail: 'the provider returned no ZG-Res-Key' }
-  const fetchJson = params.fetchJson ?? globalFetchJson
+  if (!params.resKey)
+    return { status: 'unverified', level: null, detail: 'the provider returned no ZG-Res-Key', ...hashes }
   let signature: ChatSignature
   try {
-    const res = await fetchJson(
+    const res = await params.fetchJson(
       `${params.url}/v1/proxy/signature/${encodeURIComponent(params.resKey)}?model=${encodeURIComponent(params.model)}`,
       params.timeoutMs ?? 10_000,
     )
     if (res.status !== 200)
-      return { status: 'unverified', level: null, detail: `signature fetch answered ${res.status}` }
+      return { status: 'unverified', level: null, detail: `signature fetch answered ${res.status}`, ...hashes }
     signature = res.json as ChatSignature
   } catch (err) {
-    return { status: 'unverified', level: null, detail: `signature fetch failed: ${(err as Error).message}` }
+    return { status: 'unverified', level: null, detail: `signature fetch failed: ${(err as Error).message}`, ...hashes }
   }
   const result = await verifyResponseSignature({ signature, expectedSigner: params.teeSignerAddress, ...hashes })
-  if (result.ok) return VERIFIED(params.teeSignerAddress, 'fetched from the provider')
-  return { status: 'disputed', level: null, detail: `signature check failed: ${result.reason}` }
+  if (result.ok)
+    return VERIFIED(params.teeSignerAddress, 'fetched from the provider', { ...hashes, signature: signature.signature })
+  // The provider's own signature, kept as the evidence of the dispute.
+  const evidence = typeof signature?.signature === 'string' && /^0x[0-9a-fA-F]{130}$/.test(signature.signature)
+  return {
+    status: 'disputed',
+    level: null,
+    detail: `signature check failed: ${result.reason}`,
+    ...hashes,
+    ...(evidence && { signature: signature.signature }),
+  }
 }

@@ -27,6 +27,8 @@ export type CallRecord = {
   verification: VerificationStatus
   verificationLevel: string | null
   verificationDetail: string | null
+  /** The gateway's signed receipt of the check (JSON of a SignedReceipt), once the check is done. */
+  signedReceipt?: string | null
 }
 
 type Row = Record<string, string | number | null>
@@ -70,6 +72,7 @@ const toCall = (r: Row): CallRecord => ({
   verification: r.verification as VerificationStatus,
   verificationLevel: (r.verification_level as string | null) ?? null,
   verificationDetail: (r.verification_detail as string | null) ?? null,
+  signedReceipt: (r.signed_receipt as string | null) ?? null,
 })
 
 /**
@@ -139,6 +142,8 @@ export class UsageLedger {
     const columns = this.#db.prepare('PRAGMA table_info(calls)').all() as Array<{ name: string }>
     if (!columns.some((c) => c.name === 'delivered_bytes'))
       this.#db.exec('ALTER TABLE calls ADD COLUMN delivered_bytes INTEGER')
+    if (!columns.some((c) => c.name === 'signed_receipt'))
+      this.#db.exec('ALTER TABLE calls ADD COLUMN signed_receipt TEXT')
     this.#insert = this.#db.prepare(
       `INSERT OR REPLACE INTO calls (request_id, created_at, api_key_id, provider, model, endpoint, stream, status,
          input_units, output_units, fee, res_key, latency_ms, verification, verification_level, verification_detail,
@@ -146,7 +151,7 @@ export class UsageLedger {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
     this.#verify = this.#db.prepare(
-      'UPDATE calls SET verification = ?, verification_level = ?, verification_detail = ? WHERE request_id = ?',
+      'UPDATE calls SET verification = ?, verification_level = ?, verification_detail = ?, signed_receipt = ? WHERE request_id = ?',
     )
     this.#get = this.#db.prepare('SELECT * FROM calls WHERE request_id = ?')
   }
@@ -236,8 +241,14 @@ export class UsageLedger {
     )
   }
 
-  setVerification(requestId: string, status: VerificationStatus, level: string | null, detail: string | null): void {
-    this.#write(() => this.#verify.run(status, level, detail, requestId))
+  setVerification(
+    requestId: string,
+    status: VerificationStatus,
+    level: string | null,
+    detail: string | null,
+    signedReceipt: string | null = null,
+  ): void {
+    this.#write(() => this.#verify.run(status, level, detail, signedReceipt, requestId))
   }
 
   get(requestId: string): CallRecord | undefined {

@@ -7,6 +7,7 @@ import { QuoteVerificationError } from '../attestation/dcap/verify-quote.ts'
 import { decodeReportData, verifyReportDataBinding } from '../attestation/report-data.ts'
 import { type Command, type CommandGroup, requireString, UsageError, type Values } from './command.ts'
 import { printJson, table } from './output.ts'
+import { verifyReceiptCommand } from './verify-receipt.ts'
 
 /** A quote file as raw bytes, or as hex text (what /v1/quote and vllm-proxy serve). */
 export function readQuoteFile(path: string): Uint8Array {
@@ -134,6 +135,6 @@ const verifyQuoteCommand: Command = {
 
 /** `zg-gateway attest …`: offline checks of TEE evidence. */
 export const attestGroup: CommandGroup = {
-  summary: 'Verify TEE attestation evidence offline (Intel DCAP quotes)',
-  commands: { 'verify-quote': verifyQuoteCommand },
+  summary: "Verify TEE evidence and the gateway's signed receipts offline",
+  commands: { 'verify-quote': verifyQuoteCommand, 'verify-receipt': verifyReceiptCommand },
 }

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream'
 import { type Agent, errors as undiciErrors } from 'undici'
 import type { Hex } from 'viem'
 import { sha256Hex } from '../attestation/response-signature.ts'
-import type { Receipt } from '../attestation/response-verifier.ts'
+import { type Receipt, VERIFIABLE } from '../attestation/response-verifier.ts'
 import type { EscrowManager } from '../billing/escrow.ts'
 import { usageOfAnswer, withUsageCost } from '../billing/fee-annotation.ts'
 import { billedUnits, feeOf, type Usage, usageFromBody } from '../billing/pricing.ts'
@@ -11,7 +11,7 @@ import type { Reconciler } from '../billing/reconciliation.ts'
 import type { SessionTokenCache } from '../billing/session-token-cache.ts'
 import { SSE_HEADERS, SseUsageTap } from '../billing/sse-usage-tap.ts'
 import { streamSink } from '../billing/stream-sink.ts'
-import type { UsageLedger } from '../billing/usage-ledger.ts'
+import type { CallRecord, UsageLedger } from '../billing/usage-ledger.ts'
 import { type ClientSignal, clientAborted } from '../http/node-request.ts'
 import { readUpstreamError } from '../http/upstream-error-body.ts'
 import type { CatalogEntry, ProviderCatalog } from '../providers/catalog.ts'
@@ -23,6 +23,7 @@ import { gatewaySideFailure } from './gateway-side-failure.ts'
 import { GatewayError, modelNotFound } from './http/openai-error.ts'
 import type { Admission } from './key-admission.ts'
 import type { OffPathQueue } from './off-path.ts'
+import { type AttestedSigners, type ReceiptSigner, signedReceipt } from './receipts.ts'
 import type { ResponseStore } from './responses/store.ts'
 import { speechAnswer } from './speech-answer.ts'
 import { step } from './steps.ts'
@@ -47,6 +48,10 @@ export type GatewayCore = {
   maxAttempts: number
   /** Configured model names standing for models on the network (`gpt-4o-mini` → a 0G model). */
   aliases: ModelAliases
+  /** Signs each checked delivery's receipt (the wallet); without one, receipts are not signed. */
+  receiptSigner?: ReceiptSigner
+  /** Signers attested at L2/L3: a verified response from one reaches that level. */
+  attestations?: AttestedSigners
   log: (line: string) => void
   /** Fired when a receipt is known (tests, metrics). */
   onReceipt?: (requestId: string, receipt: Receipt) => void
@@ -327,15 +332,15 @@ function cutShortDetail(d: Delivered, fee: bigint | undefined): string {
  */
 function settleAfter(core: GatewayCore, req: ForwardRequest, entry: CatalogEntry, d: Delivered): Promise<void> {
   let recorded: Promise<void>
-  let fee: bigint
+  let call: CallRecord
   let cutShort: string | null
   try {
     const usage = d.usage()
-    fee = usage ? feeOf(usage, entry).fee : 0n
+    const fee = usage ? feeOf(usage, entry).fee : 0n
     req.admission?.settle(fee, usage)
     const units = usage ? billedUnits(usage) : [0n, 0n]
     cutShort = d.cutShort ? cutShortDetail(d, usage ? fee : undefined) : null
-    recorded = core.ledger.recordDurably({
+    call = {
       requestId: req.requestId,
       createdAt: Date.now(),
       apiKeyId: req.apiKeyId,
@@ -354,7 +359,8 @@ function settleAfter(core: GatewayCore, req: ForwardRequest, entry: CatalogEntry
       verification: cutShort ? 'unverifiable' : 'pending',
       verificationLevel: null,
       verificationDetail: cutShort,
-    })
+    }
+    recorded = core.ledger.recordDurably(call)
   } catch (err) {
     core.log(`gateway: recording ${req.requestId} failed: ${(err as Error).message}`)
     return Promise.resolve()
@@ -378,8 +384,15 @@ function settleAfter(core: GatewayCore, req: ForwardRequest, entry: CatalogEntry
         requestBody: { sha256: req.body instanceof Uint8Array ? sha256Hex(req.body) : (req.bodySha256?.() ?? '') },
         responseBody: { sha256: sha256Hex(d.bytes) },
       })
-      core.ledger.setVerification(req.requestId, receipt.status, receipt.level, receipt.detail)
-      core.escrow?.onReceipt(entry.provider, receipt.status, fee)
+      const signed = core.receiptSigner && (await signedReceipt(core.receiptSigner, call, entry, receipt, core))
+      core.ledger.setVerification(
+        req.requestId,
+        receipt.status,
+        signed?.level ?? receipt.level,
+        receipt.detail,
+        signed?.text ?? null,
+      )
+      core.escrow?.onReceipt(entry.provider, receipt.status, call.fee)
       core.onReceipt?.(req.requestId, receipt)
     } catch (err) {
       core.log(`gateway: verifying ${req.requestId} failed: ${(err as Error).message}`)
@@ -388,13 +401,27 @@ function settleAfter(core: GatewayCore, req: ForwardRequest, entry: CatalogEntry
   return recorded
 }
 
-function responseHeaders(req: ForwardRequest, entry: CatalogEntry, contentType: string): Record<string, string> {
+/**
+ * The level this answer will be checked at, as known when its headers leave: the provider's signer's (attested L2
+ * or L3, else L1 for an acknowledged TEE signer), or none. The answer's own check is in its receipt.
+ */
+function knownLevel(core: GatewayCore, entry: CatalogEntry): string {
+  if (!VERIFIABLE.has(entry.verifiability) || !entry.teeSignerAcknowledged) return 'none'
+  return core.attestations?.known(entry.provider, entry.teeSignerAddress)?.level ?? 'L1'
+}
+
+function responseHeaders(
+  core: GatewayCore,
+  req: ForwardRequest,
+  entry: CatalogEntry,
+  contentType: string,
+): Record<string, string> {
   return {
     ...req.responseHeaders,
     'content-type': contentType,
     'x-request-id': req.requestId,
     'x-zg-provider': entry.provider,
-    'x-zg-verification': 'pending',
+    'x-zg-verification': knownLevel(core, entry),
     'x-zg-receipt': `/v1/receipts/${req.requestId}`,
   }
 }
@@ -444,7 +471,7 @@ async function relay(
     return new Response(body, {
       status: 200,
       headers: {
-        ...responseHeaders(req, entry, clientType),
+        ...responseHeaders(core, req, entry, clientType),
         ...(fee !== undefined && { 'x-zg-fee': fee.toString() }),
         ...speech?.headers,
       },
@@ -497,7 +524,7 @@ async function relay(
     finish(499, { by: 'client', reason: 'client closed' })
   }
   // The fee is known only at the end: it follows the last byte as a trailer.
-  const headers = { ...responseHeaders(req, entry, contentType), ...SSE_HEADERS, trailer: 'x-zg-fee' }
+  const headers = { ...responseHeaders(core, req, entry, contentType), ...SSE_HEADERS, trailer: 'x-zg-fee' }
   const hooks = { drain: () => call.resume(), gone: clientGone }
   // Under @hono/node-server, written straight to the Node response: no web-stream hops per event.
   const { sink, response } = streamSink(req.outgoing, 200, headers, hooks)

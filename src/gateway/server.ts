@@ -25,7 +25,7 @@ import { ResponseStore } from './responses/store.ts'
 
 export type GatewayOptions = {
   network: ZgNetwork
-  /** The wallet that pays providers: its ledger funds their sub-accounts; it signs session tokens. */
+  /** The wallet that pays providers: its ledger funds their sub-accounts; it signs session tokens and receipts. */
   wallet: LocalAccount
   /** Where the gateway keeps its state (gateway.sqlite: API keys; usage.sqlite: usage, receipts; responses.sqlite). */
   dataDir: string
@@ -118,6 +118,8 @@ export async function createGatewayCore(options: GatewayOptions) {
     }),
     dispatcher,
     verifier: new DeliveryVerifier({ dispatcher }),
+    // The wallet vouches for what it paid for: each checked delivery's receipt is signed with it.
+    receiptSigner: options.wallet,
     offPath,
     keepAliveMs: options.keepAliveMs ?? 15_000,
     headersTimeoutMs: options.headersTimeoutMs ?? 300_000,

@@ -55,6 +55,8 @@ export type ProxyDeps = {
   log: (line: string) => void
   /** TEST ONLY: neuron added to every recorded fee, so tests can prove reconciliation catches an over-charge. */
   testExtraFeePerCall?: bigint
+  /** TEST ONLY: sign other bytes than the response sent, so tests can prove such responses are disputed. */
+  testSignOtherBytes?: boolean
 }
 
 /** Endpoints whose request is JSON; uploads (audio to transcribe, images to edit) are multipart and streamed through. */
@@ -185,7 +187,8 @@ async function finish(
   responseHash: string,
   usage: Usage | undefined,
 ): Promise<Hex | undefined> {
-  const text = `${billing.requestHash}:${responseHash}`
+  const signedHash = deps.testSignOtherBytes ? sha256Hex(`not ${responseHash}`) : responseHash
+  const text = `${billing.requestHash}:${signedHash}`
   let signature: Hex | undefined
   try {
     signature = await deps.signer.signMessage(text)

@@ -41,6 +41,8 @@ export type ProviderNodeOptions = {
    * an over-charging provider for the reconciliation tests.
    */
   testExtraFeePerCall?: bigint
+  /** TEST ONLY, never a CLI flag: sign other bytes than the ones sent, to make a provider whose answers are disputed. */
+  testSignOtherBytes?: boolean
 }
 
 export type ProviderNode = {
@@ -79,6 +81,7 @@ export async function startProviderNode(options: ProviderNodeOptions): Promise<P
     headersTimeoutMs: options.headersTimeoutMs ?? 300_000,
     log,
     testExtraFeePerCall: options.testExtraFeePerCall,
+    testSignOtherBytes: options.testSignOtherBytes,
   })
   const server = await listenApp(app.fetch, {
     hostname: options.host ?? '127.0.0.1',

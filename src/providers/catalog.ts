@@ -147,6 +147,11 @@ export class ProviderCatalog {
   }
 
   /** Why the latest reload failed; undefined once one succeeds again. */
+  /** The block up to which the catalog has seen every service change (its event cursor). */
+  get syncedBlock(): bigint | undefined {
+    return this.#cursor
+  }
+
   get lastRefreshError(): Error | undefined {
     return this.#lastRefreshError
   }
