@@ -1,8 +1,7 @@
 import type { Address, Hex } from 'viem'
+import { VERIFIABLE } from './levels.ts'
 import { type ChatSignature, sha256Hex, verifyResponseSignature } from './response-signature.ts'
 
-/** The verifiabilities the 0G SDK treats as signed by a TEE key (model.isVerifiability). */
-export const VERIFIABLE = new Set(['OpML', 'TeeML', 'ZKML'])
 
 export type Receipt = {
   status: 'verified' | 'unverified' | 'disputed' | 'unverifiable'

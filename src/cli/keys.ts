@@ -15,7 +15,12 @@ const settingOptions: Options = {
   metadata: { type: 'string', description: 'a JSON object kept with the key' },
   'expires-at': { type: 'string', description: 'expiry, ISO 8601 (2027-01-31T00:00:00Z), or none' },
   models: { type: 'string', description: 'allowed models, comma-separated (as clients name them); none: all' },
-  'min-verification': { type: 'string', description: 'none or L1 (route only to TeeML/OpML/ZKML providers)' },
+  'min-verification': {
+    type: 'string',
+    description:
+      'none, L0, L1 (signed by a signer acknowledged on-chain), L2 (attested TDX quote) or L3 (and workload)',
+  },
+  'tee-only': { type: 'string', description: 'true: only providers that run the model inside a TEE; false: any' },
   budget: { type: 'string', description: 'budget in 0G (e.g. 0.5), or none' },
   'budget-period': { type: 'string', description: 'daily, weekly or monthly (UTC), or none: never resets' },
   rpm: { type: 'string', description: 'requests per minute, or none' },
@@ -62,6 +67,10 @@ function settingsOf(values: Values): KeySettings {
       .filter(Boolean),
   )
   put('min-verification', 'min_verification', (v) => v)
+  put('tee-only', 'tee_only', (v) => {
+    if (v !== 'true' && v !== 'false') throw new UsageError('--tee-only must be true or false')
+    return v === 'true'
+  })
   put('budget', 'budget', (v) => v)
   put('budget-period', 'budget_period', (v) => v)
   for (const flag of ['rpm', 'tpm']) {
@@ -89,6 +98,7 @@ function describe(k: ApiKeyInfo): string {
     ['expires', k.expiresAt ?? '-'],
     ['models', k.allowedModels.length ? k.allowedModels.join(', ') : 'all'],
     ['min verification', k.minVerification],
+    ['TEE only', k.teeOnly ? 'yes' : 'no'],
     [
       'budget',
       k.budget === null ? 'unlimited' : `${format0G(BigInt(k.budget))} 0G${k.budgetPeriod ? ` ${k.budgetPeriod}` : ''}`,

@@ -1,6 +1,6 @@
 import { type Context, Hono } from 'hono'
 import { RateLimiter } from '../billing/rate-limits.ts'
-import { clientSignal, nodeResponse } from '../http/node-request.ts'
+import { clientSignal, nodeResponse, requestHeader } from '../http/node-request.ts'
 import { adminRoutes } from './admin/routes.ts'
 import { embeddingsAsBase64 } from './embeddings-encoding.ts'
 import { type ForwardRequest, forward, type GatewayCore } from './forward.ts'
@@ -34,6 +34,7 @@ import { receiptJson } from './receipts.ts'
 import { asResponsesError, deleteResponse, inputItems, responsesCall, storedResponse } from './responses/api.ts'
 import { step } from './steps.ts'
 import { IMAGE_EDIT_FORM, TRANSCRIPTION_FORM, type UploadForm } from './upload-forms.ts'
+import { requirementOf } from './verification-policy.ts'
 
 export type GatewayAppOptions = {
   core: GatewayCore
@@ -122,6 +123,11 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
 
   /** Forwards the call; the answer carries the request id (forward() puts it on every response it builds). */
   const relayed = async (c: Context<Env>, asked: ForwardRequest) => {
+    // A header it cannot read is refused before the key's rate limits count the call.
+    const requirement = requirementOf(c.get('apiKey').policy, {
+      minVerification: requestHeader(c, 'x-zg-min-verification'),
+      trustMode: requestHeader(c, 'x-0g-provider-trust-mode'),
+    })
     // The key's policy, for keys that have one: checked here, before forward() dispatches anything.
     const json = c.get('apiKey').policy && asked.body instanceof Uint8Array ? parsedBody(asked.body) : undefined
     const checked = keyAdmission.admission(c.get('apiKey'), {
@@ -130,7 +136,7 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
       json,
       bodyBytes: asked.body instanceof Uint8Array ? asked.body.length : Number(c.req.header('content-length') ?? 0),
     })
-    const req: ForwardRequest = checked
+    const admitted: ForwardRequest = checked
       ? {
           ...asked,
           body: checked.body ?? asked.body,
@@ -138,6 +144,7 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
           responseHeaders: { ...asked.responseHeaders, ...checked.headers },
         }
       : asked
+    const req = requirement ? { ...admitted, requirement } : admitted
     try {
       const response = await forward(core, req)
       requestIdOnResponse(c)

@@ -2,8 +2,9 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import { type Agent, errors as undiciErrors } from 'undici'
 import type { Hex } from 'viem'
+import { providerLevel } from '../attestation/levels.ts'
 import { sha256Hex } from '../attestation/response-signature.ts'
-import { type Receipt, VERIFIABLE } from '../attestation/response-verifier.ts'
+import type { Receipt } from '../attestation/response-verifier.ts'
 import type { EscrowManager } from '../billing/escrow.ts'
 import { usageOfAnswer, withUsageCost } from '../billing/fee-annotation.ts'
 import { billedUnits, feeOf, type Usage, usageFromBody } from '../billing/pricing.ts'
@@ -23,10 +24,11 @@ import { gatewaySideFailure } from './gateway-side-failure.ts'
 import { GatewayError, modelNotFound } from './http/openai-error.ts'
 import type { Admission } from './key-admission.ts'
 import type { OffPathQueue } from './off-path.ts'
-import { type AttestedSigners, type ReceiptSigner, signedReceipt } from './receipts.ts'
+import { type ReceiptSigner, signedReceipt } from './receipts.ts'
 import type { ResponseStore } from './responses/store.ts'
 import { speechAnswer } from './speech-answer.ts'
 import { step } from './steps.ts'
+import { meetRequirement, type SignerAttester, type VerificationRequirement } from './verification-policy.ts'
 
 export type GatewayCore = {
   catalog: ProviderCatalog
@@ -50,8 +52,8 @@ export type GatewayCore = {
   aliases: ModelAliases
   /** Signs each checked delivery's receipt (the wallet); without one, receipts are not signed. */
   receiptSigner?: ReceiptSigner
-  /** Signers attested at L2/L3: a verified response from one reaches that level. */
-  attestations?: AttestedSigners
+  /** Signers attested at L2/L3: a verified response from one reaches that level; L2/L3 requirements attest. */
+  attestations?: SignerAttester
   log: (line: string) => void
   /** Fired when a receipt is known (tests, metrics). */
   onReceipt?: (requestId: string, receipt: Receipt) => void
@@ -88,8 +90,10 @@ export type ForwardRequest = {
    * provider's answer becomes the client's. The record and the receipt still cover the provider's own bytes.
    */
   translate?: AnswerTranslation
-  /** The API key's checks (verification level, budget): narrows the candidates, settles on record. */
+  /** The API key's checks (budget): narrows the candidates, settles on record. */
   admission?: Admission
+  /** What the key and the request require of the provider (verification level, TEE only). */
+  requirement?: VerificationRequirement
 }
 
 /** A provider's answer turned into another API's answer, as relay() writes it to the client. */
@@ -175,7 +179,10 @@ export async function forward(core: GatewayCore, asked: ForwardRequest): Promise
   // Most calls name a real model: no alias, no copy.
   const req = core.aliases.size ? retargeted(core, asked) : asked
   const routed = core.router.candidates(req.model)
-  const candidates = req.admission ? req.admission.admit(routed) : routed
+  const eligible = req.requirement
+    ? await meetRequirement(req.model, routed, req.requirement, core.attestations)
+    : routed
+  const candidates = req.admission ? req.admission.admit(eligible) : eligible
   step('routed')
   if (!candidates.length) {
     if (!core.catalog.models().some((m) => m.id === req.model)) throw modelNotFound(req.model)
@@ -406,8 +413,7 @@ function settleAfter(core: GatewayCore, req: ForwardRequest, entry: CatalogEntry
  * or L3, else L1 for an acknowledged TEE signer), or none. The answer's own check is in its receipt.
  */
 function knownLevel(core: GatewayCore, entry: CatalogEntry): string {
-  if (!VERIFIABLE.has(entry.verifiability) || !entry.teeSignerAcknowledged) return 'none'
-  return core.attestations?.known(entry.provider, entry.teeSignerAddress)?.level ?? 'L1'
+  return providerLevel(entry, core.attestations?.known(entry.provider, entry.teeSignerAddress)?.level)
 }
 
 function responseHeaders(

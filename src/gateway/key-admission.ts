@@ -1,4 +1,3 @@
-import { VERIFIABLE } from '../attestation/response-verifier.ts'
 import type { Budgets, Reservation } from '../billing/budgets.ts'
 import { estimateFee, type Usage } from '../billing/pricing.ts'
 import type { RateLimiter } from '../billing/rate-limits.ts'
@@ -112,19 +111,8 @@ export class KeyAdmission {
     const budgets = this.#budgets
     const limiter = this.#limiter
     const admission: Admission = {
-      admit(candidates) {
-        const allowed =
-          policy.minVerification === 'L1' ? candidates.filter((c) => VERIFIABLE.has(c.verifiability)) : candidates
-        if (candidates.length && !allowed.length) {
-          throw new GatewayError(
-            503,
-            `No provider of ${req.model} offers the verification level L1 this key requires.`,
-            {
-              type: 'api_error',
-              code: 'no_provider_available',
-            },
-          )
-        }
+      admit(allowed) {
+        // (The key's verification requirement narrowed the candidates before: src/gateway/verification-policy.ts.)
         if (policy.budget === null || !allowed.length) return allowed
         // Any of them may serve the call (failover): hold what the dearest would charge.
         let worst = 0n

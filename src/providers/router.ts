@@ -1,5 +1,5 @@
 import type { Address } from 'viem'
-import { VERIFIABLE } from '../attestation/response-verifier.ts'
+import { VERIFIABLE } from '../attestation/levels.ts'
 import type { CatalogEntry, ProviderCatalog } from './catalog.ts'
 
 type Health = { failures: number; openUntil: number; latencyMs: number | undefined }

@@ -1,12 +1,13 @@
 import { hash as digest, randomBytes, timingSafeEqual } from 'node:crypto'
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import { LRUCache } from 'lru-cache'
+import { isLevel, type VerificationLevel } from '../../attestation/levels.ts'
 import { BUDGET_PERIODS, type BudgetPeriod, SqliteBudgets } from '../../billing/budgets.ts'
 
 /** Who a verified key belongs to; what request handlers and the usage ledger see. */
 export type ApiKeyIdentity = { id: string; name: string; policy?: KeyPolicy }
 
-export type MinVerification = 'none' | 'L1'
+export type MinVerification = VerificationLevel
 
 /** What a key may do: enforced by src/gateway/key-admission.ts. */
 export type KeyPolicy = {
@@ -14,6 +15,8 @@ export type KeyPolicy = {
   /** Model names as clients send them (an alias counts by its own name); empty: all. */
   allowedModels: string[]
   minVerification: MinVerification
+  /** Only providers that run the model inside a TEE (0G Router's privacy mode). */
+  teeOnly: boolean
   /** Neuron per period (or in all), null: unlimited. */
   budget: bigint | null
   budgetPeriod: BudgetPeriod | null
@@ -39,6 +42,7 @@ export type ApiKeyInfo = {
   expiresAt: string | null
   allowedModels: string[]
   minVerification: MinVerification
+  teeOnly: boolean
   /** Neuron, as decimal text. */
   budget: string | null
   budgetPeriod: BudgetPeriod | null
@@ -77,6 +81,7 @@ type Row = {
   expires_at: number | null
   allowed_models: string
   min_verification: string
+  tee_only: number
   budget: string | null
   budget_period: string | null
   spent: string
@@ -91,6 +96,7 @@ const POLICY_COLUMNS: Record<string, string> = {
   expires_at: 'INTEGER',
   allowed_models: "TEXT NOT NULL DEFAULT '[]'",
   min_verification: "TEXT NOT NULL DEFAULT 'none'",
+  tee_only: 'INTEGER NOT NULL DEFAULT 0',
   budget: 'TEXT',
   budget_period: 'TEXT',
   spent: "TEXT NOT NULL DEFAULT '0'",
@@ -182,6 +188,7 @@ export class ApiKeyStore {
     set('expires_at', settings.expiresAt)
     set('allowed_models', settings.allowedModels === undefined ? undefined : JSON.stringify(settings.allowedModels))
     set('min_verification', settings.minVerification)
+    set('tee_only', settings.teeOnly === undefined ? undefined : settings.teeOnly ? 1 : 0)
     set(
       'budget',
       settings.budget === undefined ? undefined : settings.budget === null ? null : settings.budget.toString(),
@@ -233,6 +240,7 @@ export class ApiKeyStore {
       expiresAt: policy.expiresAt === null ? null : iso(policy.expiresAt),
       allowedModels: policy.allowedModels,
       minVerification: policy.minVerification,
+      teeOnly: policy.teeOnly,
       budget: row.budget,
       budgetPeriod: policy.budgetPeriod,
       spent: (budget?.spent ?? 0n).toString(),
@@ -314,7 +322,8 @@ function policyOf(row: Row): KeyPolicy {
   return {
     expiresAt: row.expires_at,
     allowedModels: JSON.parse(row.allowed_models) as string[],
-    minVerification: row.min_verification === 'L1' ? 'L1' : 'none',
+    minVerification: isLevel(row.min_verification) ? row.min_verification : 'none',
+    teeOnly: row.tee_only === 1,
     budget: row.budget === null ? null : BigInt(row.budget),
     budgetPeriod: (row.budget_period as BudgetPeriod | null) ?? null,
     rpm: row.rpm,
@@ -334,8 +343,9 @@ function checkSettings(s: KeySettings): void {
     !(Array.isArray(s.allowedModels) && s.allowedModels.every((m) => typeof m === 'string'))
   )
     fail('allowed models must be a list of model names')
-  if (s.minVerification !== undefined && s.minVerification !== 'none' && s.minVerification !== 'L1')
-    fail('the minimum verification level is none or L1')
+  if (s.minVerification !== undefined && !isLevel(s.minVerification))
+    fail('the minimum verification level is none, L0, L1, L2 or L3')
+  if (s.teeOnly !== undefined && typeof s.teeOnly !== 'boolean') fail('tee_only is true or false')
   if (s.budget != null && s.budget < 0n) fail('the budget cannot be negative')
   if (s.budgetPeriod != null && !BUDGET_PERIODS.includes(s.budgetPeriod))
     fail(`the budget period is one of ${BUDGET_PERIODS.join(', ')}`)

@@ -24,6 +24,7 @@ export function parseKeySettings(input: Record<string, unknown>): KeySettings {
   }
   if (has('allowed_models')) out.allowedModels = (input.allowed_models ?? []) as string[]
   if (has('min_verification')) out.minVerification = (input.min_verification ?? 'none') as MinVerification
+  if (has('tee_only')) out.teeOnly = (input.tee_only ?? false) as boolean
   if (has('budget')) {
     const v = input.budget
     out.budget =
