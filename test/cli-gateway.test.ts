@@ -51,9 +51,12 @@ describe('gateway CLI against a running dev stack', () => {
   })
 
   it('verifies a provider honestly: a dev signer is not a TEE', async () => {
-    const r = await cli(['providers', 'verify', '--provider', stack.nodes[0]!.address, '--json'])
+    const r = await cli(['providers', 'verify', stack.nodes[0]!.address, '--json'])
     expect(r.code).toBe(1)
-    expect(JSON.parse(r.stdout)).toMatchObject({ tee: 'none', signerBound: false, quoteVerified: false })
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      record: { tee: 'none', level: null, fresh: false, quoteSha256: null },
+      dcap: null,
+    })
   })
 
   it('serve refuses malformed funding and reconciliation flags before touching the chain', async () => {

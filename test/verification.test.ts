@@ -140,6 +140,37 @@ describe('signed receipts on the devnet (every TEE provider, real processes)', (
     expect(other.stdout).toMatch(/not by the expected gateway/)
   }, 60_000)
 
+  it('x-zg-min-verification and x-0g-provider-trust-mode choose who may serve, and say why nobody can', async () => {
+    const ask = (headers: Record<string, string>) =>
+      fetch(`${stack.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ model: DEV_CHAT_MODEL, messages: [{ role: 'user', content: 'who may answer?' }] }),
+      })
+    const tee = stack.nodes.find((n) => n.spec.name === 'chat-tee')!.address
+    // TEE only (0G Router's privacy mode) and L1: the TEE provider, whatever the router would have preferred.
+    for (const headers of [{ 'x-0g-provider-trust-mode': 'private' }, { 'x-zg-min-verification': 'L1' }]) {
+      const res = await ask(headers)
+      expect(res.status).toBe(200)
+      expect(res.headers.get('x-zg-provider')).toBe(tee)
+    }
+    // L2 needs an attested signer: the gateway asks each provider for its report, and a dev signer has no TDX quote.
+    const l2 = await ask({ 'x-zg-min-verification': 'L2' })
+    expect(l2.status).toBe(503)
+    const { error } = (await l2.json()) as { error: Record<string, string> }
+    expect(error.code).toBe('no_provider_available')
+    expect(error.message).toContain(`No provider of ${DEV_CHAT_MODEL} offers verification L2`)
+    expect(error.message).toMatch(new RegExp(`${tee} reached L1 \\(.*not.*TEE`, 'i'))
+    expect(error.message).toMatch(/ reached none/)
+    // What it cannot read is a 400 naming the header, before anything is paid.
+    const bad = await ask({ 'x-zg-min-verification': 'L9' })
+    expect(bad.status).toBe(400)
+    expect(((await bad.json()) as { error: Record<string, string> }).error).toMatchObject({
+      code: 'invalid_header',
+      param: 'x-zg-min-verification',
+    })
+  })
+
   it('a provider that does not sign answers with none, and its receipt says unverifiable', async () => {
     const tee = stack.nodes.find((n) => n.spec.name === 'chat-tee')!.address
     stack.gateway.core.router.setFlagged(tee, true)

@@ -2,7 +2,6 @@ import type { Address, Hex } from 'viem'
 import { VERIFIABLE } from './levels.ts'
 import { type ChatSignature, sha256Hex, verifyResponseSignature } from './response-signature.ts'
 
-
 export type Receipt = {
   status: 'verified' | 'unverified' | 'disputed' | 'unverifiable'
   /**

@@ -20,7 +20,7 @@ export function readQuoteFile(path: string): Uint8Array {
 }
 
 /** --now as ISO 8601 or unix seconds; the wall clock when absent. */
-function nowOf(values: Values): Date {
+export function nowOf(values: Values): Date {
   const text = values.now
   if (typeof text !== 'string') return new Date()
   const date = /^\d+$/.test(text) ? new Date(Number(text) * 1000) : new Date(text)

@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import { loadMeasurementPolicy } from '../attestation/evidence/measurement-policy.ts'
 import { parse0G } from '../chain/units.ts'
 import { corsMatcher } from '../gateway/http/cors.ts'
 import { type GatewayOptions, startGateway } from '../gateway/server.ts'
@@ -43,6 +44,21 @@ function reconciliationOptions(values: Values): GatewayOptions['reconciliation']
     }
   } catch (err) {
     throw new UsageError(`--reconcile-tolerance: ${(err as Error).message}`)
+  }
+}
+
+/** Attestation's settings from --pccs-url and --measurement-policy (read and checked now). */
+async function attestationOptions(values: Values): Promise<GatewayOptions['attestation']> {
+  const pccsUrl = values['pccs-url'] as string | undefined
+  const policyFile = values['measurement-policy'] as string | undefined
+  if (pccsUrl !== undefined && !URL.canParse(pccsUrl)) throw new UsageError(`--pccs-url is not a URL: ${pccsUrl}`)
+  try {
+    return {
+      pccsUrl,
+      measurementPolicy: policyFile === undefined ? undefined : await loadMeasurementPolicy(policyFile),
+    }
+  } catch (err) {
+    throw new UsageError(`--measurement-policy: ${(err as Error).message}`)
   }
 }
 
@@ -102,11 +118,20 @@ export const serveCommand: Command = {
       description: 'what a provider may charge above the ledger before it is flagged, in 0G (default 0)',
     },
     'no-reconcile': { type: 'boolean', description: "do not reconcile providers' charges with the ledger" },
+    'pccs-url': {
+      type: 'string',
+      description: "where attestation gets Intel's collateral: Intel PCS (default) or a PCCS serving its v4 API",
+    },
+    'measurement-policy': {
+      type: 'string',
+      description: 'L3 allowlists (JSON: mrTd, rtmr0-2, composeHashes, osImageHashes, keyProviders)',
+    },
   },
   async run(values) {
     // Flags first: a typo is reported before any chain or wallet is touched.
     const funding = fundingOptions(values)
     const reconciliation = reconciliationOptions(values)
+    const attestation = await attestationOptions(values)
     const network = await resolveNetwork(values)
     const wallet = await resolveWallet(values, network)
     if (!wallet) throw new UsageError('The gateway pays providers from a wallet: set ZG_PRIVATE_KEY or pass --key-file')
@@ -141,6 +166,7 @@ export const serveCommand: Command = {
         values['initial-deposit'] !== undefined ? parse0G(values['initial-deposit'] as string) : undefined,
       funding,
       reconciliation,
+      attestation,
       // The dev key is accepted only by `zg-gateway dev`, never here.
       log: (line) => console.error(line),
     })

@@ -1,4 +1,5 @@
-import { type Agent, request } from 'undici'
+import type { Agent } from 'undici'
+import { fetchJsonGuarded } from '../attestation/guarded-json.ts'
 import { type Receipt, type VerifyDeliveryParams, verifyDelivery } from '../attestation/response-verifier.ts'
 
 /** One delivery to check: the bodies already reduced to their sha256, so nothing large is held while it waits. */
@@ -19,10 +20,9 @@ export class DeliveryVerifier {
     this.#dispatcher = params.dispatcher
   }
 
-  readonly #fetchJson = async (url: string, timeoutMs: number) => {
-    const res = await request(url, { dispatcher: this.#dispatcher, headersTimeout: timeoutMs, bodyTimeout: timeoutMs })
-    return { status: res.statusCode, json: res.statusCode === 200 ? await res.body.json() : await res.body.dump() }
-  }
+  // A signature is a few hundred bytes: a provider sending more is cut off, as one redirecting is refused.
+  readonly #fetchJson = (url: string, timeoutMs: number) =>
+    fetchJsonGuarded(this.#dispatcher, url, { timeoutMs, maxBytes: 64 * 1024 })
 
   async verify(delivery: Delivery): Promise<Receipt> {
     if (this.#closed) return { status: 'unverified', level: null, detail: 'the gateway is shutting down' }

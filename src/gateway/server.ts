@@ -3,6 +3,8 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import type { Hono } from 'hono'
 import type { LocalAccount } from 'viem'
+import type { MeasurementPolicy } from '../attestation/evidence/measurement-policy.ts'
+import { guardedCollateralSource, SignerAttestations } from '../attestation/signer-attestation.ts'
 import { EscrowManager, type EscrowOptions } from '../billing/escrow.ts'
 import { fetchUnsettledFee } from '../billing/reconciliation.ts'
 import { SessionTokenCache } from '../billing/session-token-cache.ts'
@@ -55,6 +57,11 @@ export type GatewayOptions = {
   corsOrigins?: CorsOrigins
   /** Reconciling on-chain charges with the usage ledger in the background (GET /admin/reconciliation); false: off. */
   reconciliation?: GatewayReconcilerOptions | false
+  /**
+   * Attesting providers' signers (L2/L3) when a key or a request asks for it: where Intel's collateral comes from
+   * (Intel PCS by default, or a PCCS), and the L3 allowlists.
+   */
+  attestation?: { pccsUrl?: string; measurementPolicy?: MeasurementPolicy }
   log?: (line: string) => void
 }
 
@@ -118,6 +125,15 @@ export async function createGatewayCore(options: GatewayOptions) {
     }),
     dispatcher,
     verifier: new DeliveryVerifier({ dispatcher }),
+    attestations: new SignerAttestations({
+      dispatcher,
+      collateral: guardedCollateralSource(dispatcher, {
+        baseUrl: options.attestation?.pccsUrl,
+        cacheDir: join(options.dataDir, 'collateral'),
+      }),
+      measurementPolicy: options.attestation?.measurementPolicy,
+      log,
+    }),
     // The wallet vouches for what it paid for: each checked delivery's receipt is signed with it.
     receiptSigner: options.wallet,
     offPath,
@@ -191,6 +207,7 @@ export async function closeGatewayCore(core: GatewayCore, keys: ApiKeyStore, dra
   // Every delivered call gets its record and its check before the connections and the stores close.
   core.offPath.flush()
   await core.verifier.close()
+  await core.attestations?.close()
   await core.dispatcher.close()
   core.ledger.close()
   core.responses.close()

@@ -31,6 +31,7 @@ function attester(levels: Record<number, 'L2' | 'L3' | null>) {
   const cache = new Map<string, 'L2' | 'L3' | null>()
   const a: SignerAttester & { runs: Address[] } = {
     runs,
+    close: async () => {},
     known: (_provider, signer) => (cache.has(signer) ? { level: cache.get(signer)!, recordHash: '0x00' } : undefined),
     async attest(e) {
       runs.push(e.provider)

@@ -10,6 +10,7 @@ export type VerificationRequirement = { minLevel: VerificationLevel; teeOnly: bo
 /** Signers attested in-process (SignerAttestations): the cached view, and an attestation run on demand. */
 export type SignerAttester = AttestedSigners & {
   attest(entry: CatalogEntry): Promise<{ level: 'L2' | 'L3' | null; reasons: string[] }>
+  close(): Promise<void>
 }
 
 /** 0G Router's trust modes: `private` is its privacy mode (TEE only), `verified` asks for signed answers. */

@@ -36,7 +36,8 @@ export function parseAttestationReport(json: unknown): AttestationReport {
   const r = body as Record<string, unknown>
   try {
     if (typeof r.intel_quote === 'string' && typeof r.signing_address === 'string') return vllmProxy(r)
-    if (typeof r.quote === 'string' && r.event_log !== undefined && r.signing_address === undefined) return dstack(r)
+    // Our own provider node (tee-signer.ts) serves the dstack shape with signing_address beside it.
+    if (typeof r.quote === 'string' && r.event_log !== undefined && r.intel_quote === undefined) return dstack(r)
   } catch (err) {
     if (err instanceof AttestationReportError) throw err
     throw new AttestationReportError((err as Error).message)
@@ -83,6 +84,7 @@ function dstack(r: Record<string, unknown>): AttestationReport {
     eventLog: parseEventLog(r.event_log),
     appCompose: appCompose(tcbInfo?.app_compose),
     nvidiaPayload: r.nvidia_payload === undefined ? undefined : parseNvidiaPayload(r.nvidia_payload),
+    ...(typeof r.signing_address === 'string' ? { signingAddress: r.signing_address } : {}),
   }
 }
 
