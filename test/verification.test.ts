@@ -149,7 +149,11 @@ describe('signed receipts on the devnet (every TEE provider, real processes)', (
       })
     const tee = stack.nodes.find((n) => n.spec.name === 'chat-tee')!.address
     // TEE only (0G Router's privacy mode) and L1: the TEE provider, whatever the router would have preferred.
-    for (const headers of [{ 'x-0g-provider-trust-mode': 'private' }, { 'x-zg-min-verification': 'L1' }]) {
+    const choices: Record<string, string>[] = [
+      { 'x-0g-provider-trust-mode': 'private' },
+      { 'x-zg-min-verification': 'L1' },
+    ]
+    for (const headers of choices) {
       const res = await ask(headers)
       expect(res.status).toBe(200)
       expect(res.headers.get('x-zg-provider')).toBe(tee)

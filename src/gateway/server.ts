@@ -4,7 +4,6 @@ import { join } from 'node:path'
 import type { Hono } from 'hono'
 import type { LocalAccount } from 'viem'
 import type { MeasurementPolicy } from '../attestation/evidence/measurement-policy.ts'
-import { guardedCollateralSource, SignerAttestations } from '../attestation/signer-attestation.ts'
 import { EscrowManager, type EscrowOptions } from '../billing/escrow.ts'
 import { fetchUnsettledFee } from '../billing/reconciliation.ts'
 import { SessionTokenCache } from '../billing/session-token-cache.ts'
@@ -22,6 +21,7 @@ import { DeliveryVerifier } from './delivery-verifier.ts'
 import type { GatewayCore } from './forward.ts'
 import { ApiKeyStore } from './http/api-keys.ts'
 import type { CorsOrigins } from './http/cors.ts'
+import { lazyAttester } from './lazy-attester.ts'
 import { OffPathQueue } from './off-path.ts'
 import { ResponseStore } from './responses/store.ts'
 
@@ -125,14 +125,17 @@ export async function createGatewayCore(options: GatewayOptions) {
     }),
     dispatcher,
     verifier: new DeliveryVerifier({ dispatcher }),
-    attestations: new SignerAttestations({
-      dispatcher,
-      collateral: guardedCollateralSource(dispatcher, {
-        baseUrl: options.attestation?.pccsUrl,
-        cacheDir: join(options.dataDir, 'collateral'),
-      }),
-      measurementPolicy: options.attestation?.measurementPolicy,
-      log,
+    attestations: lazyAttester(async () => {
+      const { SignerAttestations, guardedCollateralSource } = await import('../attestation/signer-attestation.ts')
+      return new SignerAttestations({
+        dispatcher,
+        collateral: guardedCollateralSource(dispatcher, {
+          baseUrl: options.attestation?.pccsUrl,
+          cacheDir: join(options.dataDir, 'collateral'),
+        }),
+        measurementPolicy: options.attestation?.measurementPolicy,
+        log,
+      })
     }),
     // The wallet vouches for what it paid for: each checked delivery's receipt is signed with it.
     receiptSigner: options.wallet,
