@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { Quote } from '@phala/dcap-qvl'
 import { bytesToHex } from 'viem'
 import { describe, expect, it } from 'vitest'
 import { type Collateral, parseCollateral } from './collateral.ts'
@@ -115,6 +116,24 @@ describe('verifyQuote on the Intel DCAP sample vectors', () => {
     )
     expect(`reject: ${err.message}`).toBe(v5.observed['@phala/dcap-qvl 0.3.9'])
     expect(err.stage).toBe('quote')
+  })
+})
+
+describe('the 0G CryptoPilot (Alibaba Cloud TDX) report: a parse-only vector', () => {
+  it('holds a v5 TD15 quote whose report_data begins as expected.json says; no collateral here matches it', () => {
+    const want = expected['0g/cryptopilot_attestation_report.json']
+    const report = JSON.parse(readFileSync(`${VECTORS}/0g/cryptopilot_attestation_report.json`, 'utf8'))
+    const evidence = JSON.parse(Buffer.from(report.evidence, 'base64').toString('utf8'))
+    const quote = new Uint8Array(Buffer.from(evidence.quote, 'base64'))
+    const parsed = Quote.parse(quote)
+    expect(parsed.header.version).toBe(want.quote_version)
+    expect(parsed.report.type).toBe(want.report_type)
+    const reportData = (parsed.report.data as { base: { reportData: Uint8Array } }).base.reportData
+    expect(bytesToHex(reportData).slice(2).startsWith(want.report_data_hex_prefix)).toBe(true)
+    // Verified against another platform's collateral it is refused, never passed.
+    const tdx = expected['intel-dcap/tdx_quote.bin']
+    const err = rejection(() => verifyQuote(quote, collateralOf(`${VECTORS}/${tdx.collateral}`), new Date(tdx.now)))
+    expect(err.message.length).toBeGreaterThan(0)
   })
 })
 
