@@ -21,6 +21,9 @@ const settingOptions: Options = {
       'none, L0, L1 (signed by a signer acknowledged on-chain), L2 (attested TDX quote) or L3 (and workload)',
   },
   'tee-only': { type: 'string', description: 'true: only providers that run the model inside a TEE; false: any' },
+  'first-byte-timeout': { type: 'string', description: "seconds for a stream's first byte (over the gateway's)" },
+  timeout: { type: 'string', description: "seconds until the first byte reaches the client (over the gateway's)" },
+  'idle-timeout': { type: 'string', description: "seconds of silence that end a stream (over the gateway's)" },
   budget: { type: 'string', description: 'budget in 0G (e.g. 0.5), or none' },
   'budget-period': { type: 'string', description: 'daily, weekly or monthly (UTC), or none: never resets' },
   rpm: { type: 'string', description: 'requests per minute, or none' },
@@ -67,6 +70,20 @@ function settingsOf(values: Values): KeySettings {
       .filter(Boolean),
   )
   put('min-verification', 'min_verification', (v) => v)
+  const timeouts: Record<string, number> = {}
+  for (const [flag, key] of [
+    ['first-byte-timeout', 'first_byte_ms'],
+    ['timeout', 'total_ms'],
+    ['idle-timeout', 'idle_ms'],
+  ] as const) {
+    const v = text(flag)
+    if (v === undefined) continue
+    const seconds = Number(v)
+    if (!(seconds > 0) || !Number.isFinite(seconds))
+      throw new UsageError(`--${flag} must be a positive number of seconds`)
+    timeouts[key] = Math.round(seconds * 1000)
+  }
+  if (Object.keys(timeouts).length) input.timeouts = timeouts
   put('tee-only', 'tee_only', (v) => {
     if (v !== 'true' && v !== 'false') throw new UsageError('--tee-only must be true or false')
     return v === 'true'
@@ -99,6 +116,14 @@ function describe(k: ApiKeyInfo): string {
     ['models', k.allowedModels.length ? k.allowedModels.join(', ') : 'all'],
     ['min verification', k.minVerification],
     ['TEE only', k.teeOnly ? 'yes' : 'no'],
+    [
+      'timeouts',
+      k.timeouts
+        ? Object.entries(k.timeouts)
+            .map(([name, ms]) => `${name.replace(/Ms$/, '')} ${ms / 1000} s`)
+            .join(', ')
+        : "the gateway's",
+    ],
     [
       'budget',
       k.budget === null ? 'unlimited' : `${format0G(BigInt(k.budget))} 0G${k.budgetPeriod ? ` ${k.budgetPeriod}` : ''}`,

@@ -47,6 +47,25 @@ function reconciliationOptions(values: Values): GatewayOptions['reconciliation']
   }
 }
 
+/** The provider timeouts from --*-timeout (seconds) or ZG_*_TIMEOUT; unset ones keep their defaults. */
+export function timeoutOptions(values: Values, env: NodeJS.ProcessEnv = process.env): GatewayOptions['timeouts'] {
+  const out: NonNullable<GatewayOptions['timeouts']> = {}
+  for (const [flag, variable, key] of [
+    ['connect-timeout', 'ZG_CONNECT_TIMEOUT', 'connectMs'],
+    ['first-byte-timeout', 'ZG_FIRST_BYTE_TIMEOUT', 'firstByteMs'],
+    ['timeout', 'ZG_TIMEOUT', 'totalMs'],
+    ['idle-timeout', 'ZG_IDLE_TIMEOUT', 'idleMs'],
+  ] as const) {
+    const text = (values[flag] as string | undefined) ?? env[variable]
+    if (text === undefined) continue
+    const seconds = Number(text)
+    if (!(seconds > 0) || !Number.isFinite(seconds))
+      throw new UsageError(`--${flag} (${variable}) must be a positive number of seconds: ${text}`)
+    out[key] = Math.round(seconds * 1000)
+  }
+  return out
+}
+
 /** Attestation's settings from --pccs-url and --measurement-policy (read and checked now). */
 async function attestationOptions(values: Values): Promise<GatewayOptions['attestation']> {
   const pccsUrl = values['pccs-url'] as string | undefined
@@ -118,6 +137,25 @@ export const serveCommand: Command = {
       description: 'what a provider may charge above the ledger before it is flagged, in 0G (default 0)',
     },
     'no-reconcile': { type: 'boolean', description: "do not reconcile providers' charges with the ledger" },
+    'connect-timeout': {
+      type: 'string',
+      description: 'seconds to connect to a provider (ZG_CONNECT_TIMEOUT; default 10)',
+    },
+    'first-byte-timeout': {
+      type: 'string',
+      description:
+        "seconds for a stream's first byte before the next provider is tried (ZG_FIRST_BYTE_TIMEOUT; default 30)",
+    },
+    timeout: {
+      type: 'string',
+      description:
+        'seconds a call may take until its first byte reaches the client, failovers included (ZG_TIMEOUT; default 300)',
+    },
+    'idle-timeout': {
+      type: 'string',
+      description:
+        "seconds of a provider's silence that end a stream with an error event (ZG_IDLE_TIMEOUT; default 60)",
+    },
     'pccs-url': {
       type: 'string',
       description: "where attestation gets Intel's collateral: Intel PCS (default) or a PCCS serving its v4 API",
@@ -132,6 +170,7 @@ export const serveCommand: Command = {
     const funding = fundingOptions(values)
     const reconciliation = reconciliationOptions(values)
     const attestation = await attestationOptions(values)
+    const timeouts = timeoutOptions(values)
     const network = await resolveNetwork(values)
     const wallet = await resolveWallet(values, network)
     if (!wallet) throw new UsageError('The gateway pays providers from a wallet: set ZG_PRIVATE_KEY or pass --key-file')
@@ -167,6 +206,7 @@ export const serveCommand: Command = {
       funding,
       reconciliation,
       attestation,
+      timeouts,
       // The dev key is accepted only by `zg-gateway dev`, never here.
       log: (line) => console.error(line),
     })

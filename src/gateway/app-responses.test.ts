@@ -176,10 +176,13 @@ describe('a Responses call through forward(): translated for the client, verifie
     expect(final.output_text).toBe('Bonjour')
   })
 
-  it('answers a non-chat-completion from the provider with a failed response, in the Responses shape', async () => {
+  it('answers a provider 200 that is not JSON with an OpenAI-shaped 502, never a 200', async () => {
     const res = await post({ input: 'garbage' })
-    expect(res.status).toBe(200)
-    expect(res.headers.get('content-type')).toBe('application/json')
-    expect(await res.json()).toMatchObject({ object: 'response', status: 'failed', error: { code: 'server_error' } })
+    expect(res.status).toBe(502)
+    expect(res.headers.get('content-type')).toContain('application/json')
+    expect(((await res.json()) as { error: Record<string, string> }).error).toMatchObject({
+      code: 'upstream_protocol_error',
+      message: expect.stringMatching(/answered JSON that does not parse/),
+    })
   })
 })

@@ -144,7 +144,8 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
           responseHeaders: { ...asked.responseHeaders, ...checked.headers },
         }
       : asked
-    const req = requirement ? { ...admitted, requirement } : admitted
+    const keyTimeouts = c.get('apiKey').policy?.timeouts
+    const req = requirement || keyTimeouts ? { ...admitted, requirement, timeouts: keyTimeouts ?? undefined } : admitted
     try {
       const response = await forward(core, req)
       requestIdOnResponse(c)

@@ -24,6 +24,7 @@ import type { CorsOrigins } from './http/cors.ts'
 import { lazyAttester } from './lazy-attester.ts'
 import { OffPathQueue } from './off-path.ts'
 import { ResponseStore } from './responses/store.ts'
+import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type UpstreamLimits, type UpstreamTimeouts } from './upstream-limits.ts'
 
 export type GatewayOptions = {
   network: ZgNetwork
@@ -48,7 +49,10 @@ export type GatewayOptions = {
   /** The escrow funding policy: reserve, dispute threshold, spend window, background interval. */
   funding?: Pick<EscrowOptions, 'reserve' | 'minTopUp' | 'spendWindowMs' | 'disputes' | 'intervalMs'>
   keepAliveMs?: number
-  headersTimeoutMs?: number
+  /** How long the gateway waits on a provider; defaults in upstream-limits.ts. */
+  timeouts?: Partial<UpstreamTimeouts>
+  /** How much it reads of a provider's answer. */
+  limits?: Partial<UpstreamLimits>
   maxAttempts?: number
   catalogRefreshMs?: number
   /** Model names standing for models on the network: [alias, target] pairs. */
@@ -88,10 +92,12 @@ export async function createGatewayCore(options: GatewayOptions) {
   const keys = new ApiKeyStore(join(options.dataDir, 'gateway.sqlite'))
   for (const [i, key] of (options.apiKeys ?? []).entries()) keys.addStaticKey(key, `config-${i + 1}`)
   // Keep-alive pool per provider; DNS answers are re-checked on every connect (no rebinding to private hosts).
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts }
   const dispatcher = createProviderAgent({
     allowPrivate: options.allowPrivateUrls ?? false,
     keepAliveTimeoutMs: 60_000,
     connections: 1024,
+    connectTimeoutMs: timeouts.connectMs,
   })
   const offPath = new OffPathQueue()
   const core: GatewayCore = {
@@ -141,7 +147,8 @@ export async function createGatewayCore(options: GatewayOptions) {
     receiptSigner: options.wallet,
     offPath,
     keepAliveMs: options.keepAliveMs ?? 15_000,
-    headersTimeoutMs: options.headersTimeoutMs ?? 300_000,
+    timeouts,
+    limits: { ...DEFAULT_LIMITS, ...options.limits },
     maxAttempts: options.maxAttempts ?? 3,
     aliases: new ModelAliases(options.modelAliases),
     log,

@@ -7,6 +7,7 @@ import type { Delivery } from './delivery-verifier.ts'
 import type { GatewayCore } from './forward.ts'
 import type { ApiKeyStore } from './http/api-keys.ts'
 import type { ResponseStore } from './responses/store.ts'
+import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS } from './upstream-limits.ts'
 
 /** For tests of the gateway's HTTP app against a provider they stand up themselves: one provider, no chain. */
 export type StubGateway = {
@@ -68,7 +69,8 @@ export async function startStubGateway(options: {
     },
     offPath: { idle: () => {}, add: (job: () => void) => job() },
     keepAliveMs: 15_000,
-    headersTimeoutMs: 5_000,
+    timeouts: { ...DEFAULT_TIMEOUTS, firstByteMs: 5_000, totalMs: 5_000 },
+    limits: DEFAULT_LIMITS,
     maxAttempts: options.maxAttempts ?? 1,
     aliases: { size: 0 },
     log: () => {},

@@ -84,20 +84,39 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     else if (this.#ended) onEnd()
   }
 
-  /** The whole body. */
-  bytes(): Promise<Buffer> {
+  /** The whole body; past `maxBytes` the call is aborted and this rejects with an UpstreamTooLarge. */
+  bytes(maxBytes = Number.POSITIVE_INFINITY): Promise<Buffer> {
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = []
+      let size = 0
+      let over = false
       this.relay(
-        (chunk) => chunks.push(chunk),
-        () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)),
-        reject,
+        (chunk) => {
+          if (over) return
+          size += chunk.length
+          if (size <= maxBytes) {
+            chunks.push(chunk)
+            return
+          }
+          // What was kept goes at once: a provider sending too much must not hold the gateway's memory.
+          over = true
+          chunks.length = 0
+          const err = new UpstreamTooLarge(maxBytes)
+          reject(err)
+          this.abort(err)
+        },
+        () => {
+          if (!over) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))
+        },
+        (err) => {
+          if (!over) reject(err)
+        },
       )
     })
   }
 
-  async text(): Promise<string> {
-    return (await this.bytes()).toString('utf8')
+  async text(maxBytes?: number): Promise<string> {
+    return (await this.bytes(maxBytes)).toString('utf8')
   }
 
   pause(): void {
@@ -119,6 +138,17 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     const signal = this.#signal
     if (signal instanceof ClientGone) signal.off('abort', this.#onAbort)
     else signal.removeEventListener('abort', this.#onAbort)
+  }
+}
+
+/** A provider sent more than the gateway reads of it. */
+export class UpstreamTooLarge extends Error {
+  override name = 'UpstreamTooLarge'
+  readonly limit: number
+
+  constructor(limit: number) {
+    super(`the answer is larger than ${limit} bytes`)
+    this.limit = limit
   }
 }
 

@@ -3,6 +3,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import { LRUCache } from 'lru-cache'
 import { isLevel, type VerificationLevel } from '../../attestation/levels.ts'
 import { BUDGET_PERIODS, type BudgetPeriod, SqliteBudgets } from '../../billing/budgets.ts'
+import type { KeyTimeouts } from '../upstream-limits.ts'
 
 /** Who a verified key belongs to; what request handlers and the usage ledger see. */
 export type ApiKeyIdentity = { id: string; name: string; policy?: KeyPolicy }
@@ -17,6 +18,8 @@ export type KeyPolicy = {
   minVerification: MinVerification
   /** Only providers that run the model inside a TEE (0G Router's privacy mode). */
   teeOnly: boolean
+  /** The key's own provider timeouts (first byte, total, idle), over the gateway's; null: the gateway's. */
+  timeouts: KeyTimeouts | null
   /** Neuron per period (or in all), null: unlimited. */
   budget: bigint | null
   budgetPeriod: BudgetPeriod | null
@@ -43,6 +46,7 @@ export type ApiKeyInfo = {
   allowedModels: string[]
   minVerification: MinVerification
   teeOnly: boolean
+  timeouts: KeyTimeouts | null
   /** Neuron, as decimal text. */
   budget: string | null
   budgetPeriod: BudgetPeriod | null
@@ -82,6 +86,7 @@ type Row = {
   allowed_models: string
   min_verification: string
   tee_only: number
+  timeouts: string | null
   budget: string | null
   budget_period: string | null
   spent: string
@@ -97,6 +102,7 @@ const POLICY_COLUMNS: Record<string, string> = {
   allowed_models: "TEXT NOT NULL DEFAULT '[]'",
   min_verification: "TEXT NOT NULL DEFAULT 'none'",
   tee_only: 'INTEGER NOT NULL DEFAULT 0',
+  timeouts: 'TEXT',
   budget: 'TEXT',
   budget_period: 'TEXT',
   spent: "TEXT NOT NULL DEFAULT '0'",
@@ -190,6 +196,14 @@ export class ApiKeyStore {
     set('min_verification', settings.minVerification)
     set('tee_only', settings.teeOnly === undefined ? undefined : settings.teeOnly ? 1 : 0)
     set(
+      'timeouts',
+      settings.timeouts === undefined
+        ? undefined
+        : settings.timeouts === null
+          ? null
+          : JSON.stringify(settings.timeouts),
+    )
+    set(
       'budget',
       settings.budget === undefined ? undefined : settings.budget === null ? null : settings.budget.toString(),
     )
@@ -241,6 +255,7 @@ export class ApiKeyStore {
       allowedModels: policy.allowedModels,
       minVerification: policy.minVerification,
       teeOnly: policy.teeOnly,
+      timeouts: policy.timeouts,
       budget: row.budget,
       budgetPeriod: policy.budgetPeriod,
       spent: (budget?.spent ?? 0n).toString(),
@@ -324,6 +339,7 @@ function policyOf(row: Row): KeyPolicy {
     allowedModels: JSON.parse(row.allowed_models) as string[],
     minVerification: isLevel(row.min_verification) ? row.min_verification : 'none',
     teeOnly: row.tee_only === 1,
+    timeouts: row.timeouts ? (JSON.parse(row.timeouts) as KeyTimeouts) : null,
     budget: row.budget === null ? null : BigInt(row.budget),
     budgetPeriod: (row.budget_period as BudgetPeriod | null) ?? null,
     rpm: row.rpm,
@@ -346,6 +362,13 @@ function checkSettings(s: KeySettings): void {
   if (s.minVerification !== undefined && !isLevel(s.minVerification))
     fail('the minimum verification level is none, L0, L1, L2 or L3')
   if (s.teeOnly !== undefined && typeof s.teeOnly !== 'boolean') fail('tee_only is true or false')
+  if (s.timeouts != null) {
+    if (typeof s.timeouts !== 'object' || Array.isArray(s.timeouts)) fail('timeouts is an object')
+    for (const [k, v] of Object.entries(s.timeouts)) {
+      if (!['firstByteMs', 'totalMs', 'idleMs'].includes(k)) fail(`timeouts has no ${k}`)
+      if (!Number.isSafeInteger(v) || (v as number) <= 0) fail('a timeout is a positive number of milliseconds')
+    }
+  }
   if (s.budget != null && s.budget < 0n) fail('the budget cannot be negative')
   if (s.budgetPeriod != null && !BUDGET_PERIODS.includes(s.budgetPeriod))
     fail(`the budget period is one of ${BUDGET_PERIODS.join(', ')}`)

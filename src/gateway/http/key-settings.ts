@@ -25,6 +25,7 @@ export function parseKeySettings(input: Record<string, unknown>): KeySettings {
   if (has('allowed_models')) out.allowedModels = (input.allowed_models ?? []) as string[]
   if (has('min_verification')) out.minVerification = (input.min_verification ?? 'none') as MinVerification
   if (has('tee_only')) out.teeOnly = (input.tee_only ?? false) as boolean
+  if (has('timeouts')) out.timeouts = timeoutsOf(input.timeouts, fail)
   if (has('budget')) {
     const v = input.budget
     out.budget =
@@ -37,6 +38,27 @@ export function parseKeySettings(input: Record<string, unknown>): KeySettings {
   if (has('budget_period')) out.budgetPeriod = input.budget_period as KeySettings['budgetPeriod']
   for (const k of ['rpm', 'tpm'] as const) {
     if (has(k)) out[k] = input[k] as number | null
+  }
+  return out
+}
+
+/** `timeouts` as JSON: `{first_byte_ms, total_ms, idle_ms}` (any of them), or null for the gateway's. */
+function timeoutsOf(value: unknown, fail: (message: string) => never): KeySettings['timeouts'] {
+  if (value === null) return null
+  if (typeof value !== 'object' || Array.isArray(value))
+    return fail('timeouts is an object of first_byte_ms, total_ms, idle_ms')
+  const names: Record<string, 'firstByteMs' | 'totalMs' | 'idleMs'> = {
+    first_byte_ms: 'firstByteMs',
+    total_ms: 'totalMs',
+    idle_ms: 'idleMs',
+  }
+  const out: NonNullable<KeySettings['timeouts']> = {}
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    const key = names[k] ?? fail(`timeouts takes first_byte_ms, total_ms and idle_ms, not ${k}`)
+    out[key] =
+      typeof v === 'number' && Number.isSafeInteger(v) && v > 0
+        ? v
+        : fail(`timeouts.${k} is a positive number of milliseconds`)
   }
   return out
 }

@@ -1,0 +1,113 @@
+import type { Hex } from 'viem'
+import { sha256Hex } from '../attestation/response-signature.ts'
+import { billedUnits, feeOf, type Usage } from '../billing/pricing.ts'
+import type { CallRecord } from '../billing/usage-ledger.ts'
+import type { CatalogEntry } from '../providers/catalog.ts'
+import type { ForwardRequest, GatewayCore } from './forward.ts'
+import { signedReceipt } from './receipts.ts'
+
+export type Delivered = {
+  status: number
+  bytes: Uint8Array
+  usage: () => Usage | undefined
+  resKey: string | null
+  /** ZG-Res-Signature, when the provider sent its signature along (a header, or a stream's trailer: zg-gateway nodes). */
+  signature: Hex | null
+  latencyMs: number
+  /** Bytes the client received. */
+  deliveredBytes: number
+  /**
+   * Why a stream stopped before the provider finished it, when nothing signed can follow: the client went away, or
+   * the connection to the provider failed. The record is then final at once.
+   */
+  cutShort?: { by: 'client' | 'connection'; reason: string }
+}
+
+/** What a cut-short stream's record says: what reached the client, what the provider reported, why no signature. */
+function cutShortDetail(d: Delivered, fee: bigint | undefined): string {
+  const who =
+    d.cutShort!.by === 'client'
+      ? `the client closed the stream after ${d.deliveredBytes} bytes`
+      : `the connection to the provider failed after ${d.deliveredBytes} bytes (${d.cutShort!.reason})`
+  const billed =
+    fee === undefined
+      ? 'the provider reported no usage before that, so no fee is recorded'
+      : `the provider reported its usage first: ${fee} neuron`
+  return `${who}; ${billed}; a response cut short carries no provider signature to check`
+}
+
+/**
+ * Records the call now, resolving once the record is committed (a group commit the calls ending in the same turn
+ * share): the caller sends its last bytes after that, so an answer a client got in full is never missing from the
+ * ledger after a crash. The delivery is verified off the request path (see OffPathQueue).
+ */
+export function settleAfter(core: GatewayCore, req: ForwardRequest, entry: CatalogEntry, d: Delivered): Promise<void> {
+  let recorded: Promise<void>
+  let call: CallRecord
+  let cutShort: string | null
+  try {
+    const usage = d.usage()
+    const fee = usage ? feeOf(usage, entry).fee : 0n
+    req.admission?.settle(fee, usage)
+    const units = usage ? billedUnits(usage) : [0n, 0n]
+    cutShort = d.cutShort ? cutShortDetail(d, usage ? fee : undefined) : null
+    call = {
+      requestId: req.requestId,
+      createdAt: Date.now(),
+      apiKeyId: req.apiKeyId,
+      provider: entry.provider,
+      model: req.model,
+      endpoint: req.endpoint,
+      stream: req.stream,
+      status: d.status,
+      inputUnits: units[0]!,
+      outputUnits: units[1]!,
+      fee,
+      resKey: d.resKey,
+      latencyMs: Math.round(d.latencyMs),
+      deliveredBytes: d.deliveredBytes,
+      // A stream cut short is final at once; any other answer, complete or ended by the provider, is checked.
+      verification: cutShort ? 'unverifiable' : 'pending',
+      verificationLevel: null,
+      verificationDetail: cutShort,
+    }
+    recorded = core.ledger.recordDurably(call)
+  } catch (err) {
+    core.log(`gateway: recording ${req.requestId} failed: ${(err as Error).message}`)
+    return Promise.resolve()
+  }
+  core.offPath.add(async () => {
+    try {
+      // The router's rankings are redone with this latency: off the way of this call and of the next.
+      if (d.status === 200) core.router.reportSuccess(entry.provider, d.latencyMs)
+      if (cutShort) {
+        core.onReceipt?.(req.requestId, { status: 'unverifiable', level: null, detail: cutShort })
+        return
+      }
+      const receipt = await core.verifier.verify({
+        url: entry.url,
+        model: req.model,
+        verifiability: entry.verifiability,
+        teeSignerAddress: entry.teeSignerAddress,
+        teeSignerAcknowledged: entry.teeSignerAcknowledged,
+        resKey: d.resKey,
+        signature: d.signature,
+        requestBody: { sha256: req.body instanceof Uint8Array ? sha256Hex(req.body) : (req.bodySha256?.() ?? '') },
+        responseBody: { sha256: sha256Hex(d.bytes) },
+      })
+      const signed = core.receiptSigner && (await signedReceipt(core.receiptSigner, call, entry, receipt, core))
+      core.ledger.setVerification(
+        req.requestId,
+        receipt.status,
+        signed?.level ?? receipt.level,
+        receipt.detail,
+        signed?.text ?? null,
+      )
+      core.escrow?.onReceipt(entry.provider, receipt.status, call.fee)
+      core.onReceipt?.(req.requestId, receipt)
+    } catch (err) {
+      core.log(`gateway: verifying ${req.requestId} failed: ${(err as Error).message}`)
+    }
+  })
+  return recorded
+}

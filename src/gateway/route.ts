@@ -1,0 +1,46 @@
+import type { CatalogEntry } from '../providers/catalog.ts'
+import type { ForwardRequest, GatewayCore } from './forward.ts'
+import { GatewayError, modelNotFound } from './http/openai-error.ts'
+import { meetRequirement } from './verification-policy.ts'
+
+/** The request for an alias's target: its model, and the body the provider sees, name the real model. */
+function retargeted(core: GatewayCore, req: ForwardRequest): ForwardRequest {
+  const model = core.aliases.resolve(req.model, req.endpoint, (id) => core.catalog.candidates(id))
+  if (model === req.model) return req
+  if (req.retarget) return { ...req, model, body: req.retarget(model) }
+  if (!(req.body instanceof Uint8Array)) return { ...req, model }
+  const json = JSON.parse(Buffer.from(req.body).toString('utf8')) as Record<string, unknown>
+  return { ...req, model, body: Buffer.from(JSON.stringify({ ...json, model })) }
+}
+
+const unavailable = (message: string) =>
+  new GatewayError(503, message, { type: 'api_error', code: 'no_provider_available' })
+
+/**
+ * Who may serve the call, best first: the router's ranking of the model's providers (an alias resolved), narrowed
+ * by what the key and the request require (verification, TEE only) and by the key's budget, which reserves the
+ * call's worst case here. None: a 404 for a model nobody serves, else a 503 saying why.
+ */
+export async function route(
+  core: GatewayCore,
+  asked: ForwardRequest,
+): Promise<{ req: ForwardRequest; candidates: readonly CatalogEntry[] }> {
+  // Most calls name a real model: no alias, no copy.
+  const req = core.aliases.size ? retargeted(core, asked) : asked
+  const routed = core.router.candidates(req.model)
+  const eligible = req.requirement
+    ? await meetRequirement(req.model, routed, req.requirement, core.attestations)
+    : routed
+  const candidates = req.admission ? req.admission.admit(eligible) : eligible
+  if (candidates.length) return { req, candidates }
+  if (!core.catalog.models().some((m) => m.id === req.model)) throw modelNotFound(req.model)
+  const setAside = core.catalog.candidates(req.model).filter((e) => core.router.isFlagged(e.provider))
+  if (setAside.length && !routed.length) {
+    throw unavailable(
+      `Every provider of model ${req.model} is set aside after disputed responses ` +
+        `(${setAside.map((e) => e.provider).join(', ')}): the gateway's operator can resume one ` +
+        '(POST /admin/funding/{provider}/resume).',
+    )
+  }
+  throw unavailable(`no provider is available for model ${req.model}`)
+}
