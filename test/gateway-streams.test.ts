@@ -156,6 +156,6 @@ describe('gateway streaming', () => {
     }
     const last = events(text).at(-1)!
     expect(last).not.toBe('[DONE]')
-    expect(JSON.parse(last).error).toMatchObject({ code: 'upstream_error', type: 'api_error' })
+    expect(JSON.parse(last).error).toMatchObject({ code: 'upstream_error', type: 'server_error' })
   })
 })

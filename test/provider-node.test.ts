@@ -442,7 +442,7 @@ describe('provider node: refusals', () => {
         body: JSON.stringify({ model: DEV_CHAT_MODEL, messages: [{ role: 'user', content: 'anyone there?' }] }),
       })
       expect(res.status).toBe(502)
-      expect((await json(res)).error).toMatchObject({ code: 'backend_unavailable', type: 'api_error' })
+      expect((await json(res)).error).toMatchObject({ code: 'backend_unavailable', type: 'server_error' })
       expect(dead.store.records()).toEqual([])
     } finally {
       await dead.close()

@@ -6,6 +6,7 @@ import { feeOf, usageFromBody } from '../billing/pricing.ts'
 import { SSE_HEADERS, SseUsageTap } from '../billing/sse-usage-tap.ts'
 import { streamSink } from '../billing/stream-sink.ts'
 import { clientAborted } from '../http/node-request.ts'
+import { sseErrorEvent } from '../http/sse-error-event.ts'
 import type { CatalogEntry } from '../providers/catalog.ts'
 import { type Delivered, settleAfter } from './account.ts'
 import type { Attempt } from './attempt.ts'
@@ -15,9 +16,6 @@ import { step } from './steps.ts'
 import { callTimeouts } from './upstream-limits.ts'
 
 const ENCODER = new TextEncoder()
-
-const DONE_ERROR = (message: string) =>
-  `data: ${JSON.stringify({ error: { message, type: 'api_error', param: null, code: 'upstream_error' } })}\n\n`
 
 /**
  * The level this answer will be checked at, as known when its headers leave: the provider's signer's (attested L2
@@ -132,7 +130,7 @@ function relayStream(
   // What the client gets: the provider's events as they are, or (translate) their translation.
   const translator = req.translate?.stream()
   const forClient = (bytes: Buffer): Uint8Array => (translator ? translator.push(bytes) : bytes)
-  const failure = (message: string) => (translator ? translator.fail(message) : ENCODER.encode(DONE_ERROR(message)))
+  const failure = (message: string) => (translator ? translator.fail(message) : sseErrorEvent(message))
   const received: Buffer[] = []
   let lastSent = Date.now()
   let keepAlive: NodeJS.Timeout | undefined

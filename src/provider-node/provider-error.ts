@@ -1,3 +1,4 @@
+import { errorTypeFor } from '../http/error-type.ts'
 /**
  * A refusal by the provider node. The body is OpenAI-shaped ({error:{message,type,param,code}}), so OpenAI
  * clients pointed straight at `{url}/v1/proxy` read it, and the message keeps the 0G protocol's wording.
@@ -19,7 +20,7 @@ export class ProviderError extends Error {
     super(message)
     this.status = status
     this.code = code
-    this.type = options.type ?? typeFor(status)
+    this.type = options.type ?? errorTypeFor(status)
     this.param = options.param ?? null
     this.headers = options.headers ?? {}
   }
@@ -27,13 +28,4 @@ export class ProviderError extends Error {
   toJSON() {
     return { error: { message: this.message, type: this.type, param: this.param, code: this.code } }
   }
-}
-
-function typeFor(status: number): string {
-  if (status === 401) return 'authentication_error'
-  if (status === 402) return 'insufficient_quota'
-  if (status === 403) return 'permission_error'
-  if (status === 429) return 'rate_limit_error'
-  if (status >= 500) return 'api_error'
-  return 'invalid_request_error'
 }

@@ -1,5 +1,6 @@
 import type { ErrorHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
+import { errorTypeFor } from '../../http/error-type.ts'
 import { requestIdOf } from './request-id.ts'
 
 export type GatewayErrorOptions = {
@@ -38,15 +39,6 @@ export class GatewayError extends Error {
   toJSON(): { error: { message: string; type: string; param: string | null; code: string | null } } {
     return { error: { message: this.message, type: this.type, param: this.param, code: this.code } }
   }
-}
-
-/** OpenAI's `error.type` for a status, as its API sends them. */
-export function errorTypeFor(status: number): string {
-  if (status === 401) return 'authentication_error'
-  if (status === 403) return 'permission_error'
-  if (status === 429) return 'rate_limit_error'
-  if (status >= 500) return 'server_error'
-  return 'invalid_request_error'
 }
 
 export function badRequest(message: string, param?: string | null, code?: string | null): GatewayError {
