@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto'
-import { bytesToHex, type Hex, hashMessage, keccak256, recoverAddress } from 'viem'
-import { privateKeyToAccount, sign } from 'viem/accounts'
+import { bytesToHex, type Hex, hashMessage, keccak256, recoverAddress, toBytes } from 'viem'
+import { generatePrivateKey, privateKeyToAccount, sign } from 'viem/accounts'
 import { describe, expect, it, vi } from 'vitest'
 import {
   keccakBackend,
   personalMessageDigest,
+  privateKeyAccount,
   recoverDigestAddress,
   secp256k1Backend,
   signDigest,
@@ -87,6 +88,18 @@ describe('secp256k1', () => {
     } finally {
       vi.unstubAllEnvs()
       vi.resetModules()
+    }
+  })
+})
+
+describe('privateKeyAccount', () => {
+  it('signs messages, text and raw, exactly as viem does', async () => {
+    const key = generatePrivateKey()
+    const fast = privateKeyAccount(key)
+    const viemAccount = privateKeyToAccount(key)
+    expect(fast.address).toBe(viemAccount.address)
+    for (const message of ['hello', '{"receipt":"ünïcode ✓"}', { raw: keccak256(toBytes('raw bytes')) }] as const) {
+      expect(await fast.signMessage({ message })).toBe(await viemAccount.signMessage({ message }))
     }
   })
 })

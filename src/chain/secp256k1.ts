@@ -1,7 +1,17 @@
 import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
-import { type Address, bytesToHex, getAddress, type Hex, hexToBytes, keccak256, recoverAddress } from 'viem'
-import { sign } from 'viem/accounts'
+import {
+  type Address,
+  bytesToHex,
+  getAddress,
+  type Hex,
+  hashMessage,
+  hexToBytes,
+  keccak256,
+  type PrivateKeyAccount,
+  recoverAddress,
+} from 'viem'
+import { privateKeyToAccount, sign } from 'viem/accounts'
 
 /**
  * secp256k1 signing and address recovery over a 32-byte digest, through libsecp256k1 (the `secp256k1` package's
@@ -108,3 +118,18 @@ export async function recoverDigestAddress(digest: Hex | Uint8Array, signature: 
 }
 
 const addressOfKey = new Map<string, Address>()
+
+/**
+ * A viem account for a private key whose signMessage goes through libsecp256k1 (same signatures, a fraction of the
+ * JavaScript signer's cost): the gateway's wallet signs a session token per provider and a receipt per answer.
+ */
+export function privateKeyAccount(privateKey: Hex): PrivateKeyAccount {
+  const account = privateKeyToAccount(privateKey)
+  if (!native) return account
+  const key = hexToBytes(privateKey)
+  return {
+    ...account,
+    signMessage: async ({ message }) =>
+      signDigest(typeof message === 'string' ? personalMessageDigest(message) : hexToBytes(hashMessage(message)), key),
+  }
+}

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import type { Hex, PrivateKeyAccount } from 'viem'
-import { privateKeyToAccount } from 'viem/accounts'
+import { privateKeyAccount } from './secp256k1.ts'
 
 /**
  * Loads the wallet from ZG_PRIVATE_KEY or a key file. The key itself never appears in an error message: a bad key
@@ -28,5 +28,5 @@ export async function loadWallet(
   if (!/^0x[0-9a-fA-F]{64}$/.test(hex)) {
     throw new Error(`The wallet key in ${source} is not a 32-byte hex private key.`)
   }
-  return privateKeyToAccount(hex)
+  return privateKeyAccount(hex)
 }

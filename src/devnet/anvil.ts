@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { createTestClient, type Hex, http, type PrivateKeyAccount, publicActions, toHex } from 'viem'
-import { mnemonicToAccount, privateKeyToAccount } from 'viem/accounts'
+import { mnemonicToAccount } from 'viem/accounts'
+import { privateKeyAccount } from '../chain/secp256k1.ts'
 
 /** A running anvil child process. */
 export type Anvil = {
@@ -64,7 +65,7 @@ const accountCache = new Map<number, PrivateKeyAccount>()
 export function anvilAccount(i: number): PrivateKeyAccount {
   let account = accountCache.get(i)
   if (!account) {
-    account = privateKeyToAccount(anvilPrivateKey(i))
+    account = privateKeyAccount(anvilPrivateKey(i))
     accountCache.set(i, account)
   }
   return account
