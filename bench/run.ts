@@ -36,6 +36,13 @@ import type { LatencyResult, LoadConfig, LoadResult, StreamResult, Target, Throu
 import { calibrate, watchSteal } from './machine.ts'
 import { type CpuProfile, type ProfileSummary, summarizeProfile } from './profile.ts'
 import { type Dist, dist, rounded } from './stats.ts'
+import {
+  quoteVerificationCost,
+  receiptInputs,
+  responseCpu,
+  startVerificationGateway,
+  type VerificationGateway,
+} from './verification.ts'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const ROOT = dirname(HERE)
@@ -774,17 +781,176 @@ async function verificationSection(paths: Paths) {
           sha256Hex(requestBody)
           sha256Hex(responseBody)
         }),
+        /**
+         * CPU (user + system) per response, n in a row, of the gateway's check (signature sent) alone and followed by
+         * its signed receipt (bench/verification.ts): the whole process's (this one also hosts the idle dev stack), and
+         * this thread's. The fetched-signature case is left out here: the node serving the fetch shares this process.
+         */
+        cpu: await responseCpu(
+          n,
+          sentWay,
+          receiptInputs({ ...paths, model: DEV_CHAT_MODEL, resKey }),
+          anvilAccount(DEV_WALLET_INDEX),
+          anvilPrivateKey(DEV_WALLET_INDEX),
+        ),
       }
     }
   } finally {
     await verifier.close()
     await dispatcher.close()
   }
-  return { n, secp256k1: secp256k1Backend, ...cases, quoteVerification: 'n/a (no quote verifier yet)' }
+  const quoteN = QUICK ? 10 : 30
+  say(`quote verification: a fresh verifier's first TDX quote, then ${quoteN} more`)
+  const quoteVerification = await quoteVerificationCost(quoteN, FROM_SOURCE)
+  say(
+    `  cold ${quoteVerification.coldMs} ms; warm mean ${quoteVerification.warmMs.mean} ms, p50 ${quoteVerification.warmMs.p50} ms; ` +
+      `calling thread ${quoteVerification.warmCallingThreadCpuMs} ms CPU per quote`,
+  )
+  return { n, secp256k1: secp256k1Backend, ...cases, quoteVerification }
 }
 
 /** A streamed target's body cut to 4 tokens: the first-byte sections' short streams. */
 const shortStream = (t: Target): Target => ({ ...t, body: JSON.stringify({ ...JSON.parse(t.body), max_tokens: 4 }) })
+
+/**
+ * Time to the first streamed byte with the gateway's per-response verification on and off. Two more gateway
+ * processes (bench/verification.ts), the same but for what follows each answer: one checks it and signs its receipt
+ * as every gateway does, the other's check is a no-op and it signs nothing. Both route to the same provider node
+ * (chat-tee, the TEE one, which signs every answer: each of "on"'s answers is checked and gets a signed receipt),
+ * warmed up alike, then one-token streams one at a time (an answer complete, signed and checked every ~25 ms: twice
+ * the samples of 4-token ones in the same time), interleaved in one load run as on, on, off, off, …: the second
+ * stream of each pair starts while its own gateway's check of the first is due (a gateway runs it at its next idle
+ * moment, src/gateway/off-path.ts: just after the next request went to the provider, before its first byte is
+ * back), which is the case in question; the first of each pair follows the other gateway's stream. Not chat-tee
+ * against chat-standard through one gateway: the router always picks the TEE provider (verifiable first), a request
+ * cannot pin a provider yet, and two provider nodes differ in more than the gateway's check.
+ */
+async function verificationTtfbSection(paths: Paths, dataDir: string) {
+  const { warmup } = P.ttfb
+  const streams = 2 * P.ttfb.streams
+  say(`first byte, verification on vs off: two more gateways, ${streams} one-token streams per case, one at a time`)
+  const gateways: VerificationGateway[] = []
+  const role = (g: VerificationGateway) => `gateway, verification ${g.verification ? 'on' : 'off'}`
+  try {
+    for (const verification of [true, false]) {
+      gateways.push(
+        await startVerificationGateway({
+          dataDir,
+          name: `gateway-verification-${verification ? 'on' : 'off'}`,
+          walletKey: anvilPrivateKey(DEV_WALLET_INDEX),
+          devKey: DEV_API_KEY,
+          verification,
+          fromSource: FROM_SOURCE,
+        }),
+      )
+    }
+    const [on, off] = gateways as [VerificationGateway, VerificationGateway]
+    const body = JSON.stringify({ ...JSON.parse(paths.gateway.body), max_tokens: 1 })
+    const target = (g: VerificationGateway, name: string): Target => ({
+      ...paths.gateway,
+      name,
+      url: `${g.url}/v1/chat/completions`,
+      body,
+    })
+    for (const g of gateways) {
+      const provider = String((await answers(target(g, role(g))))['x-zg-provider'])
+      if (provider.toLowerCase() !== paths.provider.toLowerCase())
+        throw new Error(`${role(g)} routed to ${provider}, not to ${paths.provider} as the main gateway does`)
+      cpuWatched[role(g)] = g.pid
+    }
+    // Warmed up (JIT) as the first-byte section warms its gateway, fewer: both alike, interleaved.
+    const warm = await runLoadProcess(
+      {
+        mode: 'stream',
+        targets: [target(on, 'on'), target(off, 'off')],
+        concurrency: 16,
+        warmup: 0,
+        streams: QUICK ? 150 : 500,
+        staggerMs: 100,
+        maxSeconds: 120,
+      },
+      150_000,
+    )
+    if (warm.mode !== 'stream' || warm.results.some((x) => x.errors)) throw new Error('the warm-up streams failed')
+    await quiesce()
+    await paths.settle()
+    const [statsOn0, statsOff0] = await Promise.all([on.stats(), off.stats()])
+    const before = cpuSnapshot()
+    const r = await runLoadProcess(
+      {
+        mode: 'stream',
+        targets: [
+          target(on, 'on, after off'),
+          target(on, 'on, after on'),
+          target(off, 'off, after on'),
+          target(off, 'off, after off'),
+        ],
+        concurrency: 1,
+        warmup,
+        streams,
+        staggerMs: 0,
+        maxSeconds: 120,
+      },
+      150_000,
+    )
+    if (r.mode !== 'stream') throw new Error('unexpected load result')
+    const perStream = 2 * (warmup + streams)
+    const cpu = cpuPerRequest(before, cpuSnapshot(), perStream)
+    await quiesce()
+    const [statsOn, statsOff] = await Promise.all([on.stats(), off.stats()])
+    const delta = (a: Record<string, number>, b: Record<string, number>) =>
+      Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v - (b[k] ?? 0)]))
+    const [onAfterOff, onAfterOn, offAfterOn, offAfterOff] = r.results as [
+      StreamResult,
+      StreamResult,
+      StreamResult,
+      StreamResult,
+    ]
+    for (const x of r.results)
+      say(`  ${x.name}: TTFB p50 ${x.ttfbMs.p50} ms, p99 ${x.ttfbMs.p99} ms, ${x.errors} errors`)
+    const out = {
+      compares:
+        'two gateway processes, verification + receipt signing on vs a no-op, same provider node (chat-tee), ' +
+        'one-token streams one at a time, interleaved on, on, off, off; headline: the second of each pair (its own ' +
+        "gateway's previous check due as it starts)",
+      streamsPerCase: streams,
+      warmupStreams: warmup,
+      onAfterOn,
+      offAfterOff,
+      onAfterOff,
+      offAfterOn,
+      ttfbOnMinusOffP50Ms: Number((onAfterOn.ttfbMs.p50 - offAfterOff.ttfbMs.p50).toFixed(3)),
+      ttfbOnMinusOffP99Ms: Number((onAfterOn.ttfbMs.p99 - offAfterOff.ttfbMs.p99).toFixed(3)),
+      ttfbOnMinusOffMeanMs: Number((onAfterOn.ttfbMs.mean - offAfterOff.ttfbMs.mean).toFixed(3)),
+      ttfbOnOverOffP50: Number((onAfterOn.ttfbMs.p50 / offAfterOff.ttfbMs.p50).toFixed(4)),
+      /** What each gateway did after the measured answers (its checks by status, receipts signed). */
+      measuredChecks: {
+        on: {
+          checks: delta(statsOn.checks, statsOn0.checks),
+          receiptsSigned: statsOn.receiptsSigned - statsOn0.receiptsSigned,
+        },
+        off: {
+          checks: delta(statsOff.checks, statsOff0.checks),
+          receiptsSigned: statsOff.receiptsSigned - statsOff0.receiptsSigned,
+        },
+      },
+      /** CPU per stream of each gateway process, by thread (µs; /proc ticks of 10 ms over all its streams). */
+      cpuUsPerStream: { on: cpu[role(on)], off: cpu[role(off)] },
+    }
+    say(
+      `  on − off, each after its own: TTFB p50 ${plus(out.ttfbOnMinusOffP50Ms, 3)} ms (${out.ttfbOnOverOffP50}×), ` +
+        `mean ${plus(out.ttfbOnMinusOffMeanMs, 3)} ms; ` +
+        `CPU per stream on ${out.cpuUsPerStream.on?.total} µs, off ${out.cpuUsPerStream.off?.total} µs; ` +
+        `on checked ${JSON.stringify(out.measuredChecks.on.checks)}, signed ${out.measuredChecks.on.receiptsSigned}`,
+    )
+    return out
+  } finally {
+    for (const g of gateways) {
+      delete cpuWatched[role(g)]
+      await g.stop()
+    }
+  }
+}
 
 /**
  * Where the one-at-a-time first byte's time goes, hop by hop: the first-byte section's streams again, with every
@@ -1170,6 +1336,7 @@ async function main() {
     const paced = part2.paths
     const firstByte = await ttfbSection(paced)
     const hops = await hopSection(paced, part2.gateway, part2.bare)
+    const verificationTtfb = await verificationTtfbSection(paced, dataDir)
     const streaming = await streamSection(paced)
     const many = await manyStreamsSection(paced, part2.gateway, part2.stack.backend)
 
@@ -1201,10 +1368,17 @@ async function main() {
       gatewayVerifierMs: Dist
       gatewayVerifierFetchedMs: Dist
       gatewayVerifierChecksPerSecond: number
+      cpu: Awaited<ReturnType<typeof responseCpu>>
     }
     const ver = verification as unknown as Record<'nonStreamed' | 'streamed', VerificationCase> & {
       secp256k1: string
+      quoteVerification: Awaited<ReturnType<typeof quoteVerificationCost>>
     }
+    const cpuJson = ver.nonStreamed.cpu
+    const cpuSse = ver.streamed.cpu
+    const perResponseCpu = Math.max(cpuJson.checkAndReceiptCpuMs.processMs, cpuSse.checkAndReceiptCpuMs.processMs)
+    const Q = ver.quoteVerification
+    const VT = verificationTtfb
 
     const checks = {
       gatewayOverheadP50: { measuredMs: gwOverP50, targetMs: 0.5, pass: gwOverP50 <= 0.5 },
@@ -1223,6 +1397,15 @@ async function main() {
       thousandStreamsComplete: { completed: many.gateway.completed, of: P.many, pass: allDone },
       gatewayPeakRssThousandStreams: { measuredMB: peakRss, targetMB: 300, pass: peakRss <= 300 },
       gatewayIdleRss: { measuredMB: idleMB, targetMB: 100, pass: idleMB <= 100 },
+      // CPU of the process (user + system) per answer, check and signed receipt, the dearer of json and sse.
+      perResponseVerificationCpu: { measuredMs: perResponseCpu, targetMs: 1, pass: perResponseCpu <= 1 },
+      quoteVerificationWarm: { measuredMs: Q.warmMs.mean, targetMs: 20, pass: Q.warmMs.mean <= 20 },
+      // "Unchanged": within the bound the inter-token gap has (adds none, ≤ +0.5).
+      ttfbVerificationOnMinusOffP50: {
+        measuredMs: VT.ttfbOnMinusOffP50Ms,
+        targetMs: 0.5,
+        pass: VT.ttfbOnMinusOffP50Ms <= 0.5,
+      },
     }
 
     const rows: Row[] = [
@@ -1496,7 +1679,38 @@ async function main() {
         '–',
         '–',
       ],
-      ['quote verification per signer', '–', '–', 'n/a (no quote verifier yet)', '–', '–', '–', '–'],
+      [
+        "gateway's check per answer · + signed receipt: CPU per answer, json · sse (ms)",
+        '–',
+        '–',
+        `${fmt(cpuJson.checkCpuMs.processMs, 3)} · ${fmt(cpuSse.checkCpuMs.processMs, 3)}; ` +
+          `${fmt(cpuJson.checkAndReceiptCpuMs.processMs, 3)} · ${fmt(cpuSse.checkAndReceiptCpuMs.processMs, 3)}`,
+        `receipt ${plus(cpuJson.checkAndReceiptCpuMs.processMs - cpuJson.checkCpuMs.processMs, 3)} · ${plus(cpuSse.checkAndReceiptCpuMs.processMs - cpuSse.checkCpuMs.processMs, 3)}` +
+          ` (signed with libsecp256k1: ${plus(cpuSse.checkAndNativeSignedReceiptCpuMs.processMs - cpuSse.checkCpuMs.processMs, 3)})`,
+        '–',
+        'check + receipt ≤ 1',
+        verdict(checks.perResponseVerificationCpu.pass),
+      ],
+      [
+        'quote verification per signer (TDX, worker): cold · warm mean / p50 (ms)',
+        '–',
+        '–',
+        `${fmt(Q.coldMs, 1)} · ${fmt(Q.warmMs.mean, 2)} / ${fmt(Q.warmMs.p50, 2)}`,
+        `caller CPU ${fmt(Q.warmCallingThreadCpuMs, 3)} ms/quote`,
+        '–',
+        'warm ≤ 20',
+        verdict(checks.quoteVerificationWarm.pass),
+      ],
+      [
+        'stream TTFB p50 / p99, c=1, gateway verification off → on (ms)',
+        '–',
+        '–',
+        `${fmt(VT.offAfterOff.ttfbMs.p50, 3)} → ${fmt(VT.onAfterOn.ttfbMs.p50, 3)} / ${fmt(VT.offAfterOff.ttfbMs.p99, 3)} → ${fmt(VT.onAfterOn.ttfbMs.p99, 3)}`,
+        `on − off ${plus(VT.ttfbOnMinusOffP50Ms, 3)} / ${plus(VT.ttfbOnMinusOffP99Ms, 3)} (mean ${plus(VT.ttfbOnMinusOffMeanMs, 3)})`,
+        `on ${times(VT.onAfterOn.ttfbMs.p50, VT.offAfterOff.ttfbMs.p50)} off`,
+        'unchanged (≤ +0.5)',
+        verdict(checks.ttfbVerificationOnMinusOffP50.pass),
+      ],
     ]
 
     const stealPercent = steal.stop()
@@ -1532,6 +1746,7 @@ async function main() {
           'the dev backend and the provider nodes share this process; the gateway and the load generator run in processes of their own; all on one 2-core machine.',
           'bare proxy: bench/bare-proxy.ts, node:http + undici passing bytes through, in front of the same node: the cost of one more Node HTTP hop.',
           "the node's settlement job runs before each measurement (its admission cost grew with unsettled records).",
+          'verification (bench/verification.ts): CPU per answer is process.cpuUsage over n checks in a row (median of 5 rounds); the quote verifier runs the Intel TDX test vector; the first-byte A/B runs two extra gateway processes, verification on vs a no-op, same provider node (verificationTtfb.compares).',
         ],
       },
       checks,
@@ -1544,6 +1759,7 @@ async function main() {
       manyStreams: many,
       idleRss: { firstGateway: idle, secondGateway: idle2 },
       verification,
+      verificationTtfb,
       ...(profiles ? { profiles } : {}),
       runSeconds: (performance.now() - started) / 1000,
     }
