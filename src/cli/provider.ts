@@ -69,6 +69,23 @@ const serve: Command = {
       type: 'string',
       description: 'seconds between settlement runs (default 600; 0 = only on demand)',
     },
+    'default-max-tokens': {
+      type: 'string',
+      description:
+        'output cap of a chat call without max_tokens when the backend reports no context length: held and sent (default 4096)',
+    },
+    'chain-read-budget': {
+      type: 'string',
+      description: 'seconds a call waits on a chain read before the last known state serves (default 2)',
+    },
+    'max-stale': {
+      type: 'string',
+      description: 'seconds the last known sub-account state admits calls while the chain cannot be read (default 600)',
+    },
+    'stale-risk-limit': {
+      type: 'string',
+      description: 'most fees admitted per user on a stale sub-account state, in 0G (default: the reserve)',
+    },
   },
   async run(values) {
     const backend = requireString(values, 'backend')
@@ -86,6 +103,11 @@ const serve: Command = {
       port: Number((values.port as string | undefined) ?? process.env.ZG_PROVIDER_PORT ?? 8081),
       reserve: values.reserve !== undefined ? parse0G(values.reserve as string) : undefined,
       settleIntervalMs: Number((values['settle-interval'] as string | undefined) ?? 600) * 1000,
+      defaultMaxTokens: positiveNumber(values, 'default-max-tokens'),
+      chainReadBudgetMs: seconds(values, 'chain-read-budget'),
+      maxStaleMs: seconds(values, 'max-stale'),
+      staleRiskLimit:
+        values['stale-risk-limit'] !== undefined ? parse0G(values['stale-risk-limit'] as string) : undefined,
     })
     const service = await getService(clients, { provider: clients.address })
     if (values.json) {
@@ -106,6 +128,22 @@ const serve: Command = {
     await node.close()
     return 0
   },
+}
+
+function positiveNumber(values: Values, name: string): number | undefined {
+  const v = values[name]
+  if (v === undefined) return undefined
+  if (typeof v !== 'string' || !/^[1-9]\d*$/.test(v)) throw new UsageError(`--${name} is a whole number above 0`)
+  return Number(v)
+}
+
+function seconds(values: Values, name: string): number | undefined {
+  const v = values[name]
+  if (v === undefined) return undefined
+  const n = Number(v)
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || n < 0)
+    throw new UsageError(`--${name} is a number of seconds`)
+  return n * 1000
 }
 
 const serviceOptions: Options = {

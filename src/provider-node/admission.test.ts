@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import type { SubAccount } from '../chain/actions/get-account.ts'
 import type { Service } from '../chain/actions/get-service.ts'
 import { Admission } from './admission.ts'
-import type { ChainView } from './chain-view.ts'
+import type { AccountState, ChainView } from './chain-view.ts'
 import { ProviderError } from './provider-error.ts'
 import { UsageStore } from './usage-store.ts'
 
@@ -17,27 +17,24 @@ const account = (balance: bigint, over: Partial<SubAccount> = {}) =>
 
 /**
  * A chain view in memory (a unit test's double): `cached` is what it holds now, `onChain` what a read returns; it
- * counts reads and forgets.
+ * counts reads, and those asked to bypass the cache (refreshes).
  */
 function view(state: {
   cachedService?: { service: Service | undefined }
   onChainService?: Service
-  cached?: { account: SubAccount | undefined }
+  cached?: { account: SubAccount | undefined; stale?: boolean; readAt?: number }
   onChain: SubAccount[]
 }) {
-  const calls = { reads: 0, forgets: 0 }
+  const calls = { reads: 0, refreshes: 0 }
   const chain = {
     provider: PROVIDER,
     serviceNow: () => state.cachedService,
     service: async () => state.onChainService,
-    accountNow: () => state.cached,
-    account: async () => {
+    accountNow: (): AccountState | undefined => state.cached && { readAt: 0, stale: false, ...state.cached },
+    account: async (_user: Address, opts: { refresh?: boolean } = {}): Promise<AccountState> => {
       calls.reads++
-      return state.onChain[Math.min(calls.reads, state.onChain.length) - 1]
-    },
-    forget: () => {
-      calls.forgets++
-      state.cached = undefined
+      if (opts.refresh) calls.refreshes++
+      return { account: state.onChain[Math.min(calls.reads, state.onChain.length) - 1], readAt: 1, stale: false }
     },
   } as unknown as ChainView
   return { chain, calls }
@@ -81,9 +78,9 @@ describe('Admission', () => {
     const second = a.admit(USER, (3n * E) / 2n)
     expect(second).toBeInstanceOf(Promise)
     await expect(second).rejects.toMatchObject({ code: 'insufficient_balance' })
-    expect(calls).toEqual({ reads: 1, forgets: 1 })
+    expect(calls).toEqual({ reads: 1, refreshes: 1 })
     ;(release as () => void)()
-    // Released: the same call fits (read afresh, the cache being forgotten by the refusal).
+    // Released: the same call fits (read afresh).
     const third = await a.admit(USER, (3n * E) / 2n)
     expect(typeof third).toBe('function')
   })
@@ -92,13 +89,25 @@ describe('Admission', () => {
     const { chain, calls } = view({ cached: { account: account(1n * E) }, onChain: [account(5n * E)] })
     const release = await admission(chain).admit(USER, 1n * E)
     expect(typeof release).toBe('function')
-    expect(calls).toEqual({ reads: 1, forgets: 1 })
+    expect(calls).toEqual({ reads: 1, refreshes: 1 })
   })
 
   it('reads an account not cached, then once more if it is short', async () => {
     const { chain, calls } = view({ onChain: [account(1n * E), account(1n * E)] })
     await expect(admission(chain).admit(USER, 1n * E)).rejects.toMatchObject({ code: 'insufficient_balance' })
-    expect(calls).toEqual({ reads: 2, forgets: 1 })
+    expect(calls).toEqual({ reads: 2, refreshes: 1 })
+  })
+
+  it('admits on a stale account up to the stale-risk limit per read, then refuses with a 503', () => {
+    const stale = { account: account(100n * E), stale: true, readAt: 1 }
+    const { chain } = view({ cached: stale, onChain: [] })
+    const a = new Admission({ chain, store: new UsageStore(':memory:'), reserve: 1n * E, staleRiskLimit: 3n * E })
+    for (let i = 0; i < 3; i++) (a.admit(USER, 1n * E) as () => void)()
+    // Released or not, what was admitted on stale data counts: the limit bounds what the node may lose.
+    expect(code(() => a.admit(USER, 1n))).toBe('chain_unavailable')
+    // A newer read (stale or not) starts the count again.
+    stale.readAt = 2
+    expect(typeof a.admit(USER, 3n * E)).toBe('function')
   })
 
   it('refuses a user without a sub-account, or one that did not acknowledge the provider, at once', () => {

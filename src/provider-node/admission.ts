@@ -1,7 +1,6 @@
 import { type Address, formatEther } from 'viem'
-import type { SubAccount } from '../chain/actions/get-account.ts'
 import type { Service } from '../chain/actions/get-service.ts'
-import type { ChainView } from './chain-view.ts'
+import type { AccountState, ChainView } from './chain-view.ts'
 import { ProviderError } from './provider-error.ts'
 import type { UsageStore } from './usage-store.ts'
 
@@ -14,18 +13,28 @@ const g = (neuron: bigint) => `${formatEther(neuron)} 0G`
  * Decides whether a user's request may reach the backend: the service's TEE signer is acknowledged, the user's
  * sub-account exists and is acknowledged, and `balance − pendingRefund ≥ unsettled fees + requests in flight +
  * this request's estimate + reserve`. Requests in flight hold their estimate until they are recorded, so a burst
- * of concurrent calls cannot overdraw an account between two settlements.
+ * of concurrent calls cannot overdraw an account between two settlements (the estimate being the call's worst case:
+ * see worstCaseFee).
+ *
+ * While the chain cannot be read, the account last read serves (ChainView's stale-if-error), but only up to
+ * `staleRiskLimit` of estimates per user on one stale read: past it, a 503 `chain_unavailable`. What the user did
+ * on-chain meanwhile (a refund request) is unseen, and this bounds what the node can lose to it.
  */
 export class Admission {
   readonly #chain: ChainView
   readonly #store: UsageStore
   readonly #reserve: bigint
+  readonly #staleRiskLimit: bigint
   readonly #inFlight = new Map<string, bigint>()
+  /** Per user (lower-case): estimates admitted on a stale account, and the read they were admitted on. */
+  readonly #staleAdmitted = new Map<string, { readAt: number; admitted: bigint }>()
 
-  constructor(params: { chain: ChainView; store: UsageStore; reserve?: bigint }) {
+  /** `staleRiskLimit` defaults to the reserve: the margin the protocol keeps beyond what a user owes. */
+  constructor(params: { chain: ChainView; store: UsageStore; reserve?: bigint; staleRiskLimit?: bigint }) {
     this.#chain = params.chain
     this.#store = params.store
     this.#reserve = params.reserve ?? DEFAULT_RESERVE
+    this.#staleRiskLimit = params.staleRiskLimit ?? this.#reserve
   }
 
   /**
@@ -46,28 +55,27 @@ export class Admission {
   admit(user: Address, estimate: bigint): Release | Promise<Release> {
     const cached = this.#chain.accountNow(user)
     if (cached) {
-      const release = this.#hold(user, estimate, cached.account, false)
+      const release = this.#hold(user, estimate, cached, false)
       if (release) return release
     }
     return this.#admitFromChain(user, estimate, cached !== undefined)
   }
 
-  async #admitFromChain(user: Address, estimate: bigint, fresh: boolean): Promise<Release> {
-    if (fresh) this.#chain.forget(user)
-    const first = await this.#chain.account(user)
-    const release = this.#hold(user, estimate, first, fresh)
+  async #admitFromChain(user: Address, estimate: bigint, reread: boolean): Promise<Release> {
+    const first = await this.#chain.account(user, { refresh: reread })
+    const release = this.#hold(user, estimate, first, reread)
     if (release) return release
-    this.#chain.forget(user)
-    return this.#hold(user, estimate, await this.#chain.account(user), true)
+    return this.#hold(user, estimate, await this.#chain.account(user, { refresh: true }), true)
   }
 
   /**
    * Holds the estimate if `account` covers it; undefined if it falls short and `final` is false (the caller reads
    * the account afresh and asks again); a ProviderError if it cannot be admitted.
    */
-  #hold(user: Address, estimate: bigint, account: SubAccount | undefined, final: true): Release
-  #hold(user: Address, estimate: bigint, account: SubAccount | undefined, final: boolean): Release | undefined
-  #hold(user: Address, estimate: bigint, account: SubAccount | undefined, final: boolean): Release | undefined {
+  #hold(user: Address, estimate: bigint, state: AccountState, final: true): Release
+  #hold(user: Address, estimate: bigint, state: AccountState, final: boolean): Release | undefined
+  #hold(user: Address, estimate: bigint, state: AccountState, final: boolean): Release | undefined {
+    const { account } = state
     if (!account) {
       throw new ProviderError(
         403,
@@ -93,11 +101,14 @@ export class Admission {
         402,
         'insufficient_balance',
         `insufficient balance: your locked balance is ${g(available)}, but the required minimum is ${g(required)} ` +
-          `(unsettled fees ${g(unsettled)} + requests in flight ${g(this.#inFlight.get(key) ?? 0n)} + this request's estimate ${g(estimate)} + reserve ${g(this.#reserve)}). ` +
+          `(unsettled fees ${g(unsettled)} + requests in flight ${g(this.#inFlight.get(key) ?? 0n)} + this request's estimate ${g(estimate)} + reserve ${g(this.#reserve)}; ` +
+          'an estimate is the most the call may cost: for chat and completions, the prompt plus max_tokens × n of output). ' +
           `Please add more funds with: 0g-compute-cli transfer-fund --provider ${this.#chain.provider} --amount ${formatEther(topUp)} ` +
           `(or zg-gateway account transfer --provider ${this.#chain.provider} --amount ${formatEther(topUp)})`,
       )
     }
+    if (state.stale) this.#takeStaleRisk(user, key, estimate, state.readAt)
+    else if (this.#staleAdmitted.size) this.#staleAdmitted.delete(key)
     this.#inFlight.set(key, (this.#inFlight.get(key) ?? 0n) + estimate)
     let released = false
     return () => {
@@ -107,6 +118,23 @@ export class Admission {
       if (left > 0n) this.#inFlight.set(key, left)
       else this.#inFlight.delete(key)
     }
+  }
+
+  /** Counts the estimate against the user's stale-risk limit, or refuses with a 503 when it would pass it. */
+  #takeStaleRisk(user: Address, key: string, estimate: bigint, readAt: number): void {
+    const taken = this.#staleAdmitted.get(key)
+    const admitted = taken?.readAt === readAt ? taken.admitted : 0n
+    if (admitted + estimate > this.#staleRiskLimit) {
+      throw new ProviderError(
+        503,
+        'chain_unavailable',
+        `the chain cannot be read right now: this node admits calls on ${user}'s sub-account as last read ` +
+          `(${Math.round((Date.now() - readAt) / 1000)} s ago) only up to ${g(this.#staleRiskLimit)}, and has admitted ` +
+          `${g(admitted)}; this call may cost up to ${g(estimate)}. Try again later`,
+        { headers: { 'retry-after': '5' } },
+      )
+    }
+    this.#staleAdmitted.set(key, { readAt, admitted: admitted + estimate })
   }
 }
 

@@ -41,7 +41,7 @@ export async function authenticate(
     const { claims } = token
     // Without a turn of the event loop when the account (or that there is none) was read in the last seconds.
     const now = params.chain.accountNow(claims.address)
-    const account = now ? now.account : await params.chain.account(claims.address)
+    const { account } = now ?? (await params.chain.account(claims.address))
     if (!account) {
       throw new ProviderError(
         403,

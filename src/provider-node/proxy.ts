@@ -18,8 +18,10 @@ import {
 } from '../billing/pricing.ts'
 import { SSE_HEADERS, SseUsageTap } from '../billing/sse-usage-tap.ts'
 import { streamSink } from '../billing/stream-sink.ts'
+import { COMPLETIONS_DEFAULT_MAX_TOKENS, statedMaxTokens, worstCaseFee } from '../billing/worst-case-fee.ts'
 import { BodyTooLargeError, readBody } from '../http/early-body.ts'
 import {
+  ClientGone,
   type ClientSignal,
   clientAborted,
   clientSignal,
@@ -27,10 +29,12 @@ import {
   nodeResponse,
   requestHeader,
 } from '../http/node-request.ts'
+import { sseErrorEvent } from '../http/sse-error-event.ts'
 import { dispatchTarget, UpstreamCall, type UpstreamStart } from '../providers/upstream-call.ts'
 import type { Admission } from './admission.ts'
 import { authenticate } from './authenticate.ts'
 import type { ChainView } from './chain-view.ts'
+import type { ContextLengths } from './context-lengths.ts'
 import { CORS_HEADERS, corsOnResponse } from './cors.ts'
 import { ProviderError } from './provider-error.ts'
 import { type MeteredSpeech, meterSpeech, type SpeechRequest, speechHeaders, speechRequest } from './speech.ts'
@@ -52,6 +56,13 @@ export type ProxyDeps = {
   uploadLimit: number
   /** How long the backend may take to send its response headers. */
   headersTimeoutMs: number
+  /** The backend's context lengths, which bound a chat call that states no max_tokens. */
+  contexts: ContextLengths
+  /**
+   * The output cap of a chat call that states none when the backend reports no context length for its model: held,
+   * and sent to the backend as max_tokens.
+   */
+  defaultMaxTokens: bigint
   log: (line: string) => void
   /** TEST ONLY: neuron added to every recorded fee, so tests can prove reconciliation catches an over-charge. */
   testExtraFeePerCall?: bigint
@@ -136,7 +147,7 @@ async function callBackend(
     )
     return { upstream: await call.started, call }
   } catch (err) {
-    if (clientAborted(signal)) throw new ProviderError(499, 'client_closed_request', 'the client closed the request')
+    if (clientAborted(signal)) throw clientClosed()
     if (err instanceof undiciErrors.HeadersTimeoutError) {
       throw new ProviderError(
         504,
@@ -226,6 +237,7 @@ async function relay(
   release: () => void,
   clientAskedUsage: boolean,
   c: Context,
+  signal: ClientSignal,
 ): Promise<Response> {
   const contentType = String(upstream.headers['content-type'] ?? 'application/json')
   if (upstream.statusCode >= 400) {
@@ -236,6 +248,7 @@ async function relay(
   const resKey = randomUUID()
   if (!contentType.includes('text/event-stream')) {
     const body = await call.bytes()
+    if (await abandoned(signal)) throw clientClosed()
     // Speech is raw audio: its billed seconds and fee travel in headers (0G audio-generation), not in a usage block.
     const speech = billing.speech && meterSpeech(billing.speech, upstream.headers, contentType, body)
     warnIfReserved(deps, speech)
@@ -262,6 +275,7 @@ async function relay(
     // The signature the signature route serves, sent along: a client that reads it needs no second round trip.
     if (signature) headers[RES_SIGNATURE] = signature
     corsOnResponse(c)
+    unbillIfUndelivered(deps, signal, resKey)
     return new Response(body, { status: upstream.statusCode, headers })
   }
 
@@ -303,10 +317,16 @@ async function relay(
     if (ended) return
     ended = true
     send(tail)
+    if (await abandoned(signal)) {
+      // Gone before its last byte: not billed, as for a stream the client cuts short (`gone` above).
+      release()
+      return
+    }
     let signature: Hex | undefined
     try {
       const usage = tap.usage ? usageFromBody(billing.endpoint, { usage: tap.usage }) : undefined
       signature = await finish(deps, billing, resKey, hash.digest('hex'), usage)
+      unbillIfUndelivered(deps, signal, resKey)
     } catch (err) {
       // Everything was delivered; only the record failed (the store is unwritable). The client's answer still ends
       // properly, unsigned, and the operator sees why.
@@ -319,15 +339,7 @@ async function relay(
   const onError = (err: Error) => {
     if (ended) return
     deps.log(`backend stream failed: ${err.message}`)
-    const event = {
-      error: {
-        message: `the model backend failed mid-stream: ${err.message}`,
-        type: 'api_error',
-        param: null,
-        code: 'upstream_error',
-      },
-    }
-    void end(Buffer.concat([tap.flush(), Buffer.from(`data: ${JSON.stringify(event)}\n\n`)]))
+    void end(Buffer.concat([tap.flush(), sseErrorEvent(`the model backend failed mid-stream: ${err.message}`)]))
   }
   // What came with the headers (usually the first event) is relayed at once.
   call.relay(
@@ -341,6 +353,31 @@ async function relay(
 /** The header (non-streamed answers) or trailer (streams) that carries the response's signature. */
 const RES_SIGNATURE = 'ZG-Res-Signature'
 
+const clientClosed = () => new ProviderError(499, 'client_closed_request', 'the client closed the request')
+
+/**
+ * Whether the client went away before its answer could be billed. Socket events already received but not yet
+ * handled are let through first (one turn to the check phase, microseconds): a node resumed after a stall (SIGSTOP,
+ * a long GC) sees the backend's answer and the client's earlier close in the same poll, the answer first, and
+ * must not bill a call its client abandoned before the answer existed.
+ */
+async function abandoned(signal: ClientSignal): Promise<boolean> {
+  await new Promise<void>((resolve) => setImmediate(resolve))
+  return clientAborted(signal)
+}
+
+/**
+ * Takes a recorded call's fee back if its client goes away before the response is fully written (a large body the
+ * client stopped reading, a stream's last bytes): the user is billed only for answers delivered whole. The record
+ * stays if a settlement already claimed it (the window is the response's write, milliseconds).
+ */
+function unbillIfUndelivered(deps: ProxyDeps, signal: ClientSignal, resKey: string): void {
+  const unbill = () => deps.store.unrecord(resKey)
+  if (clientAborted(signal)) unbill()
+  else if (signal instanceof ClientGone) signal.once('abort', unbill)
+  else signal.addEventListener('abort', unbill, { once: true })
+}
+
 /** The JSON body, up to `limit` bytes (src/http/early-body.ts), else the node's 413. */
 async function jsonBytes(c: Context, limit: number): Promise<Buffer> {
   try {
@@ -353,6 +390,27 @@ async function jsonBytes(c: Context, limit: number): Promise<Buffer> {
 
 const tooLarge = (limit: number) =>
   new ProviderError(413, 'request_too_large', `the request body is larger than ${limit} bytes`)
+
+/**
+ * What bounds the output of a chat call that states no max_tokens: the model's context when the backend reports it
+ * (vLLM writes no further; held, and the call goes out as it came), else the node's default cap, held and sent along
+ * as max_tokens. A completion without one is sent the API's own default, 16, whatever the backend's. `held` is what
+ * worstCaseFee holds an uncapped chat call to; `send` the max_tokens to add, if any.
+ */
+function outputCap(
+  deps: ProxyDeps,
+  endpoint: string,
+  body: Record<string, unknown>,
+  model: string,
+): { held: bigint; send?: bigint } | Promise<{ held: bigint; send?: bigint }> {
+  const held = deps.defaultMaxTokens
+  if (statedMaxTokens(endpoint, body) !== undefined) return { held }
+  if (endpoint === 'completions') return { held, send: COMPLETIONS_DEFAULT_MAX_TOKENS }
+  if (endpoint !== 'chat/completions') return { held }
+  const bound = (context: bigint | undefined) => (context !== undefined ? { held: context } : { held, send: held })
+  const context = deps.contexts.of(model)
+  return context instanceof Promise ? context.then(bound) : bound(context)
+}
 
 /** POST /v1/proxy/{chat/completions|completions|embeddings|images/generations|audio/speech}. */
 export async function proxyJson(c: Context, deps: ProxyDeps, endpoint: string): Promise<Response> {
@@ -375,29 +433,30 @@ export async function proxyJson(c: Context, deps: ProxyDeps, endpoint: string): 
   const servable = deps.admission.service()
   const service = servable instanceof Promise ? await servable : servable
   const prices = pricesOf(service)
-  const admitted = deps.admission.admit(user, estimateFee(endpoint, body, bytes.length, prices))
+  const bounded = outputCap(deps, endpoint, body, typeof body.model === 'string' ? body.model : service.model)
+  const cap = bounded instanceof Promise ? await bounded : bounded
+  // The worst case is held: a burst of calls cannot together write more than the sub-account can pay.
+  const admitted = deps.admission.admit(user, worstCaseFee(endpoint, body, bytes.length, prices, cap.held))
   const release = admitted instanceof Promise ? await admitted : admitted
   try {
     let forwarded: Buffer = bytes
     const stream = !speech && body.stream === true
     const options = (body.stream_options ?? {}) as Record<string, unknown>
     const clientAskedUsage = options.include_usage === true
-    if (typeof body.model !== 'string' || (stream && !clientAskedUsage)) {
-      // The node must see usage to bill a stream; the client sees the usage chunk only if it asked.
+    const send = cap.send
+    if (typeof body.model !== 'string' || (stream && !clientAskedUsage) || send !== undefined) {
+      // The node must see usage to bill a stream; the client sees the usage chunk only if it asked. A text call that
+      // nothing else bounds gets the output cap its hold assumed, so its bill cannot exceed what was held.
       const patched: Record<string, unknown> = {
         ...body,
         model: typeof body.model === 'string' ? body.model : service.model,
       }
       if (stream) patched.stream_options = { ...options, include_usage: true }
+      if (send !== undefined) patched.max_tokens = Number(send)
       forwarded = Buffer.from(JSON.stringify(patched))
     }
-    const backend = await callBackend(
-      deps,
-      endpoint,
-      backendHeaders(c, deps, 'application/json'),
-      forwarded,
-      clientSignal(c),
-    )
+    const signal = clientSignal(c)
+    const backend = await callBackend(deps, endpoint, backendHeaders(c, deps, 'application/json'), forwarded, signal)
     const billing: Billing = {
       user,
       endpoint,
@@ -406,7 +465,7 @@ export async function proxyJson(c: Context, deps: ProxyDeps, endpoint: string): 
       requestHash: sha256Hex(bytes),
       speech,
     }
-    return await relay(deps, billing, backend, release, clientAskedUsage, c)
+    return await relay(deps, billing, backend, release, clientAskedUsage, c, signal)
   } catch (err) {
     release()
     throw err
@@ -458,12 +517,13 @@ export async function proxyMultipart(c: Context, deps: ProxyDeps, endpoint: stri
         uploaded()
       }
     }
+    const signal = clientSignal(c)
     const backend = await callBackend(
       deps,
       endpoint,
       backendHeaders(c, deps, contentType),
       Readable.from(hashed()),
-      clientSignal(c),
+      signal,
     )
     const { upstream } = backend
     // A transcription needs the whole upload, so by now it has all streamed through the hash.
@@ -477,7 +537,7 @@ export async function proxyMultipart(c: Context, deps: ProxyDeps, endpoint: stri
       // Plain-text transcripts carry no timing: bill the upload as 16 kHz 16-bit mono audio (32 kB a second).
       fallbackSeconds: billableSeconds(received / 32_000),
     }
-    return await relay(deps, billing, backend, release, true, c)
+    return await relay(deps, billing, backend, release, true, c, signal)
   } catch (err) {
     release()
     throw err

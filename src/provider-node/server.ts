@@ -2,11 +2,13 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { Agent } from 'undici'
 import type { TeeSigner } from '../attestation/tee-signer.ts'
+import { DEFAULT_MAX_OUTPUT_TOKENS } from '../billing/worst-case-fee.ts'
 import type { ZgWalletClients } from '../chain/clients.ts'
 import { listenApp } from '../http/listen.ts'
 import { Admission } from './admission.ts'
 import { createProviderApp } from './app.ts'
 import { ChainView } from './chain-view.ts'
+import { ContextLengths } from './context-lengths.ts'
 import { type SettlementOutcome, settle } from './settlement.ts'
 import { UsageStore } from './usage-store.ts'
 
@@ -28,6 +30,18 @@ export type ProviderNodeOptions = {
   accountCacheTtlMs?: number
   /** How long its own service read from chain is trusted (default 10 s): a price change or removal takes effect within it. */
   serviceCacheTtlMs?: number
+  /** The longest a request waits on a chain read (default 2 s); past it, the last known state serves. */
+  chainReadBudgetMs?: number
+  /** How old the last known state may be and still admit calls while the chain cannot be read (default 10 min). */
+  maxStaleMs?: number
+  /** Most worst-case fees admitted per user on a stale sub-account read (default: the reserve); past it, 503. */
+  staleRiskLimit?: bigint
+  /**
+   * The output cap of a chat call that states none, when the backend reports no context length for its model
+   * (vLLM's /v1/models does): held on admission and sent as max_tokens, so the call cannot be billed more than was
+   * held (default 4096 tokens). With a context length known, such a call is held to it and sent unchanged.
+   */
+  defaultMaxTokens?: number
   /** How long response signatures are served (default 1 h). */
   signatureTtlMs?: number
   /** How often the settlement job runs; 0 turns it off (default 10 min). */
@@ -66,19 +80,25 @@ export async function startProviderNode(options: ProviderNodeOptions): Promise<P
     provider: options.clients.walletClient.account.address,
     accountTtlMs: options.accountCacheTtlMs,
     serviceTtlMs: options.serviceCacheTtlMs,
+    readBudgetMs: options.chainReadBudgetMs,
+    maxStaleMs: options.maxStaleMs,
   })
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 256 })
+  const backendUrl = options.backendUrl.replace(/\/+$/, '').replace(/\/v1$/, '')
   const app = createProviderApp({
-    backendUrl: options.backendUrl.replace(/\/+$/, '').replace(/\/v1$/, ''),
+    backendUrl,
     backendApiKey: options.backendApiKey,
     dispatcher,
     chain,
-    admission: new Admission({ chain, store, reserve: options.reserve }),
+    admission: new Admission({ chain, store, reserve: options.reserve, staleRiskLimit: options.staleRiskLimit }),
     store,
     signer: options.signer,
     jsonBodyLimit: options.jsonBodyLimit ?? 16 * 1024 * 1024,
     uploadLimit: options.uploadLimit ?? 25 * 1024 * 1024,
     headersTimeoutMs: options.headersTimeoutMs ?? 300_000,
+    contexts: new ContextLengths({ backendUrl, apiKey: options.backendApiKey, dispatcher }),
+    defaultMaxTokens:
+      options.defaultMaxTokens !== undefined ? BigInt(options.defaultMaxTokens) : DEFAULT_MAX_OUTPUT_TOKENS,
     log,
     testExtraFeePerCall: options.testExtraFeePerCall,
     testSignOtherBytes: options.testSignOtherBytes,

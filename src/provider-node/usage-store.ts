@@ -111,6 +111,7 @@ export class UsageStore {
   readonly #insertSignature: StatementSync
   readonly #getSignature: StatementSync
   readonly #unsettledFee: StatementSync
+  readonly #unrecord: StatementSync
   readonly #begin: StatementSync
   readonly #commit: StatementSync
   readonly #rollback: StatementSync
@@ -138,6 +139,9 @@ export class UsageStore {
     )
     this.#getSignature = this.#db.prepare('SELECT text, signature, created_at FROM signatures WHERE res_key = ?')
     this.#unsettledFee = this.#db.prepare('SELECT fee FROM requests WHERE user = ? AND settled = 0')
+    this.#unrecord = this.#db.prepare(
+      'DELETE FROM requests WHERE res_key = ? AND settled = 0 AND settlement_id IS NULL RETURNING user, fee',
+    )
     // Prepared once: a transaction per answer, and exec() would parse these again each time.
     this.#begin = this.#db.prepare('BEGIN')
     this.#commit = this.#db.prepare('COMMIT')
@@ -187,6 +191,19 @@ export class UsageStore {
       const cached = this.#unsettled.get(key)
       if (cached !== undefined) this.#unsettled.set(key, cached + usage.fee)
     }
+  }
+
+  /**
+   * Takes back the fee of a recorded response its client never received whole; false if there is none to take back
+   * (nothing was billed, or a settlement has claimed it already).
+   */
+  unrecord(resKey: string): boolean {
+    const r = this.#unrecord.get(resKey) as Row | undefined
+    if (!r) return false
+    const key = r.user as string
+    const cached = this.#unsettled.get(key)
+    if (cached !== undefined) this.#unsettled.set(key, cached - BigInt(r.fee as string))
+    return true
   }
 
   getSignature(resKey: string): ChatSignatureRecord | undefined {
