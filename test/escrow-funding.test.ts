@@ -326,7 +326,7 @@ describe("failures of the gateway's own making are not the provider's", () => {
       expect(error).toMatchObject({ type: 'insufficient_quota', code: 'insufficient_ledger_balance' })
       expect(error.message).toMatch(/no ledger/)
     }
-    for (const h of breakers(g)) expect(h).toMatchObject({ failures: 0, open: false })
+    for (const h of breakers(g)) expect(h).toMatchObject({ failures: 0, state: 'closed' })
 
     // A ledger too small for a second sub-account: the message has the figures and the command.
     await addLedger(createZgClients({ network: stack.devnet.network, account: wallet }), { amount: e('3') })
@@ -336,7 +336,7 @@ describe("failures of the gateway's own making are not the provider's", () => {
     const { error } = (await res.json()) as { error: Record<string, string> }
     expect(error.code).toBe('insufficient_ledger_balance')
     expect(error.message).toMatch(/ledger is empty \(1 0G available, 2 0G needed\).*zg-gateway account deposit/)
-    for (const h of breakers(g)) expect(h).toMatchObject({ failures: 0, open: false })
+    for (const h of breakers(g)) expect(h).toMatchObject({ failures: 0, state: 'closed' })
   }, 60_000)
 
   it("a provider refusing for want of escrow the empty ledger could not refill: the wallet's 402, not the provider's", async () => {
@@ -359,7 +359,7 @@ describe("failures of the gateway's own making are not the provider's", () => {
     const { error } = (await res.json()) as { error: Record<string, string> }
     expect(error).toMatchObject({ type: 'insufficient_quota', code: 'insufficient_ledger_balance' })
     expect(error.message).toMatch(/ledger is empty \(0 0G available.*zg-gateway account deposit/)
-    expect(g.core.router.health(image)).toMatchObject({ failures: 0, open: false })
+    expect(g.core.router.health(image)).toMatchObject({ failures: 0, state: 'closed' })
   }, 90_000)
 
   it('a chain RPC that is down gives a 503 chain_unavailable, and no breaker moves', async () => {
@@ -372,6 +372,6 @@ describe("failures of the gateway's own making are not the provider's", () => {
       const { error } = (await res.json()) as { error: Record<string, string> }
       expect(error).toMatchObject({ type: 'api_error', code: 'chain_unavailable' })
     }
-    for (const h of breakers(g)) expect(h).toMatchObject({ failures: 0, open: false })
+    for (const h of breakers(g)) expect(h).toMatchObject({ failures: 0, state: 'closed' })
   }, 60_000)
 })

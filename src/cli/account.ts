@@ -11,6 +11,7 @@ import { transferFund } from '../chain/actions/transfer-fund.ts'
 import { format0G, parse0G } from '../chain/units.ts'
 import type { WriteResult } from '../chain/write-contract.ts'
 import type { FundingJson } from '../gateway/admin/funding.ts'
+import { adminCall, adminKeyOf } from './admin-client.ts'
 import { type Command, type CommandGroup, requireAddress, requireString, UsageError, type Values } from './command.ts'
 import { clientsFrom, networkOptions } from './network-options.ts'
 import { formatDuration, printJson, table } from './output.ts'
@@ -204,30 +205,6 @@ function showText(o: AccountOverview): string {
   return lines.join('\n')
 }
 
-/** A call to a running gateway's admin API (the funding policy lives in that process). */
-async function adminCall<T>(gateway: string, adminKey: string | undefined, method: string, path: string): Promise<T> {
-  if (!adminKey) throw new UsageError('--gateway needs the admin key: --admin-key or ZG_ADMIN_KEY')
-  const url = `${gateway.replace(/\/+$/, '')}/admin${path}`
-  let res: Response
-  try {
-    res = await fetch(url, { method, headers: { authorization: `Bearer ${adminKey}` } })
-  } catch (err) {
-    throw new UsageError(`The gateway at ${gateway} did not answer: ${(err as Error).message}`)
-  }
-  if (res.status !== 200) {
-    const text = await res.text()
-    const message = (() => {
-      try {
-        return (JSON.parse(text) as { error: { message: string } }).error.message
-      } catch {
-        return text.slice(0, 200)
-      }
-    })()
-    throw new UsageError(`${method} ${url} answered ${res.status}: ${message}`)
-  }
-  return (await res.json()) as T
-}
-
 /** The policy's side: per provider its state and why, and the gateway's own figures beside the chain's. */
 function fundingText(body: FundingBody, gateway: string): string {
   const lines = ['', '', `Funding policy of the gateway at ${gateway} (its wallet ${body.wallet})`]
@@ -273,8 +250,6 @@ const show: Command = {
     return 0
   },
 }
-
-const adminKeyOf = (values: Values) => (values['admin-key'] as string | undefined) ?? process.env.ZG_ADMIN_KEY
 
 const resume: Command = {
   summary:

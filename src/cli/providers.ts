@@ -14,8 +14,10 @@ import {
   SignerAttestations,
 } from '../attestation/signer-attestation.ts'
 import { format0G } from '../chain/units.ts'
+import type { ProviderJson } from '../gateway/admin/providers.ts'
 import { type CatalogEntry, ProviderCatalog } from '../providers/catalog.ts'
 import { createProviderAgent } from '../providers/provider-agent.ts'
+import { adminCall, adminKeyOf } from './admin-client.ts'
 import { nowOf } from './attest.ts'
 import { type Command, type CommandGroup, requireAddress, UsageError, type Values } from './command.ts'
 import { clientsFrom, dataDirOf, networkOptions } from './network-options.ts'
@@ -30,12 +32,25 @@ async function loadCatalog(values: Values) {
 }
 
 const list: Command = {
-  summary: 'List the acknowledged inference services on the network, with models, prices and health',
+  summary:
+    'List the acknowledged inference services on the network, with models, prices and health; with --gateway, as a running gateway routes them (circuit, speed, error rate)',
   options: {
     ...networkOptions,
     'allow-private-urls': { type: 'boolean', description: 'keep providers on private addresses' },
+    gateway: {
+      type: 'string',
+      description: "a running gateway's URL: its catalog and router figures (GET /admin/providers), not the chain's",
+    },
+    'admin-key': { type: 'string', description: "the gateway's admin key (default: ZG_ADMIN_KEY)" },
   },
   async run(values) {
+    const gateway = values.gateway as string | undefined
+    if (gateway) {
+      const body = await adminCall<{ data: ProviderJson[] }>(gateway, adminKeyOf(values), 'GET', '/providers')
+      if (values.json) printJson({ providers: body.data })
+      else console.log(routedText(body.data))
+      return 0
+    }
     const { catalog } = await loadCatalog(values)
     const entries = catalog.entries()
     if (values.json) printJson({ providers: entries, excluded: catalog.excluded() })
@@ -59,6 +74,46 @@ const list: Command = {
     }
     return 0
   },
+}
+
+/** The gateway's view: per provider its prices and level, circuit, measured speed and error rate, and headroom. */
+export function routedText(providers: readonly ProviderJson[]): string {
+  const ms = (v: number | undefined) => (v === undefined ? '-' : `${Math.round(v)} ms`)
+  const rate = (v: number | undefined) => (v === undefined ? '-' : `${(v / 1024).toFixed(1)} KiB/s`)
+  const circuit = (b: ProviderJson['breaker']) =>
+    b.state === 'closed' || b.nextProbeAt === undefined
+      ? b.state
+      : `${b.state} (probe ${b.nextProbeAt > Date.now() ? `in ${Math.ceil((b.nextProbeAt - Date.now()) / 1000)} s` : 'due'})`
+  return table([
+    [
+      'provider',
+      'models',
+      'level',
+      'input price',
+      'output price',
+      'circuit',
+      'failures',
+      'errors',
+      'first byte',
+      'throughput',
+      'headroom',
+      'routed',
+    ],
+    ...providers.map((p) => [
+      p.provider,
+      p.models.join(','),
+      p.level,
+      `${format0G(BigInt(p.inputPrice))} 0G`,
+      `${format0G(BigInt(p.outputPrice))} 0G`,
+      circuit(p.breaker),
+      String(p.breaker.failures),
+      `${Math.round(p.breaker.errorRate * 100)}%`,
+      ms(p.breaker.ttfbMs),
+      rate(p.breaker.throughput),
+      p.headroom === null ? '-' : `${format0G(BigInt(p.headroom))} 0G`,
+      p.flagged ? 'no (funding policy stopped it)' : p.healthy ? 'yes' : 'yes (its /v1/models failed)',
+    ]),
+  ])
 }
 
 const verify: Command = {

@@ -35,7 +35,7 @@ describe('Router: providers flagged by a policy outside it (the escrow)', () => 
     expect(router.isFlagged(address(1))).toBe(true)
     expect(order(router.candidates('m'))).toEqual([2, 3])
     // Health keeps its own account: flagging is not a failure.
-    expect(router.health(address(1))).toMatchObject({ failures: 0, open: false })
+    expect(router.health(address(1))).toMatchObject({ failures: 0, state: 'closed' })
     router.setFlagged(address(1), false)
     expect(order(router.candidates('m'))).toEqual([1, 2, 3])
   })

@@ -1,122 +1,182 @@
 import type { Address } from 'viem'
-import { VERIFIABLE } from '../attestation/levels.ts'
 import type { CatalogEntry, ProviderCatalog } from './catalog.ts'
+import { type HealthOptions, HealthTracker, type ProviderHealth } from './health.ts'
+import { arrange, equals, order, type RoutingControls, type Scored, score, withFirst } from './ranking.ts'
 
-type Health = { failures: number; openUntil: number; latencyMs: number | undefined }
+export type RouterOptions = HealthOptions & {
+  catalog: Pick<ProviderCatalog, 'candidates'>
+  /**
+   * The escrow's headroom with a provider (what the sub-account can still cover), when known: a provider with none
+   * left ranks after those with some. Asked when a ranking is made, so a ranking is kept `headroomTtlMs` at most.
+   */
+  headroom?: (provider: Address) => bigint | undefined
+  /** Default 1 s. */
+  headroomTtlMs?: number
+  /** Candidates whose figures are within this fraction of the best are equals, over which calls spread. Default 0.1. */
+  tolerance?: number
+  /** A number in [0, 1): which of the equals a call goes to first. Default Math.random. */
+  random?: () => number
+}
+
+/** A model's ranking: of which catalog list, and until when it holds if no provider reports. */
+type Ranking = {
+  from: readonly CatalogEntry[]
+  scored: readonly Scored[]
+  /** The default order, once with each of the equal best first: a call takes one at random. */
+  firsts: readonly (readonly CatalogEntry[])[]
+  until: number
+}
+
+const NO_RANKING: Ranking = { from: [], scored: [], firsts: [[]], until: 0 }
 
 /**
- * Picks providers for a model: those whose circuit is closed first, then verifiable ones (TeeML: signed in a
- * TEE), then the cheapest, then the fastest seen. A provider that fails `threshold` times in a row is left out
- * for `cooldownMs`, unless no other provider serves the model.
+ * Picks providers for a model (docs/routing.md): ranked by circuit and escrow headroom, then verification level,
+ * price, measured speed and error rate (ranking.ts), with calls spread over equal candidates; per request, the
+ * controls of 0G Router's headers. A provider's circuit opens after failures (health.ts): it then ranks last, and
+ * is still tried when no other provider answers.
  */
 export class Router {
-  readonly #catalog: ProviderCatalog
-  readonly #health = new Map<string, Health>()
-  /** Rankings by model: of which catalog list, and until when (the next circuit to reopen), if health stays. */
-  readonly #ranked = new Map<string, { from: readonly CatalogEntry[]; list: readonly CatalogEntry[]; until: number }>()
-  readonly #threshold: number
-  readonly #cooldownMs: number
+  readonly #catalog: Pick<ProviderCatalog, 'candidates'>
+  readonly #health: HealthTracker
+  readonly #rankings = new Map<string, Ranking>()
+  readonly #headroom: ((provider: Address) => bigint | undefined) | undefined
+  readonly #headroomTtlMs: number
+  readonly #tolerance: number
+  readonly #random: () => number
   /** Providers set aside by a policy outside the router (the escrow's: stopped for disputes), by lowercase address. */
   readonly #flagged = new Set<string>()
 
-  constructor(params: { catalog: ProviderCatalog; threshold?: number; cooldownMs?: number }) {
-    this.#catalog = params.catalog
-    this.#threshold = params.threshold ?? 3
-    this.#cooldownMs = params.cooldownMs ?? 30_000
+  constructor(options: RouterOptions) {
+    this.#catalog = options.catalog
+    this.#health = new HealthTracker(options)
+    this.#headroom = options.headroom
+    this.#headroomTtlMs = options.headroomTtlMs ?? 1_000
+    this.#tolerance = options.tolerance ?? 0.1
+    this.#random = options.random ?? Math.random
   }
 
-  candidates(model: string): readonly CatalogEntry[] {
-    const list = this.#ranking(model)
-    // Flagged providers are no candidates at all, not even a model's only one.
-    return this.#flagged.size ? list.filter((e) => !this.#flagged.has(e.provider.toLowerCase())) : list
+  /**
+   * A model's providers, best first, for one call. Without controls (the usual call) this is a list made when the
+   * ranking was, so it costs a map lookup and a random draw. Flagged providers are no candidates at all.
+   */
+  candidates(model: string, controls?: RoutingControls): readonly CatalogEntry[] {
+    const ranking = this.#ranking(model)
+    if (controls) return arrange(ranking.scored, controls, this.#tolerance, this.#draw)
+    const { firsts } = ranking
+    return firsts.length === 1 ? firsts[0]! : firsts[this.#draw(firsts.length)]!
   }
 
-  #ranking(model: string): readonly CatalogEntry[] {
+  #draw = (n: number): number => (n < 2 ? 0 : Math.min(Math.floor(this.#random() * n), n - 1))
+
+  #ranking(model: string): Ranking {
     const entries = this.#catalog.candidates(model)
-    // One provider for the model (the usual case): nothing to rank, and it is tried even with its circuit open.
-    if (entries.length < 2) return entries
-    const now = Date.now()
-    const ranked = this.#ranked.get(model)
-    if (ranked && ranked.from === entries && now < ranked.until) return ranked.list
-    return this.#rank(model, entries, now)
+    // A model nobody serves is not kept: clients name any model they like.
+    if (!entries.length) return NO_RANKING
+    const ranking = this.#rankings.get(model)
+    if (ranking && ranking.from === entries && this.#health.now() < ranking.until) return ranking
+    return this.#rank(model, entries, true)
+  }
+
+  /**
+   * Ranks a model's providers. A half-open circuit ranks in its place for the call that made the ranking, which
+   * then carries its probe (`probe`: a call is waiting for it); until that call reports, the kept ranking has it last.
+   */
+  #rank(model: string, entries: readonly CatalogEntry[], probe: boolean): Ranking {
+    const now = this.#health.now()
+    const listed = this.#flagged.size ? entries.filter((e) => !this.#flagged.has(e.provider.toLowerCase())) : entries
+    let until = this.#headroom ? now + this.#headroomTtlMs : Number.POSITIVE_INFINITY
+    const halfOpen: string[] = []
+    const scored = score(listed, (entry) => {
+      const key = entry.provider.toLowerCase()
+      const state = this.#health.state(key, now)
+      if (state === 'half-open') halfOpen.push(key)
+      until = Math.min(until, this.#health.changesAt(key, now))
+      const h = this.#health.snapshot(key)
+      return {
+        open: state === 'open' || state === 'probing',
+        headroom: this.#headroom?.(entry.provider),
+        errorRate: h.errorRate,
+        ttfbMs: h.ttfbMs,
+        throughput: h.throughput,
+      }
+    })
+    const ordered = order(scored, undefined)
+    const list = ordered.map((s) => s.entry)
+    const n = equals(ordered, undefined, this.#tolerance)
+    const ranking = {
+      from: entries,
+      scored,
+      firsts: n ? Array.from({ length: n }, (_, i) => withFirst(list, i)) : [list],
+      until,
+    }
+    if (!halfOpen.length) this.#rankings.set(model, ranking)
+    else {
+      if (probe) for (const key of halfOpen) this.#health.claim(key, now)
+      // The next call ranks again: with the probed providers last, or (no call took the probe) in their place.
+      this.#rankings.delete(model)
+    }
+    return ranking
+  }
+
+  /**
+   * A provider's figures changed: the rankings it is part of are redone now, after the call that reported it (off
+   * the next call's way), not when the next call asks.
+   */
+  #rerank(provider: Address): void {
+    const key = provider.toLowerCase()
+    for (const [model, ranking] of this.#rankings) {
+      if (!ranking.from.some((e) => e.provider.toLowerCase() === key)) continue
+      // Against the catalog as it is now: a ranking of a reloaded list would only be thrown away by candidates().
+      const entries = this.#catalog.candidates(model)
+      if (entries.length) this.#rank(model, entries, false)
+      else this.#rankings.delete(model)
+    }
   }
 
   /** Sets a provider aside (true) or lets it back (false): while flagged it is no candidate for any model. */
   setFlagged(provider: Address, flagged: boolean): void {
     if (flagged) this.#flagged.add(provider.toLowerCase())
     else this.#flagged.delete(provider.toLowerCase())
+    this.#rerank(provider)
   }
 
   isFlagged(provider: Address): boolean {
     return this.#flagged.has(provider.toLowerCase())
   }
 
-  reportSuccess(provider: Address, latencyMs: number): void {
-    const h = this.#health.get(provider.toLowerCase())
-    // An exponentially weighted latency: recent calls count most.
-    const latency = h?.latencyMs === undefined ? latencyMs : h.latencyMs * 0.8 + latencyMs * 0.2
-    this.#health.set(provider.toLowerCase(), { failures: 0, openUntil: 0, latencyMs: latency })
-    this.#rerank(provider)
-  }
-
-  reportFailure(provider: Address): void {
-    const key = provider.toLowerCase()
-    const h = this.#health.get(key) ?? { failures: 0, openUntil: 0, latencyMs: undefined }
-    const failures = h.failures + 1
-    this.#health.set(key, {
-      ...h,
-      failures,
-      openUntil: failures >= this.#threshold ? Date.now() + this.#cooldownMs : h.openUntil,
-    })
-    this.#rerank(provider)
-  }
-
-  /** Ranks a model's providers, and keeps the ranking until their health changes or a circuit reopens. */
-  #rank(model: string, entries: readonly CatalogEntry[], now: number): readonly CatalogEntry[] {
-    let until = Number.POSITIVE_INFINITY
-    const scored = entries.map((entry) => {
-      const h = this.#health.get(entry.provider.toLowerCase())
-      const open = h !== undefined && h.openUntil > now
-      if (open) until = Math.min(until, h.openUntil)
-      return {
-        entry,
-        open: open ? 1 : 0,
-        verifiable: VERIFIABLE.has(entry.verifiability) ? 0 : 1,
-        price: entry.inputPrice + entry.outputPrice,
-        latency: h?.latencyMs ?? Number.POSITIVE_INFINITY,
-      }
-    })
-    scored.sort(
-      (a, b) =>
-        a.open - b.open ||
-        a.verifiable - b.verifiable ||
-        (a.price < b.price ? -1 : a.price > b.price ? 1 : 0) ||
-        a.latency - b.latency,
-    )
-    const list = scored.map((s) => s.entry)
-    this.#ranked.set(model, { from: entries, list, until })
-    return list
-  }
-
   /**
-   * A provider's health changed: the rankings it is part of are redone now, after the call that reported it (off
-   * the next call's way), not when the next call asks.
+   * A call succeeded: its first byte came `firstByteMs` after it was sent, and (a stream) `transfer.bytes` came in
+   * the `transfer.ms` after that. Closes its circuit.
    */
-  #rerank(provider: Address): void {
-    const key = provider.toLowerCase()
-    const now = Date.now()
-    for (const [model, ranked] of this.#ranked) {
-      if (!ranked.list.some((e) => e.provider.toLowerCase() === key)) continue
-      // Against the catalog as it is now: a ranking of a reloaded list would only be thrown away by candidates().
-      const entries = this.#catalog.candidates(model)
-      if (entries.length < 2) this.#ranked.delete(model)
-      else this.#rank(model, entries, now)
-    }
+  reportSuccess(provider: Address, firstByteMs: number, transfer?: { bytes: number; ms: number }): void {
+    this.#health.success(provider.toLowerCase(), firstByteMs, transfer)
+    this.#rerank(provider)
   }
 
-  /** Per provider: failures in a row and whether its circuit is open (for /v1/providers and metrics). */
-  health(provider: Address): { failures: number; open: boolean; latencyMs: number | undefined } {
-    const h = this.#health.get(provider.toLowerCase())
-    return { failures: h?.failures ?? 0, open: (h?.openUntil ?? 0) > Date.now(), latencyMs: h?.latencyMs }
+  /** A failed call; a provider that said when to come back (Retry-After) is not chosen before then. */
+  reportFailure(provider: Address, retryAfterMs?: number): void {
+    this.#health.failure(provider.toLowerCase(), retryAfterMs)
+    this.#rerank(provider)
+  }
+
+  /** Takes the one probe a half-open circuit lets through (the prober): true when the caller may send it. */
+  claimProbe(provider: Address): boolean {
+    return this.#health.claim(provider.toLowerCase())
+  }
+
+  /** An active probe's outcome: moves the circuit, as a call would, without counting as a call. */
+  reportProbe(provider: Address, ok: boolean): void {
+    this.#health.probe(provider.toLowerCase(), ok)
+    this.#rerank(provider)
+  }
+
+  /** A provider's circuit and figures (GET /admin/providers, /admin/funding, metrics). */
+  health(provider: Address): ProviderHealth {
+    return this.#health.snapshot(provider.toLowerCase())
+  }
+
+  /** The escrow's headroom with a provider as the ranking sees it, when known. */
+  headroom(provider: Address): bigint | undefined {
+    return this.#headroom?.(provider)
   }
 }

@@ -3,6 +3,7 @@ import type { GatewayCore } from '../forward.ts'
 import type { ApiKeyStore } from '../http/api-keys.ts'
 import { fundingRoutes } from './funding.ts'
 import { keyRoutes } from './keys.ts'
+import { providerRoutes } from './providers.ts'
 import { reconciliationRoutes } from './reconciliation.ts'
 import { usageRoutes } from './usage.ts'
 
@@ -17,6 +18,7 @@ export function adminRoutes(_deps: AdminDeps): Hono {
   const admin = new Hono()
   reconciliationRoutes(admin, _deps.core)
   fundingRoutes(admin, _deps.core)
+  providerRoutes(admin, _deps.core)
   usageRoutes(admin, _deps.core, _deps.keys)
   keyRoutes(admin, _deps)
   return admin
