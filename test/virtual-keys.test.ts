@@ -236,6 +236,40 @@ describe('key policy', () => {
   })
 })
 
+describe('routing and timeouts per key', () => {
+  it('a key pinned to a provider is served by it; its timeouts and routing are validated and shown', async () => {
+    const standard = stack.nodes.find((n) => n.spec.name === 'chat-standard')!.address
+    const key = await createKey({
+      routing: { provider: standard, allow_fallbacks: false },
+      timeouts: { first_byte_ms: 5000, total_ms: 60000 },
+    })
+    const res = await chat(key.key)
+    expect(res.status).toBe(200)
+    expect(res.headers.get('x-zg-provider')).toBe(standard)
+    const shown = await admin('GET', `/keys/${key.id}`)
+    expect(shown.json).toMatchObject({
+      routing: { provider: standard, allowFallbacks: false },
+      timeouts: { firstByteMs: 5000, totalMs: 60000 },
+    })
+    // A request's own header still steers it: the TEE provider, for this call.
+    const tee = stack.nodes.find((n) => n.spec.name === 'chat-tee')!.address
+    const steered = await fetch(`${stack.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key.key}`, 'content-type': 'application/json', 'x-0g-provider-address': tee },
+      body: JSON.stringify({ model: DEV_CHAT_MODEL, messages: [{ role: 'user', content: 'hello' }] }),
+    })
+    expect(steered.headers.get('x-zg-provider')).toBe(tee)
+    for (const bad of [
+      { routing: { sort: 'cheapest' } },
+      { routing: { pin: standard } },
+      { timeouts: { total_ms: -1 } },
+    ]) {
+      const r = await admin('POST', '/keys', { name: 'bad', ...bad })
+      expect(r.status, JSON.stringify(bad)).toBe(400)
+    }
+  })
+})
+
 describe('receipts', () => {
   it('a key reads only its own receipts; the admin key reads all', async () => {
     const a = await createKey({})

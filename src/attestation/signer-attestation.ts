@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { JWTVerifyGetKey } from 'jose'
 import type { Dispatcher } from 'undici'
 import { type Address, bytesToHex, getAddress, type Hex, isAddressEqual } from 'viem'
+import { fetchJsonGuarded, GuardedFetchError, guardedFetch } from '../http/guarded-json.ts'
 import type { Collateral } from './dcap/collateral.ts'
 import { CollateralSource, INTEL_PCS_URL } from './dcap/collateral-source.ts'
 import { QuoteVerifier } from './dcap/quote-verifier.ts'
@@ -11,7 +12,6 @@ import { type AttestationReport, parseAttestationReport } from './evidence/attes
 import { evaluateEvidence, type L3Result } from './evidence/l3.ts'
 import type { MeasurementPolicy } from './evidence/measurement-policy.ts'
 import type { NvidiaPayload } from './evidence/nvidia-payload.ts'
-import { fetchJsonGuarded, GuardedFetchError, guardedFetch } from './guarded-json.ts'
 import { type BoundReportDataLayout, verifyReportDataBinding } from './report-data.ts'
 
 /** tee-verification.md §6.1: L2 = the signer's key lives in a genuine TDX TD; L3 = plus the measured workload and GPUs. */

@@ -212,6 +212,17 @@ export class EscrowManager {
     return this.#shortage
   }
 
+  /**
+   * What the sub-account with `provider` can still cover beyond the fees it owes and the locked reserve, as last
+   * read; undefined before the policy has read it.
+   */
+  headroom(provider: Address): bigint | undefined {
+    const f = this.#funding.get(provider.toLowerCase())
+    if (!f || f.balance === null || f.pendingRefund === null) return undefined
+    const left = f.balance - f.pendingRefund - (f.polled ?? 0n) - f.sincePoll - this.#reserve
+    return left > 0n ? left : 0n
+  }
+
   /** Whether the policy stopped funding `provider` (the router leaves it out). */
   isStopped(provider: Address): boolean {
     return this.#funding.get(provider.toLowerCase())?.state === 'stopped'

@@ -1,8 +1,9 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs'
-import { type Dispatcher, request } from 'undici'
+import type { Dispatcher } from 'undici'
 import { type Address, decodeEventLog, encodeEventTopics, getAddress, type Hex, pad, toHex } from 'viem'
 import { inferenceServingAbi, type SettlementStatus, settlementStatus } from '../chain/abi/inference-serving.ts'
 import type { ZgClients } from '../chain/clients.ts'
+import { fetchJsonGuarded } from '../http/guarded-json.ts'
 
 /**
  * Reconciliation: what providers charged the gateway's wallet on-chain (settlements) plus what they say is still
@@ -284,16 +285,20 @@ export async function fetchUnsettledFee(params: {
   timeoutMs?: number
   signal?: AbortSignal
 }): Promise<bigint> {
-  const res = await request(`${params.url.replace(/\/+$/, '')}/v1/user/${params.user}/unsettledfee`, {
-    headers: { authorization: params.authorization },
-    dispatcher: params.dispatcher,
-    headersTimeout: params.timeoutMs ?? 10_000,
-    bodyTimeout: params.timeoutMs ?? 10_000,
-    signal: params.signal,
-  })
-  const text = await res.body.text()
-  if (res.statusCode !== 200) throw new Error(`unsettledfee answered ${res.statusCode}: ${text.slice(0, 200)}`)
-  const fee = (JSON.parse(text) as { unsettledFee?: unknown }).unsettledFee
+  // A stranger's answer: capped, no redirects, bounded in time (an endless body must not fill the gateway's memory).
+  const res = await fetchJsonGuarded(
+    params.dispatcher,
+    `${params.url.replace(/\/+$/, '')}/v1/user/${params.user}/unsettledfee`,
+    {
+      timeoutMs: params.timeoutMs ?? 10_000,
+      maxBytes: 64 * 1024,
+      headers: { authorization: params.authorization },
+      signal: params.signal,
+    },
+  )
+  if (res.status !== 200)
+    throw new Error(`unsettledfee answered ${res.status}: ${JSON.stringify(res.json ?? null).slice(0, 200)}`)
+  const fee = (res.json as { unsettledFee?: unknown } | null)?.unsettledFee
   if (typeof fee !== 'string' && typeof fee !== 'number') throw new Error('unsettledfee answered without a fee')
   return BigInt(fee)
 }

@@ -21,6 +21,11 @@ const settingOptions: Options = {
       'none, L0, L1 (signed by a signer acknowledged on-chain), L2 (attested TDX quote) or L3 (and workload)',
   },
   'tee-only': { type: 'string', description: 'true: only providers that run the model inside a TEE; false: any' },
+  routing: {
+    type: 'string',
+    description:
+      'routing defaults as JSON: provider, sort (price|latency|throughput), allow_fallbacks, max_price_prompt, max_price_completion',
+  },
   'first-byte-timeout': { type: 'string', description: "seconds for a stream's first byte (over the gateway's)" },
   timeout: { type: 'string', description: "seconds until the first byte reaches the client (over the gateway's)" },
   'idle-timeout': { type: 'string', description: "seconds of silence that end a stream (over the gateway's)" },
@@ -84,6 +89,13 @@ function settingsOf(values: Values): KeySettings {
     timeouts[key] = Math.round(seconds * 1000)
   }
   if (Object.keys(timeouts).length) input.timeouts = timeouts
+  put('routing', 'routing', (v) => {
+    try {
+      return JSON.parse(v)
+    } catch {
+      throw new UsageError('--routing must be a JSON object')
+    }
+  })
   put('tee-only', 'tee_only', (v) => {
     if (v !== 'true' && v !== 'false') throw new UsageError('--tee-only must be true or false')
     return v === 'true'
@@ -116,6 +128,7 @@ function describe(k: ApiKeyInfo): string {
     ['models', k.allowedModels.length ? k.allowedModels.join(', ') : 'all'],
     ['min verification', k.minVerification],
     ['TEE only', k.teeOnly ? 'yes' : 'no'],
+    ['routing', k.routing ? JSON.stringify(k.routing) : "the gateway's"],
     [
       'timeouts',
       k.timeouts

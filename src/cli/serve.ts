@@ -66,6 +66,25 @@ export function timeoutOptions(values: Values, env: NodeJS.ProcessEnv = process.
   return out
 }
 
+/** The circuit breakers' settings and the probes' period from --breaker-* and --probe-interval. */
+function healthOptions(values: Values): GatewayOptions['health'] {
+  const seconds = (flag: string) => {
+    const text = values[flag] as string | undefined
+    if (text === undefined) return undefined
+    const n = Number(text)
+    if (!(n > 0) || !Number.isFinite(n)) throw new UsageError(`--${flag} must be a positive number of seconds: ${text}`)
+    return Math.round(n * 1000)
+  }
+  const threshold = values['breaker-threshold'] as string | undefined
+  if (threshold !== undefined && !/^[1-9]\d*$/.test(threshold))
+    throw new UsageError(`--breaker-threshold must be a positive whole number: ${threshold}`)
+  return {
+    threshold: threshold === undefined ? undefined : Number(threshold),
+    cooldownMs: seconds('breaker-cooldown'),
+    probeIntervalMs: seconds('probe-interval'),
+  }
+}
+
 /** Attestation's settings from --pccs-url and --measurement-policy (read and checked now). */
 async function attestationOptions(values: Values): Promise<GatewayOptions['attestation']> {
   const pccsUrl = values['pccs-url'] as string | undefined
@@ -156,6 +175,18 @@ export const serveCommand: Command = {
       description:
         "seconds of a provider's silence that end a stream with an error event (ZG_IDLE_TIMEOUT; default 60)",
     },
+    'breaker-threshold': {
+      type: 'string',
+      description: "failures in a row that open a provider's circuit (default 3)",
+    },
+    'breaker-cooldown': {
+      type: 'string',
+      description: 'seconds an open circuit waits before a probe may close it (default 30)',
+    },
+    'probe-interval': {
+      type: 'string',
+      description: 'seconds between active probes of open, failing and idle providers (default 30)',
+    },
     'pccs-url': {
       type: 'string',
       description: "where attestation gets Intel's collateral: Intel PCS (default) or a PCCS serving its v4 API",
@@ -171,6 +202,7 @@ export const serveCommand: Command = {
     const reconciliation = reconciliationOptions(values)
     const attestation = await attestationOptions(values)
     const timeouts = timeoutOptions(values)
+    const health = healthOptions(values)
     const network = await resolveNetwork(values)
     const wallet = await resolveWallet(values, network)
     if (!wallet) throw new UsageError('The gateway pays providers from a wallet: set ZG_PRIVATE_KEY or pass --key-file')
@@ -207,6 +239,7 @@ export const serveCommand: Command = {
       reconciliation,
       attestation,
       timeouts,
+      health,
       // The dev key is accepted only by `zg-gateway dev`, never here.
       log: (line) => console.error(line),
     })

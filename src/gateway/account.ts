@@ -8,12 +8,16 @@ import { signedReceipt } from './receipts.ts'
 
 export type Delivered = {
   status: number
-  bytes: Uint8Array
+  /** The sha256 hex of the provider's bytes as received, asked for off the request path. */
+  responseSha256: () => string
   usage: () => Usage | undefined
   resKey: string | null
   /** ZG-Res-Signature, when the provider sent its signature along (a header, or a stream's trailer: zg-gateway nodes). */
   signature: Hex | null
   latencyMs: number
+  /** Time to the answer's headers, and for a stream the bytes after them and how long they took. */
+  firstByteMs: number
+  transfer?: { bytes: number; ms: number }
   /** Bytes the client received. */
   deliveredBytes: number
   /**
@@ -79,7 +83,7 @@ export function settleAfter(core: GatewayCore, req: ForwardRequest, entry: Catal
   core.offPath.add(async () => {
     try {
       // The router's rankings are redone with this latency: off the way of this call and of the next.
-      if (d.status === 200) core.router.reportSuccess(entry.provider, d.latencyMs)
+      if (d.status === 200) core.router.reportSuccess(entry.provider, d.firstByteMs, d.transfer)
       if (cutShort) {
         core.onReceipt?.(req.requestId, { status: 'unverifiable', level: null, detail: cutShort })
         return
@@ -93,7 +97,7 @@ export function settleAfter(core: GatewayCore, req: ForwardRequest, entry: Catal
         resKey: d.resKey,
         signature: d.signature,
         requestBody: { sha256: req.body instanceof Uint8Array ? sha256Hex(req.body) : (req.bodySha256?.() ?? '') },
-        responseBody: { sha256: sha256Hex(d.bytes) },
+        responseBody: { sha256: d.responseSha256() },
       })
       const signed = core.receiptSigner && (await signedReceipt(core.receiptSigner, call, entry, receipt, core))
       core.ledger.setVerification(

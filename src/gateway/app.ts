@@ -1,5 +1,6 @@
 import { type Context, Hono } from 'hono'
 import { RateLimiter } from '../billing/rate-limits.ts'
+import { DEFAULT_MAX_OUTPUT_TOKENS } from '../billing/worst-case-fee.ts'
 import { clientSignal, nodeResponse, requestHeader } from '../http/node-request.ts'
 import { adminRoutes } from './admin/routes.ts'
 import { embeddingsAsBase64 } from './embeddings-encoding.ts'
@@ -28,10 +29,11 @@ import {
   validateImageGeneration,
   validateSpeech,
 } from './http/validate.ts'
-import { DEFAULT_MAX_OUTPUT_TOKENS, KeyAdmission } from './key-admission.ts'
+import { KeyAdmission } from './key-admission.ts'
 import { listModels } from './models.ts'
 import { receiptJson } from './receipts.ts'
 import { asResponsesError, deleteResponse, inputItems, responsesCall, storedResponse } from './responses/api.ts'
+import { routingControlsOf } from './routing-controls.ts'
 import { step } from './steps.ts'
 import { IMAGE_EDIT_FORM, TRANSCRIPTION_FORM, type UploadForm } from './upload-forms.ts'
 import { requirementOf } from './verification-policy.ts'
@@ -128,6 +130,10 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
       minVerification: requestHeader(c, 'x-zg-min-verification'),
       trustMode: requestHeader(c, 'x-0g-provider-trust-mode'),
     })
+    const controls = routingControlsOf(
+      (name) => requestHeader(c, name) ?? undefined,
+      c.get('apiKey').policy?.routing ?? undefined,
+    )
     // The key's policy, for keys that have one: checked here, before forward() dispatches anything.
     const json = c.get('apiKey').policy && asked.body instanceof Uint8Array ? parsedBody(asked.body) : undefined
     const checked = keyAdmission.admission(c.get('apiKey'), {
@@ -145,7 +151,10 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
         }
       : asked
     const keyTimeouts = c.get('apiKey').policy?.timeouts
-    const req = requirement || keyTimeouts ? { ...admitted, requirement, timeouts: keyTimeouts ?? undefined } : admitted
+    const req =
+      requirement || keyTimeouts || controls
+        ? { ...admitted, requirement, timeouts: keyTimeouts ?? undefined, controls }
+        : admitted
     try {
       const response = await forward(core, req)
       requestIdOnResponse(c)

@@ -13,8 +13,9 @@ export type Attempt = {
   entry: CatalogEntry
   call: UpstreamCall
   upstream: UpstreamStart
-  /** When the call was sent (performance.now()), for its latency. */
+  /** When the call was sent (performance.now()), for its latency; its headers took firstByteMs. */
   started: number
+  firstByteMs: number
   /** A non-streamed answer's body, read within the caps and checked to be what the endpoint promises. */
   body?: Buffer
 }
@@ -23,11 +24,23 @@ export type Attempt = {
 export class ProviderFailure extends Error {
   override name = 'ProviderFailure'
   readonly error: GatewayError
+  /** The provider's Retry-After: it is not chosen again before then. */
+  readonly retryAfterMs: number | undefined
 
-  constructor(error: GatewayError) {
+  constructor(error: GatewayError, retryAfterMs?: number) {
     super(error.message)
     this.error = error
+    this.retryAfterMs = retryAfterMs
   }
+}
+
+/** Retry-After in seconds or as an HTTP date, in ms from now; undefined when absent or unreadable. */
+export function retryAfterMs(value: unknown, now = Date.now()): number | undefined {
+  if (typeof value !== 'string' || !value.trim()) return undefined
+  const seconds = Number(value)
+  if (Number.isFinite(seconds)) return seconds > 0 ? Math.min(seconds, 3600) * 1000 : undefined
+  const at = Date.parse(value)
+  return Number.isNaN(at) || at <= now ? undefined : Math.min(at - now, 3600_000)
 }
 
 const clientClosed = () =>
@@ -55,7 +68,7 @@ export async function attempt(
     const started = performance.now()
     const remaining = Math.max(1, Math.floor(deadline - started))
     // A stream's headers come first; a non-streamed answer's come with it, so they may take the whole deadline.
-    const firstByteMs = req.stream ? Math.min(timeouts.firstByteMs, remaining) : remaining
+    const headersMs = req.stream ? Math.min(timeouts.firstByteMs, remaining) : remaining
     const call = new UpstreamCall(req.signal)
     let upstream: UpstreamStart
     try {
@@ -76,7 +89,7 @@ export async function attempt(
             'x-request-id': req.requestId,
           },
           body: req.body instanceof Uint8Array ? req.body : req.body(),
-          headersTimeout: firstByteMs,
+          headersTimeout: headersMs,
           bodyTimeout: 0,
         },
         call,
@@ -93,7 +106,7 @@ export async function attempt(
       if (err instanceof GatewayError && err.status < 500) throw err
       throw new ProviderFailure(
         err instanceof undiciErrors.HeadersTimeoutError
-          ? timedOut(entry, firstByteMs)
+          ? timedOut(entry, headersMs)
           : err instanceof GatewayError
             ? err
             : new GatewayError(502, `provider ${entry.provider} is unreachable: ${(err as Error).message}`, {
@@ -121,8 +134,9 @@ export async function attempt(
         text,
         typeof retryAfter === 'string' ? retryAfter : undefined,
       )
-      throw worthFailover(upstream.statusCode) ? new ProviderFailure(error) : error
+      throw worthFailover(upstream.statusCode) ? new ProviderFailure(error, retryAfterMs(retryAfter)) : error
     }
+    const firstByteMs = performance.now() - started
     const contentType = String(upstream.headers['content-type'] ?? '')
     if (req.stream) {
       // An error page or a JSON body where a stream was asked for: nothing reached the client yet, so try another.
@@ -130,12 +144,12 @@ export async function attempt(
         call.abort()
         throw new ProviderFailure(protocolError(entry, `answered ${contentType || 'no content type'}, not a stream`))
       }
-      return { entry, call, upstream, started }
+      return { entry, call, upstream, started, firstByteMs }
     }
     const body = await wholeBody(call, entry, limits.maxBodyBytes, deadline, req)
     const wrong = notAsPromised(req.endpoint, contentType, body)
     if (wrong) throw new ProviderFailure(protocolError(entry, wrong))
-    return { entry, call, upstream, started, body }
+    return { entry, call, upstream, started, firstByteMs, body }
   }
 }
 

@@ -1,6 +1,6 @@
 import type { Agent } from 'undici'
-import { fetchJsonGuarded } from '../attestation/guarded-json.ts'
 import { type Receipt, type VerifyDeliveryParams, verifyDelivery } from '../attestation/response-verifier.ts'
+import { fetchJsonGuarded } from '../http/guarded-json.ts'
 
 /** One delivery to check: the bodies already reduced to their sha256, so nothing large is held while it waits. */
 export type Delivery = Omit<VerifyDeliveryParams, 'fetchJson'>

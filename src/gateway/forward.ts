@@ -9,6 +9,8 @@ import type { UsageLedger } from '../billing/usage-ledger.ts'
 import type { ClientSignal } from '../http/node-request.ts'
 import type { ProviderCatalog } from '../providers/catalog.ts'
 import type { ModelAliases } from '../providers/model-aliases.ts'
+import type { Prober } from '../providers/probes.ts'
+import type { RoutingControls } from '../providers/ranking.ts'
 import type { Router } from '../providers/router.ts'
 import { attempt, ProviderFailure } from './attempt.ts'
 import type { DeliveryVerifier } from './delivery-verifier.ts'
@@ -52,6 +54,8 @@ export type GatewayCore = {
   log: (line: string) => void
   /** Fired when a receipt is known (tests, metrics). */
   onReceipt?: (requestId: string, receipt: Receipt) => void
+  /** Active probes of open, failing and idle providers. */
+  prober?: Prober
   /** On-chain charges against the ledger, kept current in the background (GET /admin/reconciliation). */
   reconciler?: Reconciler
 }
@@ -91,6 +95,8 @@ export type ForwardRequest = {
   requirement?: VerificationRequirement
   /** The key's own timeouts, over the gateway's. */
   timeouts?: KeyTimeouts
+  /** Routing controls of the request and its key (pin, sort, fallbacks, price ceilings: docs/routing.md). */
+  controls?: RoutingControls
 }
 
 /** A provider's answer turned into another API's answer, as relay() writes it to the client. */
@@ -128,7 +134,7 @@ export async function forward(core: GatewayCore, asked: ForwardRequest): Promise
       return relay(core, req, await attempt(core, req, entry, deadline), tried)
     } catch (err) {
       if (!(err instanceof ProviderFailure)) throw err
-      core.router.reportFailure(entry.provider)
+      core.router.reportFailure(entry.provider, err.retryAfterMs)
       last = err.error
     }
   }

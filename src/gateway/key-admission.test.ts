@@ -3,9 +3,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { RateLimiter } from '../billing/rate-limits.ts'
+import { worstCaseFee as billingWorstCase, DEFAULT_MAX_OUTPUT_TOKENS } from '../billing/worst-case-fee.ts'
 import type { CatalogEntry } from '../providers/catalog.ts'
 import { ApiKeyStore } from './http/api-keys.ts'
-import { DEFAULT_MAX_OUTPUT_TOKENS, KeyAdmission, worstCaseFee } from './key-admission.ts'
+import { type AdmissionRequest, KeyAdmission } from './key-admission.ts'
+
+const worstCaseFee = (r: AdmissionRequest, prices: { inputPrice: bigint; outputPrice: bigint }) =>
+  billingWorstCase(r.endpoint, r.json, r.bodyBytes, prices)
 
 const dirs: string[] = []
 afterEach(() => {

@@ -1,18 +1,11 @@
 import type { Budgets, Reservation } from '../billing/budgets.ts'
-import { estimateFee, type Usage } from '../billing/pricing.ts'
+import type { Usage } from '../billing/pricing.ts'
 import type { RateLimiter } from '../billing/rate-limits.ts'
+import { DEFAULT_MAX_OUTPUT_TOKENS, statedMaxTokens, worstCaseFee } from '../billing/worst-case-fee.ts'
 import { format0G } from '../chain/units.ts'
 import type { CatalogEntry } from '../providers/catalog.ts'
 import type { ApiKeyIdentity } from './http/api-keys.ts'
 import { GatewayError } from './http/openai-error.ts'
-
-/**
- * The output cap of a chat or completion call that names none, on a key with a budget: reserved, and sent to the
- * provider as max_tokens, so the call cannot write past what it reserved (the catalog knows no context lengths).
- */
-export const DEFAULT_MAX_OUTPUT_TOKENS = 4096n
-
-const TEXT_ENDPOINTS = new Set(['chat/completions', 'completions'])
 
 /** One call's per-key checks, as forward() sees them: it narrows candidates on admission and settles on record. */
 export type Admission = {
@@ -33,26 +26,13 @@ export type AdmissionRequest = {
   bodyBytes: number
 }
 
-const positive = (v: unknown): bigint | undefined =>
-  typeof v === 'number' && Number.isInteger(v) && v > 0 ? BigInt(v) : undefined
-
-/** The most a call may be billed at these prices: its input estimate, plus its output cap for text. */
-export function worstCaseFee(req: AdmissionRequest, prices: { inputPrice: bigint; outputPrice: bigint }): bigint {
-  const input = estimateFee(req.endpoint, req.json, req.bodyBytes, prices)
-  if (!TEXT_ENDPOINTS.has(req.endpoint)) return input
-  const j = req.json ?? {}
-  return input + (statedMaxTokens(j) ?? DEFAULT_MAX_OUTPUT_TOKENS) * (positive(j.n) ?? 1n) * prices.outputPrice
-}
-
-const statedMaxTokens = (j: Record<string, unknown>) =>
-  positive(j.max_completion_tokens) ?? positive(j.max_tokens) ?? positive(j.max_output_tokens)
-
 /**
- * The body a budgeted text call goes out with: its own when it states an output cap, else with max_tokens set to
- * the cap its reservation assumed.
+ * The body a budgeted chat call goes out with: its own when it states an output cap, else with max_tokens set to
+ * the cap its reservation assumed (a completion without one writes the API's default 16 anyway).
  */
 export function cappedBody(req: AdmissionRequest): Uint8Array | undefined {
-  if (!TEXT_ENDPOINTS.has(req.endpoint) || !req.json || statedMaxTokens(req.json) !== undefined) return undefined
+  if (req.endpoint !== 'chat/completions' || !req.json || statedMaxTokens(req.endpoint, req.json) !== undefined)
+    return undefined
   return Buffer.from(JSON.stringify({ ...req.json, max_tokens: Number(DEFAULT_MAX_OUTPUT_TOKENS) }))
 }
 
@@ -61,7 +41,7 @@ function tokenEstimate(req: AdmissionRequest): number {
   const j = req.json ?? {}
   const prompt = j.messages ?? j.prompt ?? j.input
   const bytes = prompt === undefined ? req.bodyBytes : Buffer.byteLength(JSON.stringify(prompt))
-  return Math.ceil(bytes / 4) + Number(statedMaxTokens(j) ?? 0n)
+  return Math.ceil(bytes / 4) + Number(statedMaxTokens(req.endpoint, j) ?? 0n)
 }
 
 /** The per-key policy: allowed models, verification level, budget and rate limits. */
@@ -117,7 +97,7 @@ export class KeyAdmission {
         // Any of them may serve the call (failover): hold what the dearest would charge.
         let worst = 0n
         for (const c of allowed) {
-          const fee = worstCaseFee(req, c)
+          const fee = worstCaseFee(req.endpoint, req.json, req.bodyBytes, c)
           if (fee > worst) worst = fee
         }
         const held = budgets.reserve(key.id, worst)

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Hex } from 'viem'
 import { providerLevel } from '../attestation/levels.ts'
+import { sha256Hex } from '../attestation/response-signature.ts'
 import { usageOfAnswer, withUsageCost } from '../billing/fee-annotation.ts'
 import { feeOf, usageFromBody } from '../billing/pricing.ts'
 import { SSE_HEADERS, SseUsageTap } from '../billing/sse-usage-tap.ts'
@@ -65,7 +67,7 @@ export function relay(core: GatewayCore, req: ForwardRequest, attempt: Attempt, 
 async function relayWhole(
   core: GatewayCore,
   req: ForwardRequest,
-  { entry, upstream, started }: Attempt,
+  { entry, upstream, started, firstByteMs }: Attempt,
   bytes: Buffer,
   tried: number,
 ): Promise<Response> {
@@ -85,11 +87,12 @@ async function relayWhole(
     const body = req.translate ? req.translate.json(costed) : costed
     const recorded = settleAfter(core, req, entry, {
       status: 200,
-      bytes,
+      responseSha256: () => sha256Hex(bytes),
       usage: () => usage,
       resKey,
       signature: field(upstream.headers, 'zg-res-signature') as Hex | null,
       latencyMs,
+      firstByteMs,
       deliveredBytes: body.length,
     })
     const clientType = req.translate ? 'application/json' : contentType
@@ -109,7 +112,7 @@ async function relayWhole(
 function relayStream(
   core: GatewayCore,
   req: ForwardRequest,
-  { entry, upstream, call, started }: Attempt,
+  { entry, upstream, call, started, firstByteMs }: Attempt,
   tried: number,
 ): Response {
   const contentType = String(upstream.headers['content-type'])
@@ -131,7 +134,8 @@ function relayStream(
   const translator = req.translate?.stream()
   const forClient = (bytes: Buffer): Uint8Array => (translator ? translator.push(bytes) : bytes)
   const failure = (message: string) => (translator ? translator.fail(message) : sseErrorEvent(message))
-  const received: Buffer[] = []
+  // Hashed as it passes, rather than held whole until the end: a long stream costs no memory for its check.
+  const hash = createHash('sha256')
   let lastSent = Date.now()
   let keepAlive: NodeJS.Timeout | undefined
   let finished = false
@@ -143,14 +147,15 @@ function relayStream(
     const latencyMs = performance.now() - started
     return settleAfter(core, req, entry, {
       status,
-      // A stream cut short is not checked (nothing signed covers it): its bytes are not needed.
-      bytes: cutShort ? Buffer.alloc(0) : Buffer.concat(received),
+      responseSha256: () => hash.digest('hex'),
       usage: () => (tap.usage ? usageOf(tap.usage) : undefined),
       resKey,
       // A zg-gateway node sends a stream's signature as a trailer; undici has it by the body's end (a stream the
       // provider itself ended with an error event is signed too).
       signature: cutShort ? null : (field(call.trailers, 'zg-res-signature') as Hex | null),
       latencyMs,
+      firstByteMs,
+      transfer: { bytes: receivedBytes, ms: latencyMs - firstByteMs },
       deliveredBytes,
       cutShort,
     })
@@ -181,7 +186,7 @@ function relayStream(
         receivedBytes > maxStreamBytes ? `a stream over ${maxStreamBytes}` : `an event over ${maxSseLineBytes}`
       return cutOff(`provider ${entry.provider} sent ${what} bytes`)
     }
-    received.push(chunk)
+    hash.update(chunk)
     const out = forClient(tap.push(chunk))
     if (!out.length) return
     lastSent = Date.now()
@@ -214,12 +219,11 @@ function relayStream(
   const cutOff = (message: string) => {
     if (finished) return
     core.router.reportFailure(entry.provider)
-    const tail = forClient(tap.flush())
-    sink.write(Buffer.concat([tail, failure(message)]))
+    // An unfinished event is dropped, not sent half: the client's parser must read the error event whole.
+    tap.flush()
+    sink.write(failure(message))
     finish(502, { by: 'connection', reason: message })
     call.abort()
-    // What was buffered of it goes with it.
-    received.length = 0
     sink.end()
   }
   const onError = (err: Error) => {

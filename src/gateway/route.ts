@@ -1,4 +1,5 @@
 import type { CatalogEntry } from '../providers/catalog.ts'
+import type { RoutingControls } from '../providers/ranking.ts'
 import type { ForwardRequest, GatewayCore } from './forward.ts'
 import { GatewayError, modelNotFound } from './http/openai-error.ts'
 import { meetRequirement } from './verification-policy.ts'
@@ -27,7 +28,7 @@ export async function route(
 ): Promise<{ req: ForwardRequest; candidates: readonly CatalogEntry[] }> {
   // Most calls name a real model: no alias, no copy.
   const req = core.aliases.size ? retargeted(core, asked) : asked
-  const routed = core.router.candidates(req.model)
+  const routed = core.router.candidates(req.model, req.controls)
   const eligible = req.requirement
     ? await meetRequirement(req.model, routed, req.requirement, core.attestations)
     : routed
@@ -42,5 +43,21 @@ export async function route(
         '(POST /admin/funding/{provider}/resume).',
     )
   }
+  if (req.controls && core.router.candidates(req.model).length) {
+    throw unavailable(
+      `No provider of model ${req.model} meets this call's routing controls ` +
+        `(${describeControls(req.controls)}); without them, ${core.router.candidates(req.model).length} could serve it.`,
+    )
+  }
   throw unavailable(`no provider is available for model ${req.model}`)
+}
+
+function describeControls(c: RoutingControls): string {
+  return [
+    c.provider && `provider ${c.provider}${c.allowFallbacks ? '' : ', no fallbacks'}`,
+    c.maxPricePrompt !== undefined && `prompt price at most ${c.maxPricePrompt} neuron a token`,
+    c.maxPriceCompletion !== undefined && `completion price at most ${c.maxPriceCompletion} neuron a token`,
+  ]
+    .filter(Boolean)
+    .join('; ')
 }

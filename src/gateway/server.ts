@@ -12,7 +12,9 @@ import { createZgClients } from '../chain/clients.ts'
 import type { ZgNetwork } from '../chain/networks.ts'
 import { listenApp } from '../http/listen.ts'
 import { ProviderCatalog } from '../providers/catalog.ts'
+import type { HealthOptions } from '../providers/health.ts'
 import { ModelAliases } from '../providers/model-aliases.ts'
+import { modelsProbe, Prober } from '../providers/probes.ts'
 import { createProviderAgent } from '../providers/provider-agent.ts'
 import { Router } from '../providers/router.ts'
 import { type GatewayReconcilerOptions, startGatewayReconciler } from './admin/reconciliation.ts'
@@ -49,6 +51,8 @@ export type GatewayOptions = {
   /** The escrow funding policy: reserve, dispute threshold, spend window, background interval. */
   funding?: Pick<EscrowOptions, 'reserve' | 'minTopUp' | 'spendWindowMs' | 'disputes' | 'intervalMs'>
   keepAliveMs?: number
+  /** The circuit breakers (threshold, cool-down, …; src/providers/health.ts) and the active probes' period. */
+  health?: HealthOptions & { probeIntervalMs?: number }
   /** How long the gateway waits on a provider; defaults in upstream-limits.ts. */
   timeouts?: Partial<UpstreamTimeouts>
   /** How much it reads of a provider's answer. */
@@ -102,7 +106,8 @@ export async function createGatewayCore(options: GatewayOptions) {
   const offPath = new OffPathQueue()
   const core: GatewayCore = {
     catalog,
-    router: new Router({ catalog }),
+    // Ranked by escrow headroom among the rest: the funding policy's last view of each sub-account.
+    router: new Router({ catalog, headroom: (provider) => core.escrow?.headroom(provider), ...options.health }),
     tokens: new SessionTokenCache({ clients, account: options.wallet }),
     escrow:
       options.autoFund === false
@@ -159,6 +164,14 @@ export async function createGatewayCore(options: GatewayOptions) {
   await catalog.start().then(() => {
     ready = true
   })
+  // Open circuits, providers whose last call failed and idle ones are probed, so no user's call pays for the test.
+  core.prober = new Prober({
+    router: core.router,
+    entries: () => core.catalog.entries(),
+    probe: modelsProbe({ dispatcher, timeoutMs: timeouts.firstByteMs }),
+    intervalMs: options.health?.probeIntervalMs,
+  })
+  core.prober.start()
   if (options.reconciliation !== false) {
     core.reconciler = startGatewayReconciler(core, {
       clients,
@@ -211,6 +224,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
  */
 export async function closeGatewayCore(core: GatewayCore, keys: ApiKeyStore, drain?: () => Promise<void>) {
   await core.catalog.stop()
+  await core.prober?.stop()
   core.escrow?.close()
   await core.reconciler?.stop()
   await drain?.()

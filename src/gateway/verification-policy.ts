@@ -41,7 +41,8 @@ export function requirementOf(
   return minLevel === 'none' && !teeOnly ? undefined : { minLevel, teeOnly }
 }
 
-function badHeader(name: string, value: string, expected: string): GatewayError {
+/** A 400 naming a request header the gateway cannot read, and what it must be. */
+export function badHeader(name: string, value: string, expected: string): GatewayError {
   return new GatewayError(400, `The ${name} header must be ${expected}, not ${JSON.stringify(value.slice(0, 40))}.`, {
     type: 'invalid_request_error',
     code: 'invalid_header',

@@ -5,6 +5,10 @@ export type GuardedJsonOptions = {
   timeoutMs: number
   /** Body size cap, enforced while reading: a Content-Length can lie or be absent. */
   maxBytes: number
+  /** More request headers (an authorization). */
+  headers?: Record<string, string>
+  /** Aborts the exchange early (a caller shutting down). */
+  signal?: AbortSignal
 }
 
 export type GuardedJsonResponse = {
@@ -32,7 +36,7 @@ export class GuardedFetchError extends Error {
  * where), and the body is read up to `maxBytes`, the connection torn down past it.
  */
 export async function fetchJsonGuarded(
-  dispatcher: Dispatcher,
+  dispatcher: Dispatcher | undefined,
   url: string,
   options: GuardedJsonOptions,
 ): Promise<GuardedJsonResponse> {
@@ -71,18 +75,19 @@ export function guardedFetch(
 
 /** One GET through the guarded agent: redirects refused, the body read whole up to the cap. */
 async function getGuarded(
-  dispatcher: Dispatcher,
+  dispatcher: Dispatcher | undefined,
   url: string,
   options: GuardedJsonOptions,
   accept: string,
 ): Promise<{ statusCode: number; headers: Dispatcher.ResponseData['headers']; body: Buffer }> {
-  const signal = AbortSignal.timeout(options.timeoutMs)
+  const timeout = AbortSignal.timeout(options.timeoutMs)
+  const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout
   let res: Dispatcher.ResponseData
   try {
     res = await request(url, {
       method: 'GET',
       dispatcher,
-      headers: { accept },
+      headers: { accept, ...options.headers },
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
       signal,

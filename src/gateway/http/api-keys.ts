@@ -3,6 +3,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import { LRUCache } from 'lru-cache'
 import { isLevel, type VerificationLevel } from '../../attestation/levels.ts'
 import { BUDGET_PERIODS, type BudgetPeriod, SqliteBudgets } from '../../billing/budgets.ts'
+import type { RoutingControls } from '../../providers/ranking.ts'
 import type { KeyTimeouts } from '../upstream-limits.ts'
 
 /** Who a verified key belongs to; what request handlers and the usage ledger see. */
@@ -20,6 +21,8 @@ export type KeyPolicy = {
   teeOnly: boolean
   /** The key's own provider timeouts (first byte, total, idle), over the gateway's; null: the gateway's. */
   timeouts: KeyTimeouts | null
+  /** Routing defaults (pin, sort, fallbacks, price ceilings) its calls' headers override; null: none. */
+  routing: Partial<RoutingControls> | null
   /** Neuron per period (or in all), null: unlimited. */
   budget: bigint | null
   budgetPeriod: BudgetPeriod | null
@@ -47,6 +50,7 @@ export type ApiKeyInfo = {
   minVerification: MinVerification
   teeOnly: boolean
   timeouts: KeyTimeouts | null
+  routing: Record<string, unknown> | null
   /** Neuron, as decimal text. */
   budget: string | null
   budgetPeriod: BudgetPeriod | null
@@ -87,6 +91,7 @@ type Row = {
   min_verification: string
   tee_only: number
   timeouts: string | null
+  routing: string | null
   budget: string | null
   budget_period: string | null
   spent: string
@@ -103,6 +108,7 @@ const POLICY_COLUMNS: Record<string, string> = {
   min_verification: "TEXT NOT NULL DEFAULT 'none'",
   tee_only: 'INTEGER NOT NULL DEFAULT 0',
   timeouts: 'TEXT',
+  routing: 'TEXT',
   budget: 'TEXT',
   budget_period: 'TEXT',
   spent: "TEXT NOT NULL DEFAULT '0'",
@@ -196,6 +202,10 @@ export class ApiKeyStore {
     set('min_verification', settings.minVerification)
     set('tee_only', settings.teeOnly === undefined ? undefined : settings.teeOnly ? 1 : 0)
     set(
+      'routing',
+      settings.routing === undefined ? undefined : settings.routing === null ? null : routingJson(settings.routing),
+    )
+    set(
       'timeouts',
       settings.timeouts === undefined
         ? undefined
@@ -256,6 +266,7 @@ export class ApiKeyStore {
       minVerification: policy.minVerification,
       teeOnly: policy.teeOnly,
       timeouts: policy.timeouts,
+      routing: row.routing ? (JSON.parse(row.routing) as Record<string, unknown>) : null,
       budget: row.budget,
       budgetPeriod: policy.budgetPeriod,
       spent: (budget?.spent ?? 0n).toString(),
@@ -340,6 +351,7 @@ function policyOf(row: Row): KeyPolicy {
     minVerification: isLevel(row.min_verification) ? row.min_verification : 'none',
     teeOnly: row.tee_only === 1,
     timeouts: row.timeouts ? (JSON.parse(row.timeouts) as KeyTimeouts) : null,
+    routing: row.routing ? routingOf(row.routing) : null,
     budget: row.budget === null ? null : BigInt(row.budget),
     budgetPeriod: (row.budget_period as BudgetPeriod | null) ?? null,
     rpm: row.rpm,
@@ -399,4 +411,21 @@ function randomBase62(length: number): string {
 
 function iso(ms: number): string {
   return new Date(ms).toISOString()
+}
+
+/** A key's routing defaults as stored: prices as decimal text (bigint has no JSON form). */
+function routingJson(r: Partial<RoutingControls>): string {
+  return JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))
+}
+
+function routingOf(text: string): Partial<RoutingControls> {
+  const r = JSON.parse(text) as Record<string, unknown>
+  const price = (v: unknown) => (typeof v === 'string' ? BigInt(v) : undefined)
+  return {
+    ...(typeof r.provider === 'string' && { provider: r.provider as RoutingControls['provider'] }),
+    ...(typeof r.sort === 'string' && { sort: r.sort as RoutingControls['sort'] }),
+    ...(typeof r.allowFallbacks === 'boolean' && { allowFallbacks: r.allowFallbacks }),
+    ...(price(r.maxPricePrompt) !== undefined && { maxPricePrompt: price(r.maxPricePrompt) }),
+    ...(price(r.maxPriceCompletion) !== undefined && { maxPriceCompletion: price(r.maxPriceCompletion) }),
+  }
 }

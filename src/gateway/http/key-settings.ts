@@ -1,4 +1,5 @@
 import { parse0G } from '../../chain/units.ts'
+import { ROUTING_HEADERS, routingControlsOf } from '../routing-controls.ts'
 import type { KeySettings, MinVerification } from './api-keys.ts'
 
 /**
@@ -26,6 +27,7 @@ export function parseKeySettings(input: Record<string, unknown>): KeySettings {
   if (has('min_verification')) out.minVerification = (input.min_verification ?? 'none') as MinVerification
   if (has('tee_only')) out.teeOnly = (input.tee_only ?? false) as boolean
   if (has('timeouts')) out.timeouts = timeoutsOf(input.timeouts, fail)
+  if (has('routing')) out.routing = routingSettingOf(input.routing, fail)
   if (has('budget')) {
     const v = input.budget
     out.budget =
@@ -61,4 +63,29 @@ function timeoutsOf(value: unknown, fail: (message: string) => never): KeySettin
         : fail(`timeouts.${k} is a positive number of milliseconds`)
   }
   return out
+}
+
+/** Settings names of the routing defaults, and the request headers they stand for (read by the same parser). */
+const ROUTING_SETTINGS: Record<string, string> = {
+  provider: ROUTING_HEADERS.provider,
+  sort: ROUTING_HEADERS.sort,
+  allow_fallbacks: ROUTING_HEADERS.allowFallbacks,
+  max_price_prompt: ROUTING_HEADERS.maxPricePrompt,
+  max_price_completion: ROUTING_HEADERS.maxPriceCompletion,
+}
+
+/** `routing` as JSON: `{provider, sort, allow_fallbacks, max_price_prompt, max_price_completion}`, or null. */
+function routingSettingOf(value: unknown, fail: (message: string) => never): KeySettings['routing'] {
+  if (value === null) return null
+  if (typeof value !== 'object' || Array.isArray(value)) return fail('routing is an object')
+  const headers: Record<string, string> = {}
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    const header = ROUTING_SETTINGS[k] ?? fail(`routing takes ${Object.keys(ROUTING_SETTINGS).join(', ')}, not ${k}`)
+    headers[header] = String(v)
+  }
+  try {
+    return routingControlsOf((name) => headers[name]) ?? null
+  } catch (err) {
+    return fail(`routing: ${(err as Error).message}`)
+  }
 }
