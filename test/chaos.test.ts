@@ -144,7 +144,8 @@ beforeAll(async () => {
       join(m.dataDir, 'gateway'),
       ...chainArgs,
     ],
-    { ZG_PRIVATE_KEY: anvilPrivateKey(WALLET) },
+    // As the Dockerfile runs it: glibc hands large freed buffers back to the system (docs/performance.md).
+    { ZG_PRIVATE_KEY: anvilPrivateKey(WALLET), MALLOC_MMAP_THRESHOLD_: '65536' },
   )
 }, 120_000)
 
@@ -217,7 +218,7 @@ describe('a provider that answers garbage', () => {
     }
   }, 60_000)
 
-  it('64 MB, and an answer or a stream that never ends: a clean end, and memory bounded by the caps', async () => {
+  it('64 MB, and an answer or a stream that never ends: a clean end, and the memory comes back', async () => {
     const before = rss()
     const huge = await chat({ pin: rogueAddress('huge') })
     expect(huge.status).toBe(200)
@@ -238,18 +239,11 @@ describe('a provider that answers garbage', () => {
       expect(JSON.parse(seen.at(-1)!).error.message).toMatch(/sent a stream over \d+ bytes/)
     }
     await round()
-    // The gateway still serves. What it read of the garbage is let go: the first round leaves the allocator's
-    // high-water mark (within the 32 MB answer cap), and more rounds add nothing to it.
-    expect((await chat()).status).toBe(200)
-    const afterFirst = rss()
-    expect(afterFirst - before).toBeLessThan(48 * 1024 * 1024)
     await round()
     await round()
+    // The gateway still serves, and what it read of the garbage is given back.
     expect((await chat()).status).toBe(200)
-    await vi.waitFor(() => expect(rss() - afterFirst).toBeLessThan(20 * 1024 * 1024), {
-      timeout: 20_000,
-      interval: 500,
-    })
+    await vi.waitFor(() => expect(rss() - before).toBeLessThan(20 * 1024 * 1024), { timeout: 20_000, interval: 500 })
   }, 120_000)
 
   it('a stream that stalls mid-way ends with an error event after the idle timeout', async () => {
