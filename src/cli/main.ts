@@ -17,6 +17,15 @@ const topLevel: Record<string, () => Promise<Command>> = {
   dev: async () => (await import('./dev.ts')).devCommand,
   serve: async () => (await import('./serve.ts')).serveCommand,
   usage: async () => (await import('./usage.ts')).usageCommand,
+  doctor: async () => (await import('./doctor.ts')).doctorCommand,
+}
+
+/** `completion bash|zsh`: the shell completion script, built from the commands themselves. */
+async function completion(shell: string | undefined): Promise<string> {
+  const { completionScript, completionTree } = await import('./completion.ts')
+  const load = async <T>(loaders: Record<string, () => Promise<T>>) =>
+    Object.fromEntries(await Promise.all(Object.entries(loaders).map(async ([n, l]) => [n, await l()] as const)))
+  return completionScript(shell, completionTree(await load(topLevel), await load(groups)))
 }
 
 async function summaries(loaders: Record<string, () => Promise<{ summary: string }>>): Promise<string[]> {
@@ -27,7 +36,7 @@ async function summaries(loaders: Record<string, () => Promise<{ summary: string
 async function help(): Promise<string> {
   const c = await summaries(topLevel)
   const g = await summaries(groups)
-  return `Usage: zg-gateway <command> [options]\n\nOpenAI-compatible gateway and provider node for the 0G Compute Network.\n\nCommands:\n${c.join('\n')}\n${g.join('\n')}\n\nRun zg-gateway <command> --help for details.\n`
+  return `Usage: zg-gateway <command> [options]\n\nOpenAI-compatible gateway and provider node for the 0G Compute Network.\n\nCommands:\n${c.join('\n')}\n${g.join('\n')}\n  ${'completion'.padEnd(10)}  Print a shell completion script: source <(zg-gateway completion bash)\n\nRun zg-gateway <command> --help for details.\n`
 }
 
 /** Runs the CLI; returns the exit code. Errors are printed as one clear line (or JSON with --json). */
@@ -38,6 +47,10 @@ export async function main(argv: string[]): Promise<number> {
     if (!first || first === '--help' || first === '-h' || first === 'help') {
       process.stdout.write(await help())
       return first ? 0 : 1
+    }
+    if (first === 'completion') {
+      process.stdout.write(await completion(second))
+      return 0
     }
     if (Object.hasOwn(topLevel, first)) {
       const command = await topLevel[first]!()
