@@ -62,6 +62,8 @@ describe('zg-gateway account (CLI)', () => {
     expect(out).toMatchObject({ action: 'create', user: ME, amount: parseEther('3').toString() })
     expect(out.txHash).toMatch(/^0x[0-9a-f]{64}$/)
     expect(r.stdout).not.toContain(KEY.slice(2))
+    // --json keeps stderr free of progress lines.
+    expect(r.stderr).not.toMatch(/sending the transaction/)
   })
 
   it('shows the ledger as text and as JSON', async () => {
@@ -122,5 +124,13 @@ describe('zg-gateway account (CLI)', () => {
       expect(r.stdout).toContain(`zg-gateway account ${c}`)
       expect(r.stdout).toContain('--json')
     }
+  })
+
+  it('says what a transaction is waiting for, on stderr', async () => {
+    const r = await cli(['account', 'deposit', '--amount', '1', ...chainArgs])
+    expect(r.code).toBe(0)
+    expect(r.stderr).toMatch(
+      /depositFund: sending the transaction…\ndepositFund: tx 0x[0-9a-f]{64} sent, waiting for it to be mined…\ndepositFund: mined in block \d+/,
+    )
   })
 })

@@ -19,6 +19,8 @@ export type ZgClients = {
   network: ZgNetwork
   publicClient: ZgPublicClient
   walletClient?: ZgWalletClient
+  /** Told what a transaction is waiting for (the CLI prints it, so a slow chain is not a silent one). */
+  progress?: (line: string) => void
 }
 
 /** A ZgClients whose wallet is known to be present. */

@@ -12,7 +12,7 @@ export async function writeContract<
   const abi extends Abi,
   functionName extends ContractFunctionName<abi, 'nonpayable' | 'payable'>,
 >(
-  clients: Pick<ZgClients, 'publicClient' | 'walletClient'>,
+  clients: Pick<ZgClients, 'publicClient' | 'walletClient' | 'progress'>,
   params: {
     address: `0x${string}`
     abi: abi
@@ -28,8 +28,11 @@ export async function writeContract<
       ...(params as any),
       account: wallet.account,
     })
+    clients.progress?.(`${String(params.functionName)}: sending the transaction…`)
     const hash = await wallet.writeContract(request)
+    clients.progress?.(`${String(params.functionName)}: tx ${hash} sent, waiting for it to be mined…`)
     const receipt = await clients.publicClient.waitForTransactionReceipt({ hash })
+    clients.progress?.(`${String(params.functionName)}: mined in block ${receipt.blockNumber}`)
     if (receipt.status !== 'success') {
       throw new Error(`${String(params.functionName)} transaction ${hash} reverted`)
     }

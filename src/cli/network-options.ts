@@ -66,5 +66,7 @@ export async function clientsFrom(values: Values, needWallet: boolean): Promise<
   if (needWallet && !account) {
     throw new UsageError('No wallet: set ZG_PRIVATE_KEY or pass --key-file')
   }
-  return { ...createZgClients({ network, account }), address: account?.address }
+  // Progress goes to stderr, so stdout stays the answer (and --json stays parseable).
+  const progress = values.json ? undefined : (line: string) => process.stderr.write(`${line}\n`)
+  return { ...createZgClients({ network, account }), address: account?.address, progress }
 }
