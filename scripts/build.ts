@@ -10,10 +10,11 @@
  */
 
 import { execFileSync } from 'node:child_process'
-import { rmSync } from 'node:fs'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'rolldown'
+import { buildUi } from './build-ui.ts'
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)))
 const started = performance.now()
@@ -47,6 +48,10 @@ await build({
   },
   logLevel: 'warn',
 })
+
+// The web UI the gateway serves at / (src/gateway/ui-routes.ts reads dist/ui in the published package).
+mkdirSync(`${root}/dist/ui`, { recursive: true })
+for (const [name, bytes] of await buildUi()) writeFileSync(`${root}/dist/ui/${name}`, bytes)
 
 execFileSync(process.execPath, [`${root}/node_modules/typescript/bin/tsc`, '-p', 'tsconfig.build.json'], {
   cwd: root,

@@ -35,6 +35,7 @@ import { receiptJson } from './receipts.ts'
 import { asResponsesError, deleteResponse, inputItems, responsesCall, storedResponse } from './responses/api.ts'
 import { routingControlsOf } from './routing-controls.ts'
 import { step } from './steps.ts'
+import { uiRoutes } from './ui-routes.ts'
 import { IMAGE_EDIT_FORM, TRANSCRIPTION_FORM, type UploadForm } from './upload-forms.ts'
 import { requirementOf } from './verification-policy.ts'
 
@@ -107,6 +108,7 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
       ? c.json({ status: 'ready', providers: core.catalog.entries().length })
       : c.json({ status: 'starting' }, 503),
   )
+  app.route('/', uiRoutes())
 
   // Before authentication: a browser's preflight carries no API key.
   if (options.corsOrigins?.length) app.use('*', gatewayCors(options.corsOrigins))
