@@ -6,6 +6,7 @@ import { promisify } from 'node:util'
 import { type Address, type LocalAccount, parseEther, toHex } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import type { UsageLedger } from '../src/billing/usage-ledger.ts'
 import { addLedger } from '../src/chain/actions/add-ledger.ts'
 import { getAccount } from '../src/chain/actions/get-account.ts'
 import { getLedger } from '../src/chain/actions/get-ledger.ts'
@@ -213,7 +214,7 @@ describe('a fresh wallet with only a ledger deposit', () => {
     await vi.waitFor(() => expect(checkedCalls(g)).toBe(12), { timeout: 15_000 })
     // Its three calls come back disputed, as the delivery verifier would report them (a real dispute needs a lying
     // provider): in the usage ledger and to the policy.
-    const calls = g.core.ledger.calls().filter((c) => c.provider === tee.toLowerCase())
+    const calls = (await g.core.ledger.calls()).filter((c) => c.provider === tee.toLowerCase())
     expect(calls).toHaveLength(3)
     for (const call of calls) {
       g.core.ledger.setVerification(call.requestId, 'disputed', null, 'test')
@@ -236,7 +237,7 @@ describe('a fresh wallet with only a ledger deposit', () => {
     expect(row.reason).toMatch(/^stopped: 3 disputed/)
 
     // A restart on the same data dir keeps it stopped and routed away from.
-    g.core.ledger.flush()
+    ;(g.core.ledger as UsageLedger).flush()
     const again = await gatewayFor(me, 'fresh')
     expect(again.core.router.isFlagged(tee)).toBe(true)
     expect((await chat(again)).headers.get('x-zg-provider')).toBe(providerOf('chat-standard'))

@@ -5,6 +5,7 @@ import { type Address, parseEther } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createInsecureDevSigner } from '../src/attestation/dev-signer.ts'
 import type { TeeSigner } from '../src/attestation/tee-signer.ts'
+import type { UsageLedger } from '../src/billing/usage-ledger.ts'
 import { acknowledgeTEESignerByOwner } from '../src/chain/actions/acknowledge-tee-signer-by-owner.ts'
 import { addOrUpdateService } from '../src/chain/actions/add-or-update-service.ts'
 import { getAccount } from '../src/chain/actions/get-account.ts'
@@ -106,7 +107,7 @@ const embed = (input: string) => post('embeddings', { model: DEV_EMBEDDING_MODEL
 /** Waits until the ledger holds `count` calls, every one checked (verification no longer pending). */
 async function ledgerSettles(count: number) {
   for (let i = 0; i < 200; i++) {
-    const calls = gateway.core.ledger.calls()
+    const calls = await gateway.core.ledger.calls()
     if (calls.length >= count && calls.every((c) => c.verification !== 'pending')) return calls
     await new Promise((r) => setTimeout(r, 50))
   }
@@ -124,7 +125,7 @@ async function reconciliation(): Promise<{ rows: Row[]; flagged: Row[] }> {
 
 const rowOf = (r: { rows: Row[] }, provider: Address) => r.rows.find((x) => x.provider === provider)!
 const recordedFor = (provider: Address) =>
-  gateway.core.ledger.feesByProvider().find((f) => f.provider === provider.toLowerCase())!
+  (gateway.core.ledger as UsageLedger).feesByProvider().find((f) => f.provider === provider.toLowerCase())!
 const balanceWith = async (provider: Address) =>
   (await getAccount(m.user, { user: m.user.walletClient.account.address, provider }))!.balance
 

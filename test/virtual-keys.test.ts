@@ -77,7 +77,7 @@ describe('budgets', () => {
     }
     // Only admitted calls reached a provider.
     expect(stack.backend.stats.requests - before).toBe(ok.length)
-    const calls = stack.gateway.core.ledger.calls({ limit: 10_000 }).filter((c) => c.apiKeyId === key.id)
+    const calls = (await stack.gateway.core.ledger.calls({ limit: 10_000 })).filter((c) => c.apiKeyId === key.id)
     expect(calls).toHaveLength(ok.length)
     const total = calls.reduce((sum, c) => sum + c.fee, 0n)
     expect(total).toBeLessThanOrEqual(budget)
@@ -120,7 +120,7 @@ describe('budgets', () => {
     expect(statuses.filter((s) => s === 200).length).toBeGreaterThan(0)
     expect(statuses.every((s) => s === 200 || s === 429)).toBe(true)
     expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0)
-    const calls = stack.gateway.core.ledger.calls({ limit: 10_000 }).filter((c) => c.apiKeyId === key.id)
+    const calls = (await stack.gateway.core.ledger.calls({ limit: 10_000 })).filter((c) => c.apiKeyId === key.id)
     expect(calls).toHaveLength(statuses.filter((s) => s === 200).length)
     const total = calls.reduce((sum, c) => sum + c.fee, 0n)
     expect(total).toBeLessThanOrEqual(35_000_000_000_000_000n)

@@ -14,10 +14,10 @@ export type Refusal = { refused: true; remaining: bigint; budget: bigint }
  */
 export interface Budgets {
   /** Holds `amount` against the key's budget, or refuses when spent + reserved + amount would pass it. */
-  reserve(keyId: string, amount: bigint): Reservation | Refusal
+  reserve(keyId: string, amount: bigint): Reservation | Refusal | Promise<Reservation | Refusal>
   /** Replaces the reservation by the fee actually recorded (0n for a failed call). */
-  settle(reservation: Reservation, actual: bigint): void
-  state(keyId: string): BudgetState | undefined
+  settle(reservation: Reservation, actual: bigint): void | Promise<void>
+  state(keyId: string): BudgetState | undefined | Promise<BudgetState | undefined>
 }
 
 export type BudgetState = {
@@ -38,11 +38,35 @@ export function periodStart(period: BudgetPeriod, now: number): number {
   return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1)
 }
 
-type Row = {
+/** A key's budget columns, as both stores read them (amounts as decimal text). */
+export type BudgetRow = {
   budget: string | null
   budget_period: string | null
   spent: string
   period_start: number | null
+}
+
+/** The budget as of `now`: a period that has ended starts over with nothing spent (reservations in flight stay). */
+export function budgetState(row: BudgetRow, reserved: bigint, now: number): BudgetState {
+  const period = (row.budget_period as BudgetPeriod | null) ?? null
+  const budget = row.budget === null ? null : BigInt(row.budget)
+  let spent = BigInt(row.spent)
+  let start = row.period_start
+  if (period) {
+    const current = periodStart(period, now)
+    if (start === null || start < current) {
+      if (start !== null) spent = 0n
+      start = current
+    }
+  }
+  return { budget, period, spent, reserved, periodStart: start }
+}
+
+/** Whether holding `amount` more would pass the budget; the refusal says what remains. */
+export function overBudget(s: BudgetState, amount: bigint): Refusal | undefined {
+  if (s.budget === null || s.spent + s.reserved + amount <= s.budget) return undefined
+  const remaining = s.budget - s.spent - s.reserved
+  return { refused: true, remaining: remaining > 0n ? remaining : 0n, budget: s.budget }
 }
 
 /**
@@ -88,15 +112,12 @@ export class SqliteBudgets implements Budgets {
 
   reserve(keyId: string, amount: bigint): Reservation | Refusal {
     return this.#transaction(() => {
-      const row = this.#select.get(keyId) as Row | undefined
+      const row = this.#select.get(keyId) as BudgetRow | undefined
       const id = randomUUID()
       if (!row) return { id, keyId, amount: 0n }
       this.#sweep.run(keyId, this.#now() - RESERVATION_TTL_MS)
-      const s = this.#current(keyId, row)
-      if (s.budget !== null && s.spent + s.reserved + amount > s.budget) {
-        const remaining = s.budget - s.spent - s.reserved
-        return { refused: true, remaining: remaining > 0n ? remaining : 0n, budget: s.budget }
-      }
+      const refusal = overBudget(this.#current(keyId, row), amount)
+      if (refusal) return refusal
       this.#hold.run(id, keyId, amount.toString(), this.#now())
       return { id, keyId, amount }
     })
@@ -105,7 +126,7 @@ export class SqliteBudgets implements Budgets {
   settle(reservation: Reservation, actual: bigint): void {
     this.#transaction(() => {
       this.#drop.run(reservation.id)
-      const row = this.#select.get(reservation.keyId) as Row | undefined
+      const row = this.#select.get(reservation.keyId) as BudgetRow | undefined
       if (!row) return
       const s = this.#current(reservation.keyId, row)
       this.#update.run((s.spent + actual).toString(), s.periodStart, reservation.keyId)
@@ -113,28 +134,16 @@ export class SqliteBudgets implements Budgets {
   }
 
   state(keyId: string): BudgetState | undefined {
-    const row = this.#select.get(keyId) as Row | undefined
+    const row = this.#select.get(keyId) as BudgetRow | undefined
     return row && this.#current(keyId, row)
   }
 
-  /** The row as of now: a period that has ended starts over with nothing spent (reservations in flight stay). */
-  #current(keyId: string, row: Row): BudgetState {
-    const period = (row.budget_period as BudgetPeriod | null) ?? null
-    const budget = row.budget === null ? null : BigInt(row.budget)
-    let spent = BigInt(row.spent)
-    let start = row.period_start
-    if (period) {
-      const now = periodStart(period, this.#now())
-      if (start === null || start < now) {
-        if (start !== null) spent = 0n
-        start = now
-      }
-    }
+  #current(keyId: string, row: BudgetRow): BudgetState {
     let reserved = 0n
     for (const r of this.#held.all(keyId, this.#now() - RESERVATION_TTL_MS) as { amount: string }[]) {
       reserved += BigInt(r.amount)
     }
-    return { budget, period, spent, reserved, periodStart: start }
+    return budgetState(row, reserved, this.#now())
   }
 
   #transaction<T>(fn: () => T): T {

@@ -355,7 +355,7 @@ export type ReconcilerOptions = {
   /** The provider's unsettled fee for the user (the gateway asks with its session token). */
   unsettledFee: (provider: Address, signal: AbortSignal) => Promise<bigint>
   /** The ledger's fees per provider. */
-  ledgerTotals: () => LedgerTotals
+  ledgerTotals: () => LedgerTotals | Promise<LedgerTotals>
   /** Excess tolerated before a provider is flagged, in neuron. Default 0. */
   tolerance?: bigint
   /**
@@ -502,7 +502,7 @@ export class Reconciler {
     const providers = new Set([
       ...this.#state.settled.keys(),
       ...this.#state.balances.keys(),
-      ...o.ledgerTotals().map((l) => l.provider.toLowerCase()),
+      ...(await o.ledgerTotals()).map((l) => l.provider.toLowerCase()),
     ])
     const unsettled = new Map<string, bigint | Error>()
     await Promise.all(
@@ -525,7 +525,7 @@ export class Reconciler {
       settlements: this.#state.settlements,
       unknown: this.#state.unknown,
       unsettled,
-      ledger: o.ledgerTotals(),
+      ledger: await o.ledgerTotals(),
       tolerance,
     })
     const report: ReconciliationReport = {

@@ -54,7 +54,7 @@ export type SpendRow = Partial<Record<SpendDimension, string | null>> & {
   failed: number
 }
 
-const toCall = (r: Row): CallRecord => ({
+export const toCall = (r: Row): CallRecord => ({
   requestId: r.request_id as string,
   createdAt: r.created_at as number,
   apiKeyId: (r.api_key_id as string | null) ?? null,
@@ -75,6 +75,31 @@ const toCall = (r: Row): CallRecord => ({
   signedReceipt: (r.signed_receipt as string | null) ?? null,
 })
 
+type Awaitable<T> = T | Promise<T>
+
+/**
+ * What the gateway asks of its usage ledger: this file's SQLite one (one machine) or the Postgres one
+ * (postgres-usage-ledger.ts), shared by several instances.
+ */
+export interface CallLedger {
+  /** Resolves once the record is committed: the answer's last bytes wait for it. */
+  recordDurably(call: CallRecord): Promise<void>
+  setVerification(
+    requestId: string,
+    status: VerificationStatus,
+    level: string | null,
+    detail: string | null,
+    signedReceipt?: string | null,
+  ): void
+  get(requestId: string): Awaitable<CallRecord | undefined>
+  calls(params?: { since?: number; limit?: number }): Awaitable<CallRecord[]>
+  feesByProvider(): Awaitable<Array<{ provider: Address; calls: number; fee: bigint; verifiedFee: bigint }>>
+  spend(params?: { since?: number; by?: readonly SpendDimension[] }): Awaitable<SpendRow[]>
+  markResumed(provider: Address, at: number): Awaitable<void>
+  resumes(): Awaitable<Map<string, number>>
+  close(): Awaitable<void>
+}
+
 /**
  * The gateway's own record of every proxied call and its verification receipt (node:sqlite, WAL). It is what
  * `zg-gateway usage` reports and what the escrow policy funds from: only verified fees are replenished.
@@ -86,7 +111,7 @@ const toCall = (r: Row): CallRecord => ({
  * see everything, and `close()` commits what is left. What a crash can lose is the last few milliseconds of records;
  * the fees themselves are the provider's to record and the chain's to settle.
  */
-export class UsageLedger {
+export class UsageLedger implements CallLedger {
   readonly #db: DatabaseSync
   readonly #insert: StatementSync
   readonly #verify: StatementSync

@@ -15,7 +15,7 @@ describe('usage report options', () => {
     expect(() => parseBy('colour')).toThrow(/not colour/)
   })
 
-  it('totals the rows and checksums providers', () => {
+  it('totals the rows and checksums providers', async () => {
     const ledger = new UsageLedger(':memory:')
     ledger.record({
       requestId: 'r1',
@@ -36,7 +36,7 @@ describe('usage report options', () => {
       verificationLevel: null,
       verificationDetail: null,
     })
-    const report = usageReport(ledger, { by: ['provider', 'key'] })
+    const report = await usageReport(ledger, { by: ['provider', 'key'] })
     expect(report).toMatchObject({ by: ['key', 'provider'], calls: 1, verified: 1, total: 3n, verifiedTotal: 3n })
     expect(report.rows[0]).toMatchObject({ key: 'k1', provider: '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC' })
     ledger.close()

@@ -1,5 +1,5 @@
 import { getAddress } from 'viem'
-import { SPEND_DIMENSIONS, type SpendDimension, type SpendRow, type UsageLedger } from './usage-ledger.ts'
+import { type CallLedger, SPEND_DIMENSIONS, type SpendDimension, type SpendRow } from './usage-ledger.ts'
 
 const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 
@@ -37,11 +37,14 @@ export type UsageReport = {
 }
 
 /** The spend report that the CLI and `GET /admin/usage` both give (fees in neuron; providers checksummed). */
-export function usageReport(ledger: UsageLedger, params: { since?: number; by?: readonly SpendDimension[] }) {
+export async function usageReport(
+  ledger: CallLedger,
+  params: { since?: number; by?: readonly SpendDimension[] },
+): Promise<UsageReport> {
   const by = SPEND_DIMENSIONS.filter((d) => (params.by ?? DEFAULT_BY).includes(d))
-  const rows = ledger
-    .spend({ since: params.since, by })
-    .map((r) => (r.provider ? { ...r, provider: getAddress(r.provider) } : r))
+  const rows = (await ledger.spend({ since: params.since, by })).map((r) =>
+    r.provider ? { ...r, provider: getAddress(r.provider) } : r,
+  )
   return {
     since: params.since ? new Date(params.since).toISOString() : null,
     by,
@@ -50,5 +53,5 @@ export function usageReport(ledger: UsageLedger, params: { since?: number; by?: 
     total: rows.reduce((s, r) => s + r.fee, 0n),
     verifiedTotal: rows.reduce((s, r) => s + r.verifiedFee, 0n),
     rows,
-  } satisfies UsageReport
+  }
 }

@@ -1,5 +1,6 @@
 import { startDevStack } from '../devnet/dev-stack.ts'
 import type { Command } from './command.ts'
+import { loggerFrom, observabilityOptions } from './log-options.ts'
 import { dataDirOf } from './network-options.ts'
 import { printJson, table } from './output.ts'
 import { untilSignal } from './signals.ts'
@@ -19,9 +20,11 @@ export const devCommand: Command = {
     },
     'lock-time': { type: 'string', description: 'refund lock time in seconds for a new devnet (default 86400)' },
     'token-delay': { type: 'string', description: 'dev model streaming pace, ms per token (default 10)' },
+    'log-level': observabilityOptions['log-level']!,
   },
   async run(values) {
     const dataDir = dataDirOf(values)
+    const logger = loggerFrom(values, 'gateway')
     const started = performance.now()
     // Listen before anything starts: a Ctrl-C during start-up, or right after the ready line, still stops cleanly.
     const stopSignal = untilSignal({ watchParent: true })
@@ -35,6 +38,7 @@ export const devCommand: Command = {
       devKey: process.env.ZG_DEV_API_KEY,
       adminKey: process.env.ZG_DEV_ADMIN_KEY,
       log: (line) => text && console.log(line),
+      logger,
     })
     const { info } = stack.devnet
     const baseUrl = `${stack.gateway.url}/v1`

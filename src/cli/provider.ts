@@ -14,6 +14,7 @@ import { startProviderNode } from '../provider-node/server.ts'
 import { settle } from '../provider-node/settlement.ts'
 import { UsageStore } from '../provider-node/usage-store.ts'
 import { type Command, type CommandGroup, type Options, requireString, UsageError, type Values } from './command.ts'
+import { loggerFrom, observabilityOptions } from './log-options.ts'
 import { clientsFrom, dataDirOf, networkOptions } from './network-options.ts'
 import { printJson, table } from './output.ts'
 import { untilSignal } from './signals.ts'
@@ -86,9 +87,11 @@ const serve: Command = {
       type: 'string',
       description: 'most fees admitted per user on a stale sub-account state, in 0G (default: the reserve)',
     },
+    ...observabilityOptions,
   },
   async run(values) {
     const backend = requireString(values, 'backend')
+    const logger = loggerFrom(values, 'provider-node')
     const clients = await providerClients(values)
     const dir = providerDir(values, clients.address)
     const signer = await signerFrom(values, dir)
@@ -108,6 +111,8 @@ const serve: Command = {
       maxStaleMs: seconds(values, 'max-stale'),
       staleRiskLimit:
         values['stale-risk-limit'] !== undefined ? parse0G(values['stale-risk-limit'] as string) : undefined,
+      logger,
+      metricsPublic: Boolean(values['metrics-public']),
     })
     const service = await getService(clients, { provider: clients.address })
     if (values.json) {

@@ -6,6 +6,7 @@ import { type GatewayOptions, startGateway } from '../gateway/server.ts'
 import { ModelAliases } from '../providers/model-aliases.ts'
 import type { Command, Values } from './command.ts'
 import { UsageError } from './command.ts'
+import { loggerFrom, observabilityOptions } from './log-options.ts'
 import { dataDirOf, networkOptions, resolveNetwork, resolveWallet } from './network-options.ts'
 import { printJson } from './output.ts'
 import { untilSignal } from './signals.ts'
@@ -195,6 +196,7 @@ export const serveCommand: Command = {
       type: 'string',
       description: 'L3 allowlists (JSON: mrTd, rtmr0-2, composeHashes, osImageHashes, keyProviders)',
     },
+    ...observabilityOptions,
   },
   async run(values) {
     // Flags first: a typo is reported before any chain or wallet is touched.
@@ -203,6 +205,7 @@ export const serveCommand: Command = {
     const attestation = await attestationOptions(values)
     const timeouts = timeoutOptions(values)
     const health = healthOptions(values)
+    const logger = loggerFrom(values, 'gateway')
     const network = await resolveNetwork(values)
     const wallet = await resolveWallet(values, network)
     if (!wallet) throw new UsageError('The gateway pays providers from a wallet: set ZG_PRIVATE_KEY or pass --key-file')
@@ -241,7 +244,8 @@ export const serveCommand: Command = {
       timeouts,
       health,
       // The dev key is accepted only by `zg-gateway dev`, never here.
-      log: (line) => console.error(line),
+      logger,
+      metricsPublic: Boolean(values['metrics-public']),
     })
     const base = `${gateway.url}/v1`
     const providers = gateway.core.catalog.entries().length

@@ -33,7 +33,7 @@ export const usageCommand: Command = {
     }
     const ledger = new UsageLedger(path)
     try {
-      const report = usageReport(ledger, { since, by })
+      const report = await usageReport(ledger, { since, by })
       if (values.json) printJson(report)
       else if (!report.rows.length) console.log('No calls in that window.')
       else {

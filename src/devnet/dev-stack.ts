@@ -12,6 +12,7 @@ import { createZgClients } from '../chain/clients.ts'
 import { LOCALHOST_ORIGINS } from '../gateway/http/cors.ts'
 import { type Gateway, startGateway } from '../gateway/server.ts'
 import { ensurePortFree } from '../http/listen.ts'
+import type { Logger } from '../observability/logger.ts'
 import { type ProviderNode, startProviderNode } from '../provider-node/server.ts'
 import { anvilAccount } from './anvil.ts'
 import {
@@ -134,6 +135,11 @@ export type DevStackOptions = {
   /** The gateway's keep-alive comment interval on silent streams (default 15 s). */
   keepAliveMs?: number
   log?: (line: string) => void
+  /**
+   * Request lines and the gateway's and nodes' messages (`zg-gateway dev --log-level`). The provider nodes' own
+   * request lines show at debug only: at info each call would print twice.
+   */
+  logger?: Logger
 }
 
 export type DevStack = {
@@ -153,6 +159,11 @@ export type DevStack = {
  */
 export async function startDevStack(options: DevStackOptions): Promise<DevStack> {
   const log = options.log ?? (() => {})
+  const { logger } = options
+  const nodeLogger = logger?.child(
+    { component: 'provider-node' },
+    { level: logger.isLevelEnabled('debug') || !logger.isLevelEnabled('warn') ? logger.level : 'warn' },
+  )
   // Both ports are checked before a chain is started or a contract deployed, rather than failing at the end.
   await ensurePortFree('127.0.0.1', options.port ?? 8080, 'the gateway')
   await ensurePortFree('127.0.0.1', options.chainPort ?? 8545, 'the chain (anvil)')
@@ -188,7 +199,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
         signer,
         dataDir: dir,
         settleIntervalMs: 60_000,
-        log,
+        ...(nodeLogger ? { logger: nodeLogger.child({ provider: spec.name }) } : { log }),
       })
       stops.push(() => node.close())
       const service = {
@@ -246,7 +257,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       modelAliases: DEV_MODEL_ALIASES,
       // Browser apps on any local dev server (Vite, Next, …) may call the dev gateway.
       corsOrigins: LOCALHOST_ORIGINS,
-      log,
+      ...(logger ? { logger } : { log }),
     })
     stops.push(() => gateway.close())
     log(

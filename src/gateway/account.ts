@@ -52,7 +52,10 @@ export function settleAfter(core: GatewayCore, req: ForwardRequest, entry: Catal
   try {
     const usage = d.usage()
     const fee = usage ? feeOf(usage, entry).fee : 0n
-    req.admission?.settle(fee, usage)
+    // The key's spend is written beside the record: the answer's last bytes wait for both.
+    const spent = req.admission
+      ?.settle(fee, usage)
+      .catch((err: Error) => core.log(`gateway: writing the spend of ${req.requestId} failed: ${err.message}`))
     const units = usage ? billedUnits(usage) : [0n, 0n]
     cutShort = d.cutShort ? cutShortDetail(d, usage ? fee : undefined) : null
     call = {
@@ -75,16 +78,20 @@ export function settleAfter(core: GatewayCore, req: ForwardRequest, entry: Catal
       verificationLevel: null,
       verificationDetail: cutShort,
     }
-    recorded = core.ledger.recordDurably(call)
+    recorded = spent
+      ? Promise.all([core.ledger.recordDurably(call), spent]).then(() => undefined)
+      : core.ledger.recordDurably(call)
   } catch (err) {
     core.log(`gateway: recording ${req.requestId} failed: ${(err as Error).message}`)
     return Promise.resolve()
   }
+  observeRecord(core, req, call, recorded)
   core.offPath.add(async () => {
     try {
       // The router's rankings are redone with this latency: off the way of this call and of the next.
       if (d.status === 200) core.router.reportSuccess(entry.provider, d.firstByteMs, d.transfer)
       if (cutShort) {
+        core.observability?.verified(req.requestId, entry.provider, 'unverifiable', null)
         core.onReceipt?.(req.requestId, { status: 'unverifiable', level: null, detail: cutShort })
         return
       }
@@ -108,10 +115,31 @@ export function settleAfter(core: GatewayCore, req: ForwardRequest, entry: Catal
         signed?.text ?? null,
       )
       core.escrow?.onReceipt(entry.provider, receipt.status, call.fee)
+      core.observability?.verified(req.requestId, entry.provider, receipt.status, signed?.level ?? receipt.level)
       core.onReceipt?.(req.requestId, receipt)
     } catch (err) {
       core.log(`gateway: verifying ${req.requestId} failed: ${(err as Error).message}`)
     }
   })
   return recorded
+}
+
+/** Endpoints billed in tokens (the rest: images, seconds of audio). */
+const TOKEN_ENDPOINTS = new Set(['chat/completions', 'completions', 'embeddings'])
+
+/** What the record says, for the request's log line and metrics; and how long its durable commit takes. */
+function observeRecord(core: GatewayCore, req: ForwardRequest, call: CallRecord, recorded: Promise<void>): void {
+  const observed = req.observation
+  if (observed) {
+    observed.fee = call.fee
+    observed.inputUnits = call.inputUnits
+    observed.outputUnits = call.outputUnits
+    observed.tokens = TOKEN_ENDPOINTS.has(call.endpoint)
+    observed.verification = call.verification
+  }
+  const observability = core.observability
+  if (!observability) return
+  // A side branch, not in the answer's way: the lag is what a crash right after the call could lose.
+  const ended = performance.now()
+  void recorded.then(() => observability.ledgerCommitted(performance.now() - ended))
 }

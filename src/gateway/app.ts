@@ -1,12 +1,14 @@
 import { type Context, Hono } from 'hono'
-import { RateLimiter } from '../billing/rate-limits.ts'
+import { type RateCounter, RateLimiter } from '../billing/rate-limits.ts'
 import { DEFAULT_MAX_OUTPUT_TOKENS } from '../billing/worst-case-fee.ts'
 import { clientSignal, nodeResponse, requestHeader } from '../http/node-request.ts'
+import type { ObservationEnv } from '../observability/http-requests.ts'
+import { metricsAccess } from '../observability/metrics-access.ts'
 import { adminRoutes } from './admin/routes.ts'
 import { embeddingsAsBase64 } from './embeddings-encoding.ts'
 import { type ForwardRequest, forward, type GatewayCore } from './forward.ts'
 import { adminAuth } from './http/admin-auth.ts'
-import type { ApiKeyStore } from './http/api-keys.ts'
+import type { KeyStore } from './http/api-keys.ts'
 import { type ApiKeyEnv, apiKeyAuth } from './http/auth.ts'
 import { readJsonBody } from './http/body.ts'
 import { type CorsEnv, type CorsOrigins, gatewayCors } from './http/cors.ts'
@@ -20,6 +22,7 @@ import {
   modelNotFound,
   notFound,
   payloadTooLarge,
+  unauthorized,
 } from './http/openai-error.ts'
 import { type RequestIdEnv, requestId, requestIdOnResponse } from './http/request-id.ts'
 import {
@@ -41,7 +44,9 @@ import { requirementOf } from './verification-policy.ts'
 
 export type GatewayAppOptions = {
   core: GatewayCore
-  keys: ApiKeyStore
+  keys: KeyStore
+  /** Per-key rate limits: in this process's memory unless given (Postgres, shared by several instances). */
+  rateLimiter?: RateCounter
   /** The dev stack's key (sk-zg-dev); only in dev mode. */
   devKey?: string
   /** Largest JSON body, in bytes (default 16 MiB). */
@@ -52,12 +57,14 @@ export type GatewayAppOptions = {
   adminKey?: string
   /** Origins browser apps may call from (`*`, an origin, or `scheme://host:*`); none by default. */
   corsOrigins?: CorsOrigins
+  /** `--metrics-public`: /metrics answers any client, not only loopback ones and holders of the admin key. */
+  metricsPublic?: boolean
   /** Whether the gateway can serve: the catalog loaded at least once. */
   ready: () => boolean
   log: (line: string) => void
 }
 
-type Env = RequestIdEnv & ApiKeyEnv & CorsEnv
+type Env = RequestIdEnv & ApiKeyEnv & CorsEnv & ObservationEnv
 
 const INCLUDE_USAGE = Buffer.from(',"stream_options":{"include_usage":true}}')
 
@@ -101,6 +108,29 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
   app.use('*', requestId())
   app.onError(errorHandler(options.log))
   app.notFound(notFoundHandler)
+  // Each API call is followed from its arrival to its last byte, for its log line and its metrics; the bookkeeping
+  // waits in the off-path queue, where it delays no client.
+  const observability = core.observability
+  if (observability) {
+    const observe = observability.requests((job) => core.offPath.add(job))
+    app.use('/v1/*', observe)
+    app.use('/admin/*', observe)
+    app.get('/metrics', async (c) => {
+      const access = metricsAccess(c, { public: options.metricsPublic, adminKey: options.adminKey })
+      if (access === 'unauthorized')
+        throw unauthorized(
+          'Scraping /metrics from another host takes the admin key: Authorization: Bearer <admin key>.',
+        )
+      if (access === 'forbidden') {
+        throw new GatewayError(
+          403,
+          '/metrics answers loopback clients only: start the gateway with --metrics-public, or with an admin key for scrapers to present.',
+          { code: 'metrics_not_public' },
+        )
+      }
+      return c.body(await observability.metrics.text(), 200, { 'content-type': observability.metrics.contentType })
+    })
+  }
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
   app.get('/readyz', (c) =>
@@ -117,16 +147,23 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
   app.route('/admin', adminRoutes({ core, keys: options.keys }))
 
   const base = (c: Context<Env>) => ({
+    observation: c.get('observation'),
     requestId: c.get('requestId'),
     apiKeyId: c.get('apiKey').id,
     signal: clientSignal(c),
     responseHeaders: c.get('corsHeaders'),
   })
 
-  const keyAdmission = new KeyAdmission(options.keys.budgets, new RateLimiter())
+  const keyAdmission = new KeyAdmission(options.keys.budgets, options.rateLimiter ?? new RateLimiter())
 
   /** Forwards the call; the answer carries the request id (forward() puts it on every response it builds). */
   const relayed = async (c: Context<Env>, asked: ForwardRequest) => {
+    const observed = asked.observation
+    if (observed) {
+      observed.model = asked.model
+      observed.endpoint = asked.endpoint
+      observed.stream = asked.stream
+    }
     // A header it cannot read is refused before the key's rate limits count the call.
     const requirement = requirementOf(c.get('apiKey').policy, {
       minVerification: requestHeader(c, 'x-zg-min-verification'),
@@ -138,12 +175,14 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
     )
     // The key's policy, for keys that have one: checked here, before forward() dispatches anything.
     const json = c.get('apiKey').policy && asked.body instanceof Uint8Array ? parsedBody(asked.body) : undefined
-    const checked = keyAdmission.admission(c.get('apiKey'), {
-      model: asked.model,
-      endpoint: asked.endpoint,
-      json,
-      bodyBytes: asked.body instanceof Uint8Array ? asked.body.length : Number(c.req.header('content-length') ?? 0),
-    })
+    const checked =
+      c.get('apiKey').policy &&
+      (await keyAdmission.admission(c.get('apiKey'), {
+        model: asked.model,
+        endpoint: asked.endpoint,
+        json,
+        bodyBytes: asked.body instanceof Uint8Array ? asked.body.length : Number(c.req.header('content-length') ?? 0),
+      }))
     const admitted: ForwardRequest = checked
       ? {
           ...asked,
@@ -162,7 +201,9 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
       requestIdOnResponse(c)
       return response
     } catch (err) {
-      checked?.admission.release()
+      checked?.admission
+        .release()
+        .catch((e: Error) => core.log(`gateway: releasing a reservation failed: ${e.message}`))
       // The cap this gateway added is what overflowed, unless the provider blames the prompt alone.
       const ourCap =
         checked?.body &&
@@ -352,8 +393,8 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
   })
   app.all('/v1/models/:id{.+}', methodNotAllowed(['GET']))
 
-  app.get('/v1/receipts/:id', (c) => {
-    const call = core.ledger.get(c.req.param('id'))
+  app.get('/v1/receipts/:id', async (c) => {
+    const call = await core.ledger.get(c.req.param('id'))
     // Another key's receipt is as absent as a missing one: its existence is not this key's business.
     if (!call || call.apiKeyId !== c.get('apiKey').id)
       throw notFound(`no receipt for request ${c.req.param('id')}`, 'receipt_not_found')

@@ -64,6 +64,11 @@ export async function attempt(
   const { limits } = core
   const timeouts = callTimeouts(core.timeouts, req.timeouts)
   let renewedToken = false
+  const observed = req.observation
+  if (observed) {
+    observed.provider = entry.provider
+    observed.attempts++
+  }
   for (;;) {
     const started = performance.now()
     const remaining = Math.max(1, Math.floor(deadline - started))
@@ -77,6 +82,8 @@ export async function attempt(
       const authorization =
         core.tokens.cachedAuthorization(entry.provider) ?? (await core.tokens.authorization(entry.provider))
       const { origin, path } = dispatchTarget(entry.url)
+      // From here on the call waits on the provider: what came before was the gateway's own time.
+      if (observed) observed.dispatchedAt = performance.now()
       core.dispatcher.dispatch(
         {
           origin,

@@ -5,8 +5,10 @@ import type { Receipt } from '../attestation/response-verifier.ts'
 import type { EscrowManager } from '../billing/escrow.ts'
 import type { Reconciler } from '../billing/reconciliation.ts'
 import type { SessionTokenCache } from '../billing/session-token-cache.ts'
-import type { UsageLedger } from '../billing/usage-ledger.ts'
+import type { CallLedger } from '../billing/usage-ledger.ts'
 import type { ClientSignal } from '../http/node-request.ts'
+import type { GatewayObservability } from '../observability/gateway.ts'
+import type { RequestObservation } from '../observability/request-log.ts'
 import type { ProviderCatalog } from '../providers/catalog.ts'
 import type { ModelAliases } from '../providers/model-aliases.ts'
 import type { Prober } from '../providers/probes.ts'
@@ -30,7 +32,7 @@ export type GatewayCore = {
   router: Router
   tokens: SessionTokenCache
   escrow?: EscrowManager
-  ledger: UsageLedger
+  ledger: CallLedger
   /** Responses API responses, for previous_response_id and GET/DELETE /v1/responses/{id}. */
   responses: ResponseStore
   dispatcher: Agent
@@ -52,6 +54,8 @@ export type GatewayCore = {
   /** Signers attested at L2/L3: a verified response from one reaches that level; L2/L3 requirements attest. */
   attestations?: SignerAttester
   log: (line: string) => void
+  /** Metrics and the request log (GET /metrics; docs/operations.md). */
+  observability?: GatewayObservability
   /** Fired when a receipt is known (tests, metrics). */
   onReceipt?: (requestId: string, receipt: Receipt) => void
   /** Active probes of open, failing and idle providers. */
@@ -97,6 +101,8 @@ export type ForwardRequest = {
   timeouts?: KeyTimeouts
   /** Routing controls of the request and its key (pin, sort, fallbacks, price ceilings: docs/routing.md). */
   controls?: RoutingControls
+  /** What the request went through, for its log line and metrics (src/observability/request-log.ts). */
+  observation?: RequestObservation
 }
 
 /** A provider's answer turned into another API's answer, as relay() writes it to the client. */
@@ -131,8 +137,11 @@ export async function forward(core: GatewayCore, asked: ForwardRequest): Promise
     if (tried > 0 && performance.now() >= deadline) break
     tried++
     try {
-      return relay(core, req, await attempt(core, req, entry, deadline), tried)
+      const answered = await attempt(core, req, entry, deadline)
+      waited(req.observation)
+      return relay(core, req, answered, tried)
     } catch (err) {
+      waited(req.observation)
       if (!(err instanceof ProviderFailure)) throw err
       core.router.reportFailure(entry.provider, err.retryAfterMs)
       last = err.error
@@ -152,4 +161,11 @@ export async function forward(core: GatewayCore, asked: ForwardRequest): Promise
     headers: { ...error.headers, 'x-zg-attempts': String(tried) },
     noRetry: tried > 1,
   })
+}
+
+/** The time since the attempt's dispatch was spent waiting on the provider, not in the gateway. */
+function waited(o: RequestObservation | undefined): void {
+  if (!o?.dispatchedAt) return
+  o.upstreamMs += performance.now() - o.dispatchedAt
+  o.dispatchedAt = 0
 }

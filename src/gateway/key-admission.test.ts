@@ -51,26 +51,26 @@ describe('KeyAdmission', () => {
   }
   const req = { model: 'm', endpoint: 'chat/completions', json: { messages: [], max_tokens: 10 }, bodyBytes: 0 }
 
-  it('reserves at the dearest of the candidates it is given (the requirement narrowed them before)', () => {
+  it('reserves at the dearest of the candidates it is given (the requirement narrowed them before)', async () => {
     const { store, identity, admission } = setup({ minVerification: 'L1', budget: 10_000n })
-    const checked = admission.admission(identity, req)!
-    const allowed = checked.admission.admit([entry('TeeML', 1n, 20n), entry('ZKML', 1n, 30n)])
+    const checked = (await admission.admission(identity, req))!
+    const allowed = await checked.admission.admit([entry('TeeML', 1n, 20n), entry('ZKML', 1n, 30n)])
     expect(allowed.map((e) => e.verifiability)).toEqual(['TeeML', 'ZKML'])
     expect(store.get(identity.id)?.reserved).toBe(String(2n + 300n))
-    checked.admission.settle(123n, { kind: 'tokens', input: 1n, output: 2n })
-    checked.admission.release() // after a settle: nothing more
+    await checked.admission.settle(123n, { kind: 'tokens', input: 1n, output: 2n })
+    await checked.admission.release() // after a settle: nothing more
     expect(store.get(identity.id)).toMatchObject({ reserved: '0', spent: '123' })
     store.close()
   })
 
-  it('a released call costs nothing; an over-budget call is a 429 insufficient_quota', () => {
+  it('a released call costs nothing; an over-budget call is a 429 insufficient_quota', async () => {
     const { store, identity, admission } = setup({ budget: 150n })
-    const a = admission.admission(identity, req)!
-    a.admission.admit([entry('TeeML', 1n, 10n)])
-    a.admission.release()
+    const a = (await admission.admission(identity, req))!
+    await a.admission.admit([entry('TeeML', 1n, 10n)])
+    await a.admission.release()
     expect(store.get(identity.id)).toMatchObject({ reserved: '0', spent: '0' })
-    const b = admission.admission(identity, { ...req, json: { messages: [], max_tokens: 1000 } })!
-    expect(() => b.admission.admit([entry('TeeML', 1n, 10n)])).toThrow(
+    const b = (await admission.admission(identity, { ...req, json: { messages: [], max_tokens: 1000 } }))!
+    await expect(b.admission.admit([entry('TeeML', 1n, 10n)])).rejects.toThrow(
       expect.objectContaining({ status: 429, code: 'insufficient_quota' }),
     )
     store.close()

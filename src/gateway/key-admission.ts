@@ -1,6 +1,6 @@
 import type { Budgets, Reservation } from '../billing/budgets.ts'
 import type { Usage } from '../billing/pricing.ts'
-import type { RateLimiter } from '../billing/rate-limits.ts'
+import type { RateCounter } from '../billing/rate-limits.ts'
 import { DEFAULT_MAX_OUTPUT_TOKENS, statedMaxTokens, worstCaseFee } from '../billing/worst-case-fee.ts'
 import { format0G } from '../chain/units.ts'
 import type { CatalogEntry } from '../providers/catalog.ts'
@@ -10,11 +10,11 @@ import { GatewayError } from './http/openai-error.ts'
 /** One call's per-key checks, as forward() sees them: it narrows candidates on admission and settles on record. */
 export type Admission = {
   /** The candidates this key may use; reserves the call's worst case among them. Throws a GatewayError to refuse. */
-  admit(candidates: readonly CatalogEntry[]): readonly CatalogEntry[]
-  /** The call was recorded with this fee (0n when nothing was billed). */
-  settle(fee: bigint, usage: Usage | undefined): void
+  admit(candidates: readonly CatalogEntry[]): Promise<readonly CatalogEntry[]>
+  /** The call was recorded with this fee (0n when nothing was billed); resolves once the spend is written. */
+  settle(fee: bigint, usage: Usage | undefined): Promise<void>
   /** The call failed before it was recorded: what admission held is released, and it costs nothing. */
-  release(): void
+  release(): Promise<void>
 }
 
 export type AdmissionRequest = {
@@ -47,9 +47,9 @@ function tokenEstimate(req: AdmissionRequest): number {
 /** The per-key policy: allowed models, verification level, budget and rate limits. */
 export class KeyAdmission {
   readonly #budgets: Budgets
-  readonly #limiter: RateLimiter
+  readonly #limiter: RateCounter
 
-  constructor(budgets: Budgets, limiter: RateLimiter) {
+  constructor(budgets: Budgets, limiter: RateCounter) {
     this.#budgets = budgets
     this.#limiter = limiter
   }
@@ -59,10 +59,10 @@ export class KeyAdmission {
    * candidates are known, with the rate-limit headers every answer of this key carries; undefined for keys without
    * a policy (the dev key, configured keys).
    */
-  admission(
+  async admission(
     key: ApiKeyIdentity,
     req: AdmissionRequest,
-  ): { admission: Admission; headers: Record<string, string>; body?: Uint8Array } | undefined {
+  ): Promise<{ admission: Admission; headers: Record<string, string>; body?: Uint8Array } | undefined> {
     const policy = key.policy
     if (!policy) return undefined
     if (policy.allowedModels.length && !policy.allowedModels.includes(req.model)) {
@@ -76,7 +76,7 @@ export class KeyAdmission {
     const limits = { rpm: policy.rpm ?? undefined, tpm: policy.tpm ?? undefined }
     const limited = limits.rpm !== undefined || limits.tpm !== undefined
     if (limited) {
-      const decision = this.#limiter.admit(key.id, limits, tokenEstimate(req))
+      const decision = await this.#limiter.admit(key.id, limits, tokenEstimate(req))
       headers = decision.headers
       if (!decision.ok) {
         throw new GatewayError(429, `Rate limit reached for this API key: retry in ${decision.retryAfter} s.`, {
@@ -91,7 +91,7 @@ export class KeyAdmission {
     const budgets = this.#budgets
     const limiter = this.#limiter
     const admission: Admission = {
-      admit(allowed) {
+      async admit(allowed) {
         // (The key's verification requirement narrowed the candidates before: src/gateway/verification-policy.ts.)
         if (policy.budget === null || !allowed.length) return allowed
         // Any of them may serve the call (failover): hold what the dearest would charge.
@@ -100,7 +100,7 @@ export class KeyAdmission {
           const fee = worstCaseFee(req.endpoint, req.json, req.bodyBytes, c)
           if (fee > worst) worst = fee
         }
-        const held = budgets.reserve(key.id, worst)
+        const held = await budgets.reserve(key.id, worst)
         if ('refused' in held) {
           throw new GatewayError(
             429,
@@ -116,16 +116,18 @@ export class KeyAdmission {
         reservation = held
         return allowed
       },
-      settle(fee, usage) {
+      async settle(fee, usage) {
         if (done) return
         done = true
-        if (reservation) budgets.settle(reservation, fee)
-        if (limited && usage?.kind === 'tokens') limiter.charge(key.id, Number(usage.input + usage.output))
+        await Promise.all([
+          reservation && budgets.settle(reservation, fee),
+          limited && usage?.kind === 'tokens' && limiter.charge(key.id, Number(usage.input + usage.output)),
+        ])
       },
-      release() {
+      async release() {
         if (done) return
         done = true
-        if (reservation) budgets.settle(reservation, 0n)
+        if (reservation) await budgets.settle(reservation, 0n)
       },
     }
     return { admission, headers, body: policy.budget === null ? undefined : cappedBody(req) }

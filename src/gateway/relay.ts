@@ -34,6 +34,8 @@ function responseHeaders(
   contentType: string,
   tried: number,
 ): Record<string, string> {
+  const level = knownLevel(core, entry)
+  if (req.observation) req.observation.verificationLevel = level
   return {
     ...req.responseHeaders,
     'content-type': contentType,
@@ -41,7 +43,7 @@ function responseHeaders(
     'x-zg-provider': entry.provider,
     // How many providers this call went to before this one answered, this one included.
     'x-zg-attempts': String(tried),
-    'x-zg-verification': knownLevel(core, entry),
+    'x-zg-verification': level,
     'x-zg-receipt': `/v1/receipts/${req.requestId}`,
   }
 }
@@ -145,6 +147,13 @@ function relayStream(
     finished = true
     clearInterval(keepAlive)
     const latencyMs = performance.now() - started
+    if (observed) {
+      observed.recordedStatus = status
+      observed.chunks = chunks
+      observed.firstChunkAt = firstChunkAt
+      observed.lastChunkAt = lastReceived
+      observed.maxGapMs = maxGapMs
+    }
     return settleAfter(core, req, entry, {
       status,
       responseSha256: () => hash.digest('hex'),
@@ -175,9 +184,17 @@ function relayStream(
   let receivedBytes = 0
   let lineBytes = 0
   let lastReceived = Date.now()
+  // The stream's timings for its metrics, kept here and handed over once at its end: nothing is observed per chunk.
+  const observed = req.observation
+  let chunks = 0
+  let firstChunkAt = 0
+  let maxGapMs = 0
   const onData = (chunk: Buffer) => {
     if (finished) return
-    lastReceived = Date.now()
+    const now = Date.now()
+    if (now - lastReceived > maxGapMs) maxGapMs = now - lastReceived
+    if (chunks++ === 0) firstChunkAt = now
+    lastReceived = now
     receivedBytes += chunk.length
     const newline = chunk.lastIndexOf(0x0a)
     lineBytes = newline === -1 ? lineBytes + chunk.length : chunk.length - newline - 1
@@ -189,7 +206,8 @@ function relayStream(
     hash.update(chunk)
     const out = forClient(tap.push(chunk))
     if (!out.length) return
-    lastSent = Date.now()
+    lastSent = now
+    if (deliveredBytes === 0 && observed) observed.firstByteAt = performance.now()
     deliveredBytes += out.length
     if (!sink.write(out)) call.pause()
   }

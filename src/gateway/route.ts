@@ -2,7 +2,7 @@ import type { CatalogEntry } from '../providers/catalog.ts'
 import type { RoutingControls } from '../providers/ranking.ts'
 import type { ForwardRequest, GatewayCore } from './forward.ts'
 import { GatewayError, modelNotFound } from './http/openai-error.ts'
-import { meetRequirement } from './verification-policy.ts'
+import { meetRequirement, type VerificationRequirement } from './verification-policy.ts'
 
 /** The request for an alias's target: its model, and the body the provider sees, name the real model. */
 function retargeted(core: GatewayCore, req: ForwardRequest): ForwardRequest {
@@ -29,10 +29,8 @@ export async function route(
   // Most calls name a real model: no alias, no copy.
   const req = core.aliases.size ? retargeted(core, asked) : asked
   const routed = core.router.candidates(req.model, req.controls)
-  const eligible = req.requirement
-    ? await meetRequirement(req.model, routed, req.requirement, core.attestations)
-    : routed
-  const candidates = req.admission ? req.admission.admit(eligible) : eligible
+  const eligible = req.requirement ? await requirementMet(core, req, req.requirement, routed) : routed
+  const candidates = req.admission ? await req.admission.admit(eligible) : eligible
   if (candidates.length) return { req, candidates }
   if (!core.catalog.models().some((m) => m.id === req.model)) throw modelNotFound(req.model)
   const setAside = core.catalog.candidates(req.model).filter((e) => core.router.isFlagged(e.provider))
@@ -50,6 +48,21 @@ export async function route(
     )
   }
   throw unavailable(`no provider is available for model ${req.model}`)
+}
+
+/** The candidates that meet what the key and the request require; a refusal here is the verification policy's. */
+async function requirementMet(
+  core: GatewayCore,
+  req: ForwardRequest,
+  requirement: VerificationRequirement,
+  routed: readonly CatalogEntry[],
+): Promise<readonly CatalogEntry[]> {
+  try {
+    return await meetRequirement(req.model, routed, requirement, core.attestations)
+  } catch (err) {
+    if (req.observation) req.observation.refusal = 'verification_policy'
+    throw err
+  }
 }
 
 function describeControls(c: RoutingControls): string {

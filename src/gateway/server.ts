@@ -11,6 +11,8 @@ import { UsageLedger } from '../billing/usage-ledger.ts'
 import { createZgClients } from '../chain/clients.ts'
 import type { ZgNetwork } from '../chain/networks.ts'
 import { listenApp } from '../http/listen.ts'
+import { GatewayObservability } from '../observability/gateway.ts'
+import { type Logger, lineLogger } from '../observability/logger.ts'
 import { ProviderCatalog } from '../providers/catalog.ts'
 import type { HealthOptions } from '../providers/health.ts'
 import { ModelAliases } from '../providers/model-aliases.ts'
@@ -70,6 +72,13 @@ export type GatewayOptions = {
    * (Intel PCS by default, or a PCCS), and the L3 allowlists.
    */
   attestation?: { pccsUrl?: string; measurementPolicy?: MeasurementPolicy }
+  /**
+   * Where request lines and the components' messages go (src/observability/logger.ts). Without one, no request is
+   * logged and messages go to `log`.
+   */
+  logger?: Logger
+  /** /metrics answers any client, not only loopback ones and holders of the admin key (`--metrics-public`). */
+  metricsPublic?: boolean
   log?: (line: string) => void
 }
 
@@ -84,7 +93,7 @@ export type Gateway = {
 
 /** Builds the gateway's parts without listening (for embedding its fetch handler). */
 export async function createGatewayCore(options: GatewayOptions) {
-  const log = options.log ?? ((line: string) => console.error(line))
+  const log = options.log ?? (options.logger ? lineLogger(options.logger) : (line: string) => console.error(line))
   const clients = createZgClients({ network: options.network, account: options.wallet })
   const catalog = new ProviderCatalog({
     clients,
@@ -158,8 +167,23 @@ export async function createGatewayCore(options: GatewayOptions) {
     aliases: new ModelAliases(options.modelAliases),
     log,
   }
+  core.observability = new GatewayObservability({
+    logger: options.logger,
+    // Read at scrape time from what the gateway holds: the router's circuits, the escrow policy's last figures.
+    sources: {
+      breakers: () =>
+        [...new Set(core.catalog.entries().map((e) => e.provider))].map((provider) => ({
+          provider,
+          state: core.router.health(provider).state,
+        })),
+      escrow: () => core.escrow?.status() ?? [],
+    },
+  })
   // A provider stopped for its disputes stays stopped across restarts (a week of checked calls).
-  core.escrow?.restore(core.ledger.calls({ since: Date.now() - 7 * 86_400_000, limit: 100_000 }), core.ledger.resumes())
+  core.escrow?.restore(
+    await core.ledger.calls({ since: Date.now() - 7 * 86_400_000, limit: 100_000 }),
+    await core.ledger.resumes(),
+  )
   let ready = false
   await catalog.start().then(() => {
     ready = true
@@ -185,6 +209,7 @@ export async function createGatewayCore(options: GatewayOptions) {
     keys,
     devKey: options.devKey,
     adminKey: options.adminKey,
+    metricsPublic: options.metricsPublic,
     corsOrigins: options.corsOrigins,
     ready: () => ready,
     log,

@@ -1,6 +1,7 @@
 import { Hono } from 'hono'
 import { getAddress, isAddress } from 'viem'
 import { InvalidAttestationNonceError } from '../attestation/tee-signer.ts'
+import { metricsAccess } from '../observability/metrics-access.ts'
 import { authenticate } from './authenticate.ts'
 import { corsHeaders } from './cors.ts'
 import { ProviderError } from './provider-error.ts'
@@ -13,6 +14,21 @@ import { JSON_ENDPOINTS, MULTIPART_ENDPOINTS, type ProxyDeps, proxyJson, proxyMu
 export function createProviderApp(deps: ProxyDeps): Hono {
   const app = new Hono()
   app.use('*', corsHeaders())
+  const { observability } = deps
+  if (observability) {
+    // Each proxied call is followed to its last byte, for its log line and metrics.
+    app.post('/v1/proxy/*', observability.requests())
+    app.get('/metrics', async (c) => {
+      // A node's URL is public (it is on-chain): its metrics answer loopback scrapers unless --metrics-public.
+      if (metricsAccess(c, { public: deps.metricsPublic }) !== 'allowed')
+        throw new ProviderError(
+          403,
+          'forbidden',
+          '/metrics answers loopback clients only (or start with --metrics-public)',
+        )
+      return c.body(await observability.metrics.text(), 200, { 'content-type': observability.metrics.contentType })
+    })
+  }
 
   for (const endpoint of JSON_ENDPOINTS) {
     app.post(`/v1/proxy/${endpoint}`, (c) => proxyJson(c, deps, endpoint))

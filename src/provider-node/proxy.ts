@@ -30,6 +30,9 @@ import {
   requestHeader,
 } from '../http/node-request.ts'
 import { sseErrorEvent } from '../http/sse-error-event.ts'
+import { observationOf } from '../observability/http-requests.ts'
+import type { ProviderNodeObservability } from '../observability/provider-node.ts'
+import type { RequestObservation } from '../observability/request-log.ts'
 import { dispatchTarget, UpstreamCall, type UpstreamStart } from '../providers/upstream-call.ts'
 import type { Admission } from './admission.ts'
 import { authenticate } from './authenticate.ts'
@@ -64,6 +67,10 @@ export type ProxyDeps = {
    */
   defaultMaxTokens: bigint
   log: (line: string) => void
+  /** Metrics and the request log (its /metrics; docs/operations.md). */
+  observability?: ProviderNodeObservability
+  /** /metrics answers any client, not only loopback ones. */
+  metricsPublic?: boolean
   /** TEST ONLY: neuron added to every recorded fee, so tests can prove reconciliation catches an over-charge. */
   testExtraFeePerCall?: bigint
   /** TEST ONLY: sign other bytes than the response sent, so tests can prove such responses are disputed. */
@@ -169,6 +176,8 @@ type Billing = {
   fallbackSeconds?: bigint
   /** A text-to-speech call: billed per second of the audio returned, within what it reserved. */
   speech?: SpeechRequest
+  /** The request's observation, told what was billed. */
+  observation?: RequestObservation
 }
 
 /** Nodes that have logged a speech billed at its reservation: once is enough to tell the operator. */
@@ -220,6 +229,13 @@ async function finish(
       ...feeOf(usage, billing.prices),
     }
     if (deps.testExtraFeePerCall) record.fee += deps.testExtraFeePerCall
+    const observed = billing.observation
+    if (observed) {
+      observed.fee = record.fee
+      observed.inputUnits = inputCount
+      observed.outputUnits = outputCount
+      observed.tokens = usage.kind === 'tokens'
+    }
   }
   deps.store.recordDelivery({ resKey, usage: record, signature: signature && { text, signature, createdAt } })
   return signature
@@ -308,8 +324,10 @@ async function relay(
   // Under @hono/node-server, written straight to the Node response: no web-stream hops per event, and the signature
   // can follow the last byte as a trailer.
   const { sink, response } = streamSink(outgoing, upstream.statusCode, headers, hooks)
+  const observed = billing.observation
   const send = (bytes: Uint8Array) => {
     if (!bytes.length) return
+    if (observed && !observed.firstByteAt) observed.firstByteAt = performance.now()
     hash.update(bytes)
     if (!sink.write(bytes)) call.pause()
   }
@@ -414,7 +432,9 @@ function outputCap(
 
 /** POST /v1/proxy/{chat/completions|completions|embeddings|images/generations|audio/speech}. */
 export async function proxyJson(c: Context, deps: ProxyDeps, endpoint: string): Promise<Response> {
+  const observed = observe(c, endpoint)
   const { user } = await authenticate(requestHeader(c, 'authorization'), { chain: deps.chain })
+  if (observed) observed.user = user
   const declared = Number(requestHeader(c, 'content-length') ?? Number.NaN)
   if (declared > deps.jsonBodyLimit) throw tooLarge(deps.jsonBodyLimit)
   const bytes = await jsonBytes(c, deps.jsonBodyLimit)
@@ -438,9 +458,14 @@ export async function proxyJson(c: Context, deps: ProxyDeps, endpoint: string): 
   // The worst case is held: a burst of calls cannot together write more than the sub-account can pay.
   const admitted = deps.admission.admit(user, worstCaseFee(endpoint, body, bytes.length, prices, cap.held))
   const release = admitted instanceof Promise ? await admitted : admitted
+  deps.observability?.admitted(c)
   try {
     let forwarded: Buffer = bytes
     const stream = !speech && body.stream === true
+    if (observed) {
+      observed.model = typeof body.model === 'string' ? body.model : service.model
+      observed.stream = stream
+    }
     const options = (body.stream_options ?? {}) as Record<string, unknown>
     const clientAskedUsage = options.include_usage === true
     const send = cap.send
@@ -464,6 +489,7 @@ export async function proxyJson(c: Context, deps: ProxyDeps, endpoint: string): 
       prices,
       requestHash: sha256Hex(bytes),
       speech,
+      observation: observed,
     }
     return await relay(deps, billing, backend, release, clientAskedUsage, c, signal)
   } catch (err) {
@@ -477,7 +503,9 @@ export async function proxyJson(c: Context, deps: ProxyDeps, endpoint: string): 
  * backend, hashed on the way, never parsed (an edit therefore reserves MAX_EDIT_IMAGES images: see estimateFee).
  */
 export async function proxyMultipart(c: Context, deps: ProxyDeps, endpoint: string): Promise<Response> {
+  const observed = observe(c, endpoint)
   const { user } = await authenticate(requestHeader(c, 'authorization'), { chain: deps.chain })
+  if (observed) observed.user = user
   const contentType = requestHeader(c, 'content-type') ?? ''
   if (!contentType.startsWith('multipart/form-data')) {
     throw new ProviderError(
@@ -494,6 +522,8 @@ export async function proxyMultipart(c: Context, deps: ProxyDeps, endpoint: stri
   const prices = pricesOf(service)
   const estimate = estimateFee(endpoint, undefined, declared, prices)
   const release = await deps.admission.admit(user, estimate)
+  deps.observability?.admitted(c)
+  if (observed) observed.model = service.model
   try {
     const hash = createHash('sha256')
     const source = c.req.raw.body
@@ -536,10 +566,18 @@ export async function proxyMultipart(c: Context, deps: ProxyDeps, endpoint: stri
       requestHash: upstream.statusCode < 400 ? hash.digest('hex') : '',
       // Plain-text transcripts carry no timing: bill the upload as 16 kHz 16-bit mono audio (32 kB a second).
       fallbackSeconds: billableSeconds(received / 32_000),
+      observation: observed,
     }
     return await relay(deps, billing, backend, release, true, c, signal)
   } catch (err) {
     release()
     throw err
   }
+}
+
+/** The request's observation, told its endpoint (absent when the node runs without observability). */
+function observe(c: Context, endpoint: string): RequestObservation | undefined {
+  const observed = observationOf(c)
+  if (observed) observed.endpoint = endpoint
+  return observed
 }

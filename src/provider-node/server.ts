@@ -5,6 +5,8 @@ import type { TeeSigner } from '../attestation/tee-signer.ts'
 import { DEFAULT_MAX_OUTPUT_TOKENS } from '../billing/worst-case-fee.ts'
 import type { ZgWalletClients } from '../chain/clients.ts'
 import { listenApp } from '../http/listen.ts'
+import { type Logger, lineLogger } from '../observability/logger.ts'
+import { ProviderNodeObservability } from '../observability/provider-node.ts'
 import { Admission } from './admission.ts'
 import { createProviderApp } from './app.ts'
 import { ChainView } from './chain-view.ts'
@@ -49,6 +51,10 @@ export type ProviderNodeOptions = {
   jsonBodyLimit?: number
   uploadLimit?: number
   headersTimeoutMs?: number
+  /** Where request lines and messages go (src/observability/logger.ts); without one, messages go to `log`. */
+  logger?: Logger
+  /** Its /metrics answers any client, not only loopback ones (`--metrics-public`). */
+  metricsPublic?: boolean
   log?: (line: string) => void
   /**
    * TEST ONLY, never a CLI flag: neuron added to the fee of every call the node records (and so settles), to make
@@ -71,7 +77,7 @@ export type ProviderNode = {
 
 /** Starts a provider node: the 0G provider protocol in front of an OpenAI-compatible backend. */
 export async function startProviderNode(options: ProviderNodeOptions): Promise<ProviderNode> {
-  const log = options.log ?? ((line: string) => console.error(line))
+  const log = options.log ?? (options.logger ? lineLogger(options.logger) : (line: string) => console.error(line))
   const store = new UsageStore(join(options.dataDir, 'usage.sqlite'), {
     onCheckpointError: (err) => log(`provider node: ${err.message} (commits checkpoint by themselves meanwhile)`),
   })
@@ -84,6 +90,11 @@ export async function startProviderNode(options: ProviderNodeOptions): Promise<P
     maxStaleMs: options.maxStaleMs,
   })
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 256 })
+  const observability = new ProviderNodeObservability({
+    logger: options.logger,
+    // Read at scrape time from the usage store: what users owe and the chain has not yet settled.
+    sources: { unsettled: () => store.usersWithUnsettled().reduce((sum, user) => sum + store.unsettledFee(user), 0n) },
+  })
   const backendUrl = options.backendUrl.replace(/\/+$/, '').replace(/\/v1$/, '')
   const app = createProviderApp({
     backendUrl,
@@ -100,6 +111,8 @@ export async function startProviderNode(options: ProviderNodeOptions): Promise<P
     defaultMaxTokens:
       options.defaultMaxTokens !== undefined ? BigInt(options.defaultMaxTokens) : DEFAULT_MAX_OUTPUT_TOKENS,
     log,
+    observability,
+    metricsPublic: options.metricsPublic,
     testExtraFeePerCall: options.testExtraFeePerCall,
     testSignOtherBytes: options.testSignOtherBytes,
   })
@@ -112,9 +125,20 @@ export async function startProviderNode(options: ProviderNodeOptions): Promise<P
 
   let running: Promise<SettlementOutcome[]> | undefined
   const settleNow = () => {
-    running ??= settle({ clients: options.clients, store, signer: options.signer, log }).finally(() => {
-      running = undefined
-    })
+    running ??= settle({ clients: options.clients, store, signer: options.signer, log })
+      .then(
+        (outcomes) => {
+          observability.settled(outcomes)
+          return outcomes
+        },
+        (err: Error) => {
+          observability.settled(err)
+          throw err
+        },
+      )
+      .finally(() => {
+        running = undefined
+      })
     return running
   }
   const ttl = options.signatureTtlMs ?? 3_600_000

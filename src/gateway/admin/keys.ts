@@ -1,5 +1,5 @@
 import type { Hono } from 'hono'
-import type { ApiKeyStore } from '../http/api-keys.ts'
+import type { KeyStore } from '../http/api-keys.ts'
 import { readJsonBody } from '../http/body.ts'
 import { parseKeySettings } from '../http/key-settings.ts'
 import { badRequest, notFound } from '../http/openai-error.ts'
@@ -15,9 +15,9 @@ function settingsOf(json: Record<string, unknown>) {
 }
 
 /** Runs a store change, turning a setting the store refuses into a 400. */
-function checked<T>(fn: () => T): T {
+async function checked<T>(fn: () => T | Promise<T>): Promise<T> {
   try {
-    return fn()
+    return await fn()
   } catch (err) {
     if (err instanceof RangeError) throw badRequest(err.message, null, 'invalid_key_settings')
     throw err
@@ -34,37 +34,37 @@ function found<T>(value: T | undefined, id: string): T {
  * receipt (a key reads only its own at /v1/receipts/{id}).
  */
 export function keyRoutes(admin: Hono, deps: AdminDeps): void {
-  const keys: ApiKeyStore = deps.keys
-  admin.get('/keys', (c) => c.json({ object: 'list', data: keys.list() }))
+  const keys: KeyStore = deps.keys
+  admin.get('/keys', async (c) => c.json({ object: 'list', data: await keys.list() }))
   admin.post('/keys', async (c) => {
     const { json } = await readJsonBody(c, { limit: 64 * 1024 })
     const settings = settingsOf(json)
     if (!settings.name) throw badRequest('a key needs a name', 'name', 'missing_required_parameter')
     const name = settings.name
-    const created = checked(() => keys.create(name, settings))
-    return c.json({ ...keys.get(created.id), key: created.key }, 201)
+    const created = await checked(() => keys.create(name, settings))
+    return c.json({ ...(await keys.get(created.id)), key: created.key }, 201)
   })
-  admin.get('/keys/:id', (c) => c.json(found(keys.get(c.req.param('id')), c.req.param('id'))))
+  admin.get('/keys/:id', async (c) => c.json(found(await keys.get(c.req.param('id')), c.req.param('id'))))
   admin.patch('/keys/:id', async (c) => {
     const id = c.req.param('id')
-    found(keys.get(id), id)
+    found(await keys.get(id), id)
     const { json } = await readJsonBody(c, { limit: 64 * 1024 })
     const settings = settingsOf(json)
-    return c.json(checked(() => keys.update(id, settings)))
+    return c.json(await checked(() => keys.update(id, settings)))
   })
-  admin.delete('/keys/:id', (c) => {
+  admin.delete('/keys/:id', async (c) => {
     const id = c.req.param('id')
-    found(keys.get(id), id)
-    keys.revoke(id)
-    return c.json(keys.get(id))
+    found(await keys.get(id), id)
+    await keys.revoke(id)
+    return c.json(await keys.get(id))
   })
-  admin.post('/keys/:id/rotate', (c) => {
+  admin.post('/keys/:id/rotate', async (c) => {
     const id = c.req.param('id')
-    const rotated = found(keys.rotate(id), id)
-    return c.json({ ...keys.get(id), key: rotated.key })
+    const rotated = found(await keys.rotate(id), id)
+    return c.json({ ...(await keys.get(id)), key: rotated.key })
   })
-  admin.get('/receipts/:id', (c) => {
-    const call = deps.core.ledger.get(c.req.param('id'))
+  admin.get('/receipts/:id', async (c) => {
+    const call = await deps.core.ledger.get(c.req.param('id'))
     if (!call) throw notFound(`no receipt for request ${c.req.param('id')}`, 'receipt_not_found')
     return c.json(receiptJson(call))
   })

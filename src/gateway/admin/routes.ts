@@ -1,6 +1,6 @@
 import { Hono } from 'hono'
 import type { GatewayCore } from '../forward.ts'
-import type { ApiKeyStore } from '../http/api-keys.ts'
+import type { KeyStore } from '../http/api-keys.ts'
 import { fundingRoutes } from './funding.ts'
 import { keyRoutes } from './keys.ts'
 import { providerRoutes } from './providers.ts'
@@ -8,7 +8,7 @@ import { reconciliationRoutes } from './reconciliation.ts'
 import { usageRoutes } from './usage.ts'
 
 /** What the admin routes read and change. */
-export type AdminDeps = { core: GatewayCore; keys: ApiKeyStore }
+export type AdminDeps = { core: GatewayCore; keys: KeyStore }
 
 /**
  * The admin API, mounted at `/admin` behind the admin key (src/gateway/http/admin-auth.ts). Each concern adds its

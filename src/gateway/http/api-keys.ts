@@ -2,7 +2,13 @@ import { hash as digest, randomBytes, timingSafeEqual } from 'node:crypto'
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import { LRUCache } from 'lru-cache'
 import { isLevel, type VerificationLevel } from '../../attestation/levels.ts'
-import { BUDGET_PERIODS, type BudgetPeriod, SqliteBudgets } from '../../billing/budgets.ts'
+import {
+  BUDGET_PERIODS,
+  type BudgetPeriod,
+  type BudgetState,
+  type Budgets,
+  SqliteBudgets,
+} from '../../billing/budgets.ts'
 import type { RoutingControls } from '../../providers/ranking.ts'
 import type { KeyTimeouts } from '../upstream-limits.ts'
 
@@ -72,12 +78,34 @@ export type ApiKeyStoreOptions = {
   now?: () => number
 }
 
+type Awaitable<T> = T | Promise<T>
+
+/**
+ * What the gateway asks of a key store: the SQLite one below (one machine) or the Postgres one
+ * (postgres-api-keys.ts, several instances). `verify` is on every request's path: a recently verified key is
+ * answered from memory by both.
+ */
+export interface KeyStore {
+  readonly budgets: Budgets
+  create(name: string, settings?: KeySettings): Awaitable<CreatedApiKey>
+  list(): Awaitable<ApiKeyInfo[]>
+  get(id: string): Awaitable<ApiKeyInfo | undefined>
+  update(id: string, settings: KeySettings): Awaitable<ApiKeyInfo | undefined>
+  rotate(id: string): Awaitable<CreatedApiKey | undefined>
+  revoke(id: string): Awaitable<boolean>
+  addStaticKey(key: string, name: string): ApiKeyIdentity
+  verify(key: string): Awaitable<ApiKeyIdentity | undefined>
+  refusal(key: string): Awaitable<'expired' | 'revoked' | undefined>
+  close(): Awaitable<void>
+}
+
 export const API_KEY_PREFIX = 'sk-zg-'
 const STATIC_ID_PREFIX = 'static_'
 const RANDOM_CHARS = 32
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
 
-type Row = {
+/** A key's row, as both stores read it (JSON columns as text, booleans as 0/1). */
+export type KeyRow = {
   id: string
   name: string
   prefix: string
@@ -118,17 +146,167 @@ const POLICY_COLUMNS: Record<string, string> = {
 }
 
 /**
- * The gateway's API keys in SQLite. Keys are stored as sha256 hashes only, so a copied database file grants
- * nothing. Several processes may share the file (the gateway serving, the CLI creating or revoking keys).
+ * What both stores remember in this process: keys verified lately (so the hot path neither hashes nor asks the
+ * database), keys from the configuration (hashes in memory only), and when each key's last use was written.
  */
-export class ApiKeyStore {
-  readonly #db: DatabaseSync
-  readonly #ownsDb: boolean
+export class VerifiedKeys {
   readonly #now: () => number
   readonly #touchIntervalMs: number
   readonly #verified: LRUCache<string, ApiKeyIdentity>
   readonly #touchedAt = new Map<string, number>()
   readonly #static: { hash: Buffer; identity: ApiKeyIdentity }[] = []
+
+  constructor(options: ApiKeyStoreOptions = {}) {
+    this.#now = options.now ?? Date.now
+    this.#touchIntervalMs = options.touchIntervalMs ?? 60_000
+    this.#verified = new LRUCache({ max: 10_000, ttl: options.cacheTtlMs ?? 10_000 })
+  }
+
+  now(): number {
+    return this.#now()
+  }
+
+  /**
+   * The key's identity when it is known without the database: verified within the TTL (and not expired since), or
+   * configured. `hash` is filled in when the key had to be hashed, for the database lookup that follows.
+   */
+  known(key: string): { identity?: ApiKeyIdentity; hash?: Buffer } {
+    // A key verified within the TTL is known by itself, in memory only: hashing it again (a cold call into OpenSSL,
+    // some 40 µs of a request run one at a time) would only say what was said a moment ago.
+    const cached = this.#verified.get(key)
+    if (cached?.policy?.expiresAt != null && cached.policy.expiresAt <= this.#now()) return {}
+    if (cached) return { identity: cached }
+    const hash = sha256(key)
+    for (const entry of this.#static) {
+      if (timingSafeEqual(entry.hash, hash)) {
+        this.#verified.set(key, entry.identity)
+        return { identity: entry.identity }
+      }
+    }
+    return { hash }
+  }
+
+  /** The identity of a stored row whose hash matched, or undefined when it is revoked or expired. */
+  admit(key: string, hash: Buffer, row: KeyRow | undefined): ApiKeyIdentity | undefined {
+    if (!row || row.revoked_at !== null) return undefined
+    // Looking the row up by hash leaks at most how much of a sha256 matched, which says nothing about the key; this
+    // comparison is the constant-time check that decides.
+    if (!timingSafeEqual(Buffer.from(row.key_hash, 'hex'), hash)) return undefined
+    const policy = policyOf(row)
+    if (policy.expiresAt !== null && policy.expiresAt <= this.#now()) return undefined
+    const identity = { id: row.id, name: row.name, policy }
+    this.#verified.set(key, identity)
+    return identity
+  }
+
+  /** True when the key's last use is due to be written (at most once per interval per key). */
+  touchDue(identity: ApiKeyIdentity): boolean {
+    if (identity.id.startsWith(STATIC_ID_PREFIX)) return false
+    const now = this.#now()
+    const last = this.#touchedAt.get(identity.id)
+    if (last !== undefined && now - last < this.#touchIntervalMs) return false
+    this.#touchedAt.set(identity.id, now)
+    return true
+  }
+
+  addStatic(key: string, name: string): ApiKeyIdentity {
+    const hash = sha256(key)
+    const identity = { id: `${STATIC_ID_PREFIX}${hash.subarray(0, 6).toString('hex')}`, name }
+    this.#static.push({ hash, identity })
+    return identity
+  }
+
+  /** Forgets what was verified of key `id` (changed, rotated, revoked); every key when no id is given. */
+  forget(id?: string): void {
+    if (id === undefined) {
+      this.#verified.clear()
+      return
+    }
+    for (const [key, identity] of this.#verified.entries()) {
+      if (identity.id === id) this.#verified.delete(key)
+    }
+  }
+}
+
+/** A new key's secret, id and stored form. */
+export function newKey(): { key: string; id: string; prefix: string; hash: string } {
+  const key = API_KEY_PREFIX + randomBase62(RANDOM_CHARS)
+  return {
+    key,
+    id: `key_${randomBytes(8).toString('hex')}`,
+    prefix: key.slice(0, 8),
+    hash: sha256(key).toString('hex'),
+  }
+}
+
+/** The columns a settings change writes (checked first): undefined fields stay, null clears. */
+export function settingsColumns(settings: KeySettings): [string, string | number | null][] {
+  checkSettings(settings)
+  const columns: [string, string | number | null][] = []
+  const set = (column: string, value: string | number | null | undefined) => {
+    if (value !== undefined) columns.push([column, value])
+  }
+  const json = (v: unknown, text: (v: never) => string = JSON.stringify) =>
+    v === undefined ? undefined : v === null ? null : text(v as never)
+  set('name', settings.name)
+  set('metadata', json(settings.metadata))
+  set('expires_at', settings.expiresAt)
+  set('allowed_models', json(settings.allowedModels))
+  set('min_verification', settings.minVerification)
+  set('tee_only', settings.teeOnly === undefined ? undefined : settings.teeOnly ? 1 : 0)
+  set('routing', json(settings.routing, routingJson))
+  set('timeouts', json(settings.timeouts))
+  set(
+    'budget',
+    json(settings.budget, (b: bigint) => b.toString()),
+  )
+  set('budget_period', settings.budgetPeriod)
+  set('rpm', settings.rpm)
+  set('tpm', settings.tpm)
+  return columns
+}
+
+/** A key as listings show it: its row, and its budget's state now. */
+export function keyInfo(row: KeyRow, budget: BudgetState | undefined): ApiKeyInfo {
+  const policy = policyOf(row)
+  return {
+    id: row.id,
+    name: row.name,
+    prefix: row.prefix,
+    createdAt: iso(row.created_at),
+    lastUsedAt: row.last_used_at === null ? null : iso(row.last_used_at),
+    revokedAt: row.revoked_at === null ? null : iso(row.revoked_at),
+    metadata: JSON.parse(row.metadata) as Record<string, unknown>,
+    expiresAt: policy.expiresAt === null ? null : iso(policy.expiresAt),
+    allowedModels: policy.allowedModels,
+    minVerification: policy.minVerification,
+    teeOnly: policy.teeOnly,
+    timeouts: policy.timeouts,
+    routing: row.routing ? (JSON.parse(row.routing) as Record<string, unknown>) : null,
+    budget: row.budget,
+    budgetPeriod: policy.budgetPeriod,
+    spent: (budget?.spent ?? 0n).toString(),
+    reserved: (budget?.reserved ?? 0n).toString(),
+    rpm: row.rpm,
+    tpm: row.tpm,
+  }
+}
+
+/** Why a key that failed verification is refused, from its row: for the 401's message. */
+export function refusalOf(row: KeyRow | undefined, now: number): 'expired' | 'revoked' | undefined {
+  if (!row) return undefined
+  if (row.revoked_at !== null) return 'revoked'
+  return row.expires_at !== null && row.expires_at <= now ? 'expired' : undefined
+}
+
+/**
+ * The gateway's API keys in SQLite. Keys are stored as sha256 hashes only, so a copied database file grants
+ * nothing. Several processes may share the file (the gateway serving, the CLI creating or revoking keys).
+ */
+export class ApiKeyStore implements KeyStore {
+  readonly #db: DatabaseSync
+  readonly #ownsDb: boolean
+  readonly #keys: VerifiedKeys
   // Prepared once: these two run on the request path.
   readonly #selectByHash: StatementSync
   readonly #updateLastUsed: StatementSync
@@ -138,9 +316,7 @@ export class ApiKeyStore {
   constructor(database: string | DatabaseSync, options: ApiKeyStoreOptions = {}) {
     this.#ownsDb = typeof database === 'string'
     this.#db = typeof database === 'string' ? new DatabaseSync(database) : database
-    this.#now = options.now ?? Date.now
-    this.#touchIntervalMs = options.touchIntervalMs ?? 60_000
-    this.#verified = new LRUCache({ max: 10_000, ttl: options.cacheTtlMs ?? 10_000 })
+    this.#keys = new VerifiedKeys(options)
     if (database !== ':memory:') {
       this.#db.exec('PRAGMA journal_mode = WAL')
       this.#db.exec('PRAGMA busy_timeout = 5000')
@@ -161,71 +337,41 @@ export class ApiKeyStore {
     for (const [column, type] of Object.entries(POLICY_COLUMNS)) {
       if (!have.has(column)) this.#db.exec(`ALTER TABLE api_keys ADD COLUMN ${column} ${type}`)
     }
-    this.budgets = new SqliteBudgets(this.#db, this.#now)
+    this.budgets = new SqliteBudgets(this.#db, () => this.#keys.now())
     this.#selectByHash = this.#db.prepare('SELECT * FROM api_keys WHERE key_hash = ?')
     this.#updateLastUsed = this.#db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?')
   }
 
   create(name: string, settings: KeySettings = {}): CreatedApiKey {
     checkSettings(settings)
-    const key = API_KEY_PREFIX + randomBase62(RANDOM_CHARS)
-    const id = `key_${randomBytes(8).toString('hex')}`
-    const createdAt = this.#now()
+    const k = newKey()
+    const createdAt = this.#keys.now()
     this.#db
       .prepare('INSERT INTO api_keys (id, name, prefix, key_hash, created_at) VALUES (?, ?, ?, ?, ?)')
-      .run(id, name, key.slice(0, 8), sha256(key).toString('hex'), createdAt)
-    this.update(id, settings)
-    return { id, key, name, createdAt: iso(createdAt) }
+      .run(k.id, name, k.prefix, k.hash, createdAt)
+    this.update(k.id, settings)
+    return { id: k.id, key: k.key, name, createdAt: iso(createdAt) }
   }
 
   list(): ApiKeyInfo[] {
-    const rows = this.#db.prepare('SELECT * FROM api_keys ORDER BY created_at, rowid').all() as Row[]
-    return rows.map((row) => this.#info(row))
+    const rows = this.#db.prepare('SELECT * FROM api_keys ORDER BY created_at, rowid').all() as KeyRow[]
+    return rows.map((row) => keyInfo(row, this.budgets.state(row.id)))
   }
 
   get(id: string): ApiKeyInfo | undefined {
-    const row = this.#db.prepare('SELECT * FROM api_keys WHERE id = ?').get(id) as Row | undefined
-    return row && this.#info(row)
+    const row = this.#db.prepare('SELECT * FROM api_keys WHERE id = ?').get(id) as KeyRow | undefined
+    return row && keyInfo(row, this.budgets.state(row.id))
   }
 
   /** Changes a key's name, metadata or policy (not its spend). Undefined fields stay; null clears. */
   update(id: string, settings: KeySettings): ApiKeyInfo | undefined {
-    checkSettings(settings)
-    const columns: [string, string | number | null][] = []
-    const set = (column: string, value: string | number | null | undefined) => {
-      if (value !== undefined) columns.push([column, value])
-    }
-    set('name', settings.name)
-    set('metadata', settings.metadata === undefined ? undefined : JSON.stringify(settings.metadata))
-    set('expires_at', settings.expiresAt)
-    set('allowed_models', settings.allowedModels === undefined ? undefined : JSON.stringify(settings.allowedModels))
-    set('min_verification', settings.minVerification)
-    set('tee_only', settings.teeOnly === undefined ? undefined : settings.teeOnly ? 1 : 0)
-    set(
-      'routing',
-      settings.routing === undefined ? undefined : settings.routing === null ? null : routingJson(settings.routing),
-    )
-    set(
-      'timeouts',
-      settings.timeouts === undefined
-        ? undefined
-        : settings.timeouts === null
-          ? null
-          : JSON.stringify(settings.timeouts),
-    )
-    set(
-      'budget',
-      settings.budget === undefined ? undefined : settings.budget === null ? null : settings.budget.toString(),
-    )
-    set('budget_period', settings.budgetPeriod)
-    set('rpm', settings.rpm)
-    set('tpm', settings.tpm)
+    const columns = settingsColumns(settings)
     if (columns.length) {
       this.#db
         .prepare(`UPDATE api_keys SET ${columns.map(([c]) => `${c} = ?`).join(', ')} WHERE id = ?`)
         .run(...columns.map(([, v]) => v), id)
     }
-    this.#forget(id)
+    this.#keys.forget(id)
     return this.get(id)
   }
 
@@ -234,117 +380,51 @@ export class ApiKeyStore {
    * and in other processes sharing the file within the cache TTL.
    */
   rotate(id: string): CreatedApiKey | undefined {
-    const key = API_KEY_PREFIX + randomBase62(RANDOM_CHARS)
+    const k = newKey()
     const result = this.#db
       .prepare('UPDATE api_keys SET key_hash = ?, prefix = ? WHERE id = ? AND revoked_at IS NULL')
-      .run(sha256(key).toString('hex'), key.slice(0, 8), id)
-    this.#forget(id)
+      .run(k.hash, k.prefix, id)
+    this.#keys.forget(id)
     if (Number(result.changes) === 0) return undefined
     const info = this.get(id)!
-    return { id, key, name: info.name, createdAt: info.createdAt }
-  }
-
-  #forget(id: string): void {
-    for (const [key, identity] of this.#verified.entries()) {
-      if (identity.id === id) this.#verified.delete(key)
-    }
-  }
-
-  #info(row: Row): ApiKeyInfo {
-    const policy = policyOf(row)
-    const budget = this.budgets.state(row.id)
-    return {
-      id: row.id,
-      name: row.name,
-      prefix: row.prefix,
-      createdAt: iso(row.created_at),
-      lastUsedAt: row.last_used_at === null ? null : iso(row.last_used_at),
-      revokedAt: row.revoked_at === null ? null : iso(row.revoked_at),
-      metadata: JSON.parse(row.metadata) as Record<string, unknown>,
-      expiresAt: policy.expiresAt === null ? null : iso(policy.expiresAt),
-      allowedModels: policy.allowedModels,
-      minVerification: policy.minVerification,
-      teeOnly: policy.teeOnly,
-      timeouts: policy.timeouts,
-      routing: row.routing ? (JSON.parse(row.routing) as Record<string, unknown>) : null,
-      budget: row.budget,
-      budgetPeriod: policy.budgetPeriod,
-      spent: (budget?.spent ?? 0n).toString(),
-      reserved: (budget?.reserved ?? 0n).toString(),
-      rpm: row.rpm,
-      tpm: row.tpm,
-    }
+    return { id, key: k.key, name: info.name, createdAt: info.createdAt }
   }
 
   /** True when the key was active and is now revoked. Other processes sharing the file notice within the cache TTL. */
   revoke(id: string): boolean {
     const result = this.#db
       .prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL')
-      .run(this.#now(), id)
-    this.#forget(id)
+      .run(this.#keys.now(), id)
+    this.#keys.forget(id)
     return Number(result.changes) > 0
   }
 
   /** A key from config or the environment: held as a hash in memory, never written to the database. */
   addStaticKey(key: string, name: string): ApiKeyIdentity {
-    const hash = sha256(key)
-    const identity = { id: `${STATIC_ID_PREFIX}${hash.subarray(0, 6).toString('hex')}`, name }
-    this.#static.push({ hash, identity })
-    return identity
+    return this.#keys.addStatic(key, name)
   }
 
   verify(key: string): ApiKeyIdentity | undefined {
-    // A key verified within the TTL is known by itself, in memory only: hashing it again (a cold call into OpenSSL,
-    // some 40 µs of a request run one at a time) would only say what was said a moment ago.
-    const cached = this.#verified.get(key)
-    if (cached?.policy?.expiresAt != null && cached.policy.expiresAt <= this.#now()) return undefined
-    if (cached) {
-      if (!cached.id.startsWith(STATIC_ID_PREFIX)) this.#touch(cached.id)
-      return cached
-    }
-    const hash = sha256(key)
-    for (const entry of this.#static) {
-      if (timingSafeEqual(entry.hash, hash)) {
-        this.#verified.set(key, entry.identity)
-        return entry.identity
-      }
-    }
-    const hex = hash.toString('hex')
-    // Looking the row up by hash leaks at most how much of a sha256 matched, which says nothing about the key; the
-    // comparison below is the constant-time check that decides.
-    const row = this.#selectByHash.get(hex) as Row | undefined
-    if (!row || row.revoked_at !== null) return undefined
-    if (!timingSafeEqual(Buffer.from(row.key_hash, 'hex'), hash)) return undefined
-    const policy = policyOf(row)
-    if (policy.expiresAt !== null && policy.expiresAt <= this.#now()) return undefined
-    const identity = { id: row.id, name: row.name, policy }
-    this.#verified.set(key, identity)
-    this.#touch(row.id)
+    const known = this.#keys.known(key)
+    const identity =
+      known.identity ??
+      (known.hash &&
+        this.#keys.admit(key, known.hash, this.#selectByHash.get(known.hash.toString('hex')) as KeyRow | undefined))
+    if (identity && this.#keys.touchDue(identity)) this.#updateLastUsed.run(this.#keys.now(), identity.id)
     return identity
   }
 
   /** Why a key verify() refused is refused, when it is one of ours: for the 401's message (off the hot path). */
   refusal(key: string): 'expired' | 'revoked' | undefined {
-    const row = this.#selectByHash.get(sha256(key).toString('hex')) as Row | undefined
-    if (!row) return undefined
-    if (row.revoked_at !== null) return 'revoked'
-    return row.expires_at !== null && row.expires_at <= this.#now() ? 'expired' : undefined
+    return refusalOf(this.#selectByHash.get(sha256(key).toString('hex')) as KeyRow | undefined, this.#keys.now())
   }
 
   close(): void {
     if (this.#ownsDb) this.#db.close()
   }
-
-  #touch(id: string): void {
-    const now = this.#now()
-    const last = this.#touchedAt.get(id)
-    if (last !== undefined && now - last < this.#touchIntervalMs) return
-    this.#touchedAt.set(id, now)
-    this.#updateLastUsed.run(now, id)
-  }
 }
 
-function policyOf(row: Row): KeyPolicy {
+export function policyOf(row: KeyRow): KeyPolicy {
   return {
     expiresAt: row.expires_at,
     allowedModels: JSON.parse(row.allowed_models) as string[],

@@ -1,13 +1,13 @@
 import type { MiddlewareHandler } from 'hono'
 import { requestHeader } from '../../http/node-request.ts'
 import { step } from '../steps.ts'
-import type { ApiKeyIdentity, ApiKeyStore } from './api-keys.ts'
+import type { ApiKeyIdentity, KeyStore } from './api-keys.ts'
 import { unauthorized } from './openai-error.ts'
 
 export type ApiKeyEnv = { Variables: { apiKey: ApiKeyIdentity } }
 
 export type ApiKeyAuthOptions = {
-  store: ApiKeyStore
+  store: KeyStore
   /** The dev stack's well-known key (`sk-zg-dev`); pass it only in dev mode, never in `serve`. */
   devKey?: string
 }
@@ -35,9 +35,9 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): MiddlewareHandler<ApiKey
           '(Authorization: Bearer YOUR_KEY) or in an x-api-key header. Create one with `zg-gateway keys create`.',
       )
     }
-    const identity = devKey && sameText(key, devKey) ? DEV_KEY_IDENTITY : options.store.verify(key)
+    const identity = devKey && sameText(key, devKey) ? DEV_KEY_IDENTITY : await options.store.verify(key)
     if (!identity) {
-      const refusal = options.store.refusal(key)
+      const refusal = await options.store.refusal(key)
       if (refusal)
         throw unauthorized(`This API key (${redact(key)}) has ${refusal === 'expired' ? 'expired' : 'been revoked'}.`)
       throw unauthorized(`Incorrect API key provided: ${redact(key)}. List your keys with \`zg-gateway keys list\`.`)
