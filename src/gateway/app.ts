@@ -34,6 +34,7 @@ import {
 } from './http/validate.ts'
 import { KeyAdmission } from './key-admission.ts'
 import { listModels } from './models.ts'
+import { openapiRoutes } from './openapi-routes.ts'
 import { receiptJson } from './receipts.ts'
 import { asResponsesError, deleteResponse, inputItems, responsesCall, storedResponse } from './responses/api.ts'
 import { routingControlsOf } from './routing-controls.ts'
@@ -139,6 +140,7 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
       : c.json({ status: 'starting' }, 503),
   )
   app.route('/', uiRoutes())
+  app.route('/', openapiRoutes())
 
   // Before authentication: a browser's preflight carries no API key.
   if (options.corsOrigins?.length) app.use('*', gatewayCors(options.corsOrigins))
