@@ -43,10 +43,10 @@ export async function createGateway(
   options: GatewayOptions & { listen?: boolean },
 ): Promise<Gateway | EmbeddedGateway> {
   if (options.listen !== false) return startGateway(options)
-  const { core, keys, app } = await createGatewayCore(options)
+  const { core, stores, app } = await createGatewayCore(options)
   return {
     fetch: async (request) => app.fetch(request),
-    close: () => closeGatewayCore(core, keys),
+    close: () => closeGatewayCore(core, stores),
   }
 }
 

@@ -277,7 +277,11 @@ describe('the Responses API through the official openai client', () => {
 
   it('shows a response only to the API key that created it', async () => {
     const mine = await client.responses.create({ model, input: 'private' })
-    const other = new OpenAI({ baseURL: stack.baseURL, apiKey: stack.gateway.keys.create('other').key, maxRetries: 0 })
+    const other = new OpenAI({
+      baseURL: stack.baseURL,
+      apiKey: (await stack.gateway.keys.create('other')).key,
+      maxRetries: 0,
+    })
     await expect(other.responses.retrieve(mine.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError)
     await expect(other.responses.delete(mine.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError)
     await expect(other.responses.create({ model, input: 'and?', previous_response_id: mine.id })).rejects.toMatchObject(

@@ -4,6 +4,7 @@ import { getAccount } from '../chain/actions/get-account.ts'
 import { retrieveFund } from '../chain/actions/retrieve-fund.ts'
 import { transferFund } from '../chain/actions/transfer-fund.ts'
 import type { ZgClients } from '../chain/clients.ts'
+import type { SharedLock } from '../store/postgres/advisory-lock.ts'
 import {
   type DisputeThreshold,
   disputesExceeded,
@@ -15,6 +16,8 @@ import {
 } from './funding-policy.ts'
 
 const ONE_0G = 10n ** 18n
+/** How long a wallet transaction waits for the wallet's earlier ones (another process's) to be mined. */
+const PENDING_WAIT_MS = 120_000
 
 export type EscrowOptions = {
   clients: ZgClients
@@ -34,6 +37,11 @@ export type EscrowOptions = {
   unsettledFee?: (provider: Address) => Promise<bigint>
   /** Told when a provider is stopped (true) by the policy: the router leaves it out while it is. */
   onFlag?: (provider: Address, flagged: boolean) => void
+  /**
+   * Held around each wallet transaction, when other processes send from the same wallet (several gateway instances
+   * on one Postgres): their transactions then take turns too, so no two are built on the same nonce.
+   */
+  walletLock?: SharedLock
   now?: () => number
   log?: (line: string) => void
 }
@@ -101,6 +109,7 @@ export class EscrowManager {
   readonly #disputes: DisputeThreshold
   readonly #unsettledFee: ((provider: Address) => Promise<bigint>) | undefined
   readonly #onFlag: (provider: Address, flagged: boolean) => void
+  readonly #walletLock: SharedLock
   readonly #now: () => number
   readonly #log: (line: string) => void
   readonly #open = new Map<string, Promise<void>>()
@@ -114,6 +123,8 @@ export class EscrowManager {
   /** The last transfer's failure when it was the ledger's want of funds; cleared by the next transfer that passes. */
   #shortage: Error | undefined
   #queue: Promise<unknown> = Promise.resolve()
+  /** Whether other processes send from this wallet too (a wallet lock was given). */
+  readonly #shared: boolean
 
   constructor(options: EscrowOptions) {
     this.#clients = options.clients
@@ -124,6 +135,8 @@ export class EscrowManager {
     this.#disputes = options.disputes ?? {}
     this.#unsettledFee = options.unsettledFee
     this.#onFlag = options.onFlag ?? (() => {})
+    this.#walletLock = options.walletLock ?? ((fn) => fn())
+    this.#shared = options.walletLock !== undefined
     this.#now = options.now ?? Date.now
     this.#log = options.log ?? (() => {})
     const interval = options.intervalMs ?? 30_000
@@ -142,11 +155,33 @@ export class EscrowManager {
     clearInterval(this.#timer)
   }
 
-  /** Runs chain transactions one at a time. */
+  /** Runs chain transactions one at a time, here and, under the wallet lock, across processes. */
   #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(fn, fn)
+    const locked = this.#shared ? () => this.#walletLock(() => this.#quiet().then(fn)) : fn
+    const run = this.#queue.then(locked, locked)
     this.#queue = run.catch(() => undefined)
     return run
+  }
+
+  /**
+   * Waits, holding the wallet lock, until no transaction of the wallet is pending: one sent by a holder that died
+   * before it was mined would otherwise be built on again (the same sub-account opened twice).
+   */
+  async #quiet(): Promise<void> {
+    const address = this.user
+    const deadline = this.#now() + PENDING_WAIT_MS
+    for (;;) {
+      const [pending, mined] = await Promise.all([
+        this.#clients.publicClient.getTransactionCount({ address, blockTag: 'pending' }),
+        this.#clients.publicClient.getTransactionCount({ address, blockTag: 'latest' }),
+      ])
+      if (pending <= mined) return
+      if (this.#now() > deadline)
+        throw new Error(
+          `the wallet still has ${pending - mined} transactions pending after ${PENDING_WAIT_MS / 1000} s`,
+        )
+      await new Promise((r) => setTimeout(r, 250))
+    }
   }
 
   #of(provider: Address): Funding {
@@ -230,9 +265,16 @@ export class EscrowManager {
 
   async #openAccount(provider: Address): Promise<void> {
     const f = this.#of(provider)
-    const account = await getAccount(this.#clients, { user: this.user, provider })
+    let account = await getAccount(this.#clients, { user: this.user, provider })
     if (!account) {
-      await this.#serial(() => transferFund(this.#clients, { provider, amount: this.#initial }))
+      // Read again under the lock: another instance of the same wallet may have opened it meanwhile.
+      account = await this.#serial(async () => {
+        const opened = await getAccount(this.#clients, { user: this.user, provider })
+        if (!opened) await transferFund(this.#clients, { provider, amount: this.#initial })
+        return opened
+      })
+    }
+    if (!account) {
       f.movedIn += this.#initial
       f.balance = this.#initial
       f.pendingRefund = 0n

@@ -1,13 +1,17 @@
-import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { format0G } from '../chain/units.ts'
-import { type ApiKeyInfo, ApiKeyStore, type KeySettings } from '../gateway/http/api-keys.ts'
+import type { ApiKeyInfo, KeySettings, KeyStore } from '../gateway/http/api-keys.ts'
 import { parseKeySettings } from '../gateway/http/key-settings.ts'
+import { openKeyStore } from '../gateway/stores.ts'
 import { type Command, type CommandGroup, type Options, requireString, UsageError, type Values } from './command.ts'
 import { dataDirOf } from './network-options.ts'
 import { printJson, table } from './output.ts'
+import { storeOf, storeOption } from './store-option.ts'
 
-const options: Options = { 'data-dir': { type: 'string', description: 'state directory (ZG_DATA_DIR; default .zg)' } }
+const options: Options = {
+  'data-dir': { type: 'string', description: 'state directory (ZG_DATA_DIR; default .zg)' },
+  ...storeOption,
+}
 
 /** The settings flags of create and update; "none" clears a setting on update. */
 const settingOptions: Options = {
@@ -35,18 +39,16 @@ const settingOptions: Options = {
   tpm: { type: 'string', description: 'tokens per minute, or none' },
 }
 
-/** The gateway's key store: the same file `serve` and `dev` read, so changes apply to a running gateway. */
-function withStore<T>(values: Values, fn: (store: ApiKeyStore) => T): T {
-  const dir = join(dataDirOf(values), 'gateway')
-  mkdirSync(dir, { recursive: true })
-  const store = new ApiKeyStore(join(dir, 'gateway.sqlite'))
+/** The gateway's key store: the file or the database `serve` reads, so changes apply to a running gateway. */
+async function withStore<T>(values: Values, fn: (store: KeyStore) => T | Promise<T>): Promise<T> {
+  const { keys, close } = await openKeyStore({ dataDir: join(dataDirOf(values), 'gateway'), store: storeOf(values) })
   try {
-    return fn(store)
+    return await fn(keys)
   } catch (err) {
     if (err instanceof RangeError) throw new UsageError(err.message)
     throw err
   } finally {
-    store.close()
+    await close()
   }
 }
 
@@ -161,9 +163,9 @@ const create: Command = {
   async run(values) {
     const name = requireString(values, 'name')
     const settings = settingsOf(values)
-    const key = withStore(values, (s) => {
-      const created = s.create(name, settings)
-      return { ...s.get(created.id)!, key: created.key }
+    const key = await withStore(values, async (s) => {
+      const created = await s.create(name, settings)
+      return { ...(await s.get(created.id))!, key: created.key }
     })
     if (values.json) printJson(key)
     else console.log(`${key.key}\n(id ${key.id}; store it now: it cannot be shown again)`)
@@ -175,7 +177,7 @@ const list: Command = {
   summary: 'List API keys (never the keys themselves)',
   options,
   async run(values) {
-    const keys = withStore(values, (s) => s.list())
+    const keys = await withStore(values, (s) => s.list())
     if (values.json) printJson(keys)
     else if (!keys.length) console.log('No API keys.')
     else
@@ -199,7 +201,7 @@ const list: Command = {
 }
 
 /** One key as `show` and `update` print it, or the error for an id that names none. */
-function printKey(values: Values, id: string, key: ReturnType<ApiKeyStore['get']>): number {
+function printKey(values: Values, id: string, key: ApiKeyInfo | undefined): number {
   if (!key) throw new UsageError(`no key with id ${id}`)
   if (values.json) printJson(key)
   else console.log(describe(key))
@@ -212,11 +214,7 @@ const show: Command = {
   options,
   async run(values, positionals) {
     const id = idOf(positionals, 'show')
-    return printKey(
-      values,
-      id,
-      withStore(values, (s) => s.get(id)),
-    )
+    return printKey(values, id, await withStore(values, (s) => s.get(id)))
   },
 }
 
@@ -230,7 +228,7 @@ const update: Command = {
     return printKey(
       values,
       id,
-      withStore(values, (s) => (s.get(id) ? s.update(id, settings) : undefined)),
+      await withStore(values, async (s) => ((await s.get(id)) ? s.update(id, settings) : undefined)),
     )
   },
 }
@@ -241,9 +239,9 @@ const rotate: Command = {
   options,
   async run(values, positionals) {
     const id = idOf(positionals, 'rotate')
-    const key = withStore(values, (s) => {
-      const rotated = s.rotate(id)
-      return rotated && { ...s.get(id)!, key: rotated.key }
+    const key = await withStore(values, async (s) => {
+      const rotated = await s.rotate(id)
+      return rotated && { ...(await s.get(id))!, key: rotated.key }
     })
     if (!key) throw new UsageError(`no active key with id ${id}`)
     if (values.json) printJson(key)
@@ -258,7 +256,7 @@ const revoke: Command = {
   options,
   async run(values, positionals) {
     const id = idOf(positionals, 'revoke')
-    const done = withStore(values, (s) => s.revoke(id))
+    const done = await withStore(values, (s) => s.revoke(id))
     if (!done) throw new UsageError(`no active key with id ${id}`)
     if (values.json) printJson({ revoked: id })
     else console.log(`Revoked ${id}`)

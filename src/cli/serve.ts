@@ -10,6 +10,7 @@ import { loggerFrom, observabilityOptions } from './log-options.ts'
 import { dataDirOf, networkOptions, resolveNetwork, resolveWallet } from './network-options.ts'
 import { printJson } from './output.ts'
 import { untilSignal } from './signals.ts'
+import { storeOf, storeOption } from './store-option.ts'
 
 /** The escrow funding policy's settings from --escrow-reserve and --dispute-limit. */
 function fundingOptions(values: Values): GatewayOptions['funding'] {
@@ -105,6 +106,7 @@ export const serveCommand: Command = {
   summary: 'Serve the OpenAI-compatible gateway over the providers of a 0G network (mainnet, testnet, or an RPC URL)',
   options: {
     ...networkOptions,
+    ...storeOption,
     host: { type: 'string', description: 'address to listen on (default 127.0.0.1)' },
     port: { type: 'string', description: 'port (ZG_PORT; default 8080; 0 = any free port, printed on the ready line)' },
     'api-key': {
@@ -228,6 +230,7 @@ export const serveCommand: Command = {
       network,
       wallet,
       dataDir: join(dataDir, 'gateway'),
+      store: storeOf(values),
       host: (values.host as string | undefined) ?? '127.0.0.1',
       port: Number((values.port as string | undefined) ?? process.env.ZG_PORT ?? 8080),
       apiKeys,
@@ -255,8 +258,9 @@ export const serveCommand: Command = {
       console.log(
         `network ${network.name} (chain ${network.chain.id}), wallet ${wallet.address}, ${providers} providers`,
       )
+      console.log(`store: ${gateway.stores.kind} (${gateway.stores.where})`)
       // Keys come from the flags and from the store (`zg-gateway keys create`); only with neither can nobody call.
-      const stored = gateway.keys.list().filter((k) => k.revokedAt === null).length
+      const stored = (await gateway.keys.list()).filter((k) => k.revokedAt === null).length
       if (!apiKeys.length && !stored)
         console.log('no API keys configured yet: create one with zg-gateway keys create --name <name>')
       else console.log(`API keys: ${apiKeys.length} from the configuration, ${stored} in the key store`)

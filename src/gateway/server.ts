@@ -7,7 +7,6 @@ import type { MeasurementPolicy } from '../attestation/evidence/measurement-poli
 import { EscrowManager, type EscrowOptions } from '../billing/escrow.ts'
 import { fetchUnsettledFee } from '../billing/reconciliation.ts'
 import { SessionTokenCache } from '../billing/session-token-cache.ts'
-import { UsageLedger } from '../billing/usage-ledger.ts'
 import { createZgClients } from '../chain/clients.ts'
 import type { ZgNetwork } from '../chain/networks.ts'
 import { listenApp } from '../http/listen.ts'
@@ -23,11 +22,12 @@ import { type GatewayReconcilerOptions, startGatewayReconciler } from './admin/r
 import { createGatewayApp } from './app.ts'
 import { DeliveryVerifier } from './delivery-verifier.ts'
 import type { GatewayCore } from './forward.ts'
-import { ApiKeyStore } from './http/api-keys.ts'
+import type { KeyStore } from './http/api-keys.ts'
 import type { CorsOrigins } from './http/cors.ts'
 import { lazyAttester } from './lazy-attester.ts'
 import { OffPathQueue } from './off-path.ts'
 import { ResponseStore } from './responses/store.ts'
+import { type GatewayStores, openGatewayStores } from './stores.ts'
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type UpstreamLimits, type UpstreamTimeouts } from './upstream-limits.ts'
 
 export type GatewayOptions = {
@@ -36,6 +36,11 @@ export type GatewayOptions = {
   wallet: LocalAccount
   /** Where the gateway keeps its state (gateway.sqlite: API keys; usage.sqlite: usage, receipts; responses.sqlite). */
   dataDir: string
+  /**
+   * `postgres://…`: keys, budgets, rate windows, usage and receipts in Postgres, shared by several instances
+   * (`--store`, `ZG_STORE_URL`). Unset: SQLite files in `dataDir`.
+   */
+  store?: string
   host?: string
   /** Default 8080; 0 picks a free port. */
   port?: number
@@ -87,7 +92,9 @@ export type Gateway = {
   port: number
   app: Hono
   core: GatewayCore
-  keys: ApiKeyStore
+  keys: KeyStore
+  /** Which store the gateway runs on (sqlite or postgres) and where. */
+  stores: Pick<GatewayStores, 'kind' | 'where'>
   close(): Promise<void>
 }
 
@@ -102,7 +109,14 @@ export async function createGatewayCore(options: GatewayOptions) {
     log,
   })
   mkdirSync(options.dataDir, { recursive: true })
-  const keys = new ApiKeyStore(join(options.dataDir, 'gateway.sqlite'))
+  const offPath = new OffPathQueue()
+  const stores = await openGatewayStores({
+    dataDir: options.dataDir,
+    store: options.store,
+    whenIdle: (commit) => offPath.add(commit),
+    log,
+  })
+  const keys = stores.keys
   for (const [i, key] of (options.apiKeys ?? []).entries()) keys.addStaticKey(key, `config-${i + 1}`)
   // Keep-alive pool per provider; DNS answers are re-checked on every connect (no rebinding to private hosts).
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts }
@@ -112,7 +126,6 @@ export async function createGatewayCore(options: GatewayOptions) {
     connections: 1024,
     connectTimeoutMs: timeouts.connectMs,
   })
-  const offPath = new OffPathQueue()
   const core: GatewayCore = {
     catalog,
     // Ranked by escrow headroom among the rest: the funding policy's last view of each sub-account.
@@ -127,6 +140,7 @@ export async function createGatewayCore(options: GatewayOptions) {
             ...options.funding,
             // A provider the policy stopped is no candidate; the provider itself says what it is owed.
             onFlag: (provider, flagged) => core.router.setFlagged(provider, flagged),
+            walletLock: stores.walletLock,
             unsettledFee: async (provider) => {
               const entry = core.catalog.byProvider(provider)
               if (!entry) throw new Error('the provider is not in the catalog')
@@ -135,10 +149,7 @@ export async function createGatewayCore(options: GatewayOptions) {
             },
             log,
           }),
-    ledger: new UsageLedger(join(options.dataDir, 'usage.sqlite'), {
-      onError: (err) => log(`gateway: a usage record was not written: ${err.message}`),
-      whenIdle: (commit) => offPath.add(commit),
-    }),
+    ledger: stores.ledger,
     responses: new ResponseStore(join(options.dataDir, 'responses.sqlite'), {
       onError: (err) => log(`gateway: a stored response was not written: ${err.message}`),
       whenIdle: (commit) => offPath.add(commit),
@@ -207,6 +218,7 @@ export async function createGatewayCore(options: GatewayOptions) {
   const app = createGatewayApp({
     core,
     keys,
+    rateLimiter: stores.rateLimiter,
     devKey: options.devKey,
     adminKey: options.adminKey,
     metricsPublic: options.metricsPublic,
@@ -214,12 +226,12 @@ export async function createGatewayCore(options: GatewayOptions) {
     ready: () => ready,
     log,
   })
-  return { core, keys, app, log }
+  return { core, keys, stores, app, log }
 }
 
 /** Starts the OpenAI-compatible gateway over the providers of `network`. */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
-  const { core, keys, app } = await createGatewayCore(options)
+  const { core, keys, stores, app } = await createGatewayCore(options)
   const server = await listenApp(app.fetch, {
     hostname: options.host ?? '127.0.0.1',
     port: options.port ?? 8080,
@@ -232,8 +244,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     app: app as unknown as Hono,
     core,
     keys,
+    stores: { kind: stores.kind, where: stores.where },
     close: () =>
-      closeGatewayCore(core, keys, async () => {
+      closeGatewayCore(core, stores, async () => {
         await new Promise<void>((resolve) => {
           server.close(() => resolve())
           ;(server as { closeAllConnections?: () => void }).closeAllConnections?.()
@@ -247,7 +260,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
  * close), then the calls' records and checks still queued, the provider connections and the stores (which commit
  * their last records).
  */
-export async function closeGatewayCore(core: GatewayCore, keys: ApiKeyStore, drain?: () => Promise<void>) {
+export async function closeGatewayCore(core: GatewayCore, stores: GatewayStores, drain?: () => Promise<void>) {
   await core.catalog.stop()
   await core.prober?.stop()
   core.escrow?.close()
@@ -258,7 +271,6 @@ export async function closeGatewayCore(core: GatewayCore, keys: ApiKeyStore, dra
   await core.verifier.close()
   await core.attestations?.close()
   await core.dispatcher.close()
-  core.ledger.close()
   core.responses.close()
-  keys.close()
+  await stores.close()
 }

@@ -1,0 +1,106 @@
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { PostgresRateLimiter } from '../billing/postgres-rate-limits.ts'
+import { PostgresUsageLedger } from '../billing/postgres-usage-ledger.ts'
+import type { RateCounter } from '../billing/rate-limits.ts'
+import { type CallLedger, UsageLedger } from '../billing/usage-ledger.ts'
+import { advisoryLock, type SharedLock, WALLET_LOCK } from '../store/postgres/advisory-lock.ts'
+import { connectPostgres, isPostgresUrl, redactUrl } from '../store/postgres/connect.ts'
+import { migrate } from '../store/postgres/migrate.ts'
+import { ApiKeyStore, type ApiKeyStoreOptions, type KeyStore } from './http/api-keys.ts'
+import { PostgresApiKeyStore } from './http/postgres-api-keys.ts'
+
+/** Where the gateway's shared state lives: keys with their budgets, rate windows, the usage ledger and receipts. */
+export type GatewayStores = {
+  /** `sqlite` (files in the data dir: one instance) or `postgres` (several instances on one database). */
+  kind: 'sqlite' | 'postgres'
+  /** What to tell an operator: the directory, or the URL without its password. */
+  where: string
+  keys: KeyStore
+  ledger: CallLedger
+  /** Per-key rate windows shared by the instances; undefined: each process counts in its memory. */
+  rateLimiter?: RateCounter
+  /** Held around each wallet transaction when several instances send from one wallet. */
+  walletLock?: SharedLock
+  /** Commits what is queued and closes the stores. */
+  close(): Promise<void>
+}
+
+export type StoreOptions = {
+  /** The gateway's data directory (SQLite files; the default store). */
+  dataDir: string
+  /** `postgres://…` selects Postgres (`--store`, `ZG_STORE_URL`); unset, SQLite in `dataDir`. */
+  store?: string
+  keys?: ApiKeyStoreOptions
+  /** Where a usage record's commit waits for a moment no client is waiting on (the SQLite ledger only). */
+  whenIdle?: (commit: () => void) => void
+  log: (line: string) => void
+}
+
+/** Opens the store `options.store` names; for Postgres it brings the schema up to date first. */
+export async function openGatewayStores(options: StoreOptions): Promise<GatewayStores> {
+  const onError = (err: Error) => options.log(`gateway: a usage record was not written: ${err.message}`)
+  if (options.store !== undefined && !isPostgresUrl(options.store))
+    throw new Error(
+      `--store takes a postgres:// URL (SQLite, the default, needs none); got ${redactUrl(options.store)}`,
+    )
+  if (!options.store) {
+    mkdirSync(options.dataDir, { recursive: true })
+    const keys = new ApiKeyStore(join(options.dataDir, 'gateway.sqlite'), options.keys)
+    const ledger = new UsageLedger(join(options.dataDir, 'usage.sqlite'), { onError, whenIdle: options.whenIdle })
+    return {
+      kind: 'sqlite',
+      where: options.dataDir,
+      keys,
+      ledger,
+      async close() {
+        ledger.close()
+        keys.close()
+      },
+    }
+  }
+  const where = redactUrl(options.store)
+  const sql = connectPostgres(options.store, { applicationName: 'zg-gateway' })
+  try {
+    await migrate(sql)
+    const keys = new PostgresApiKeyStore(sql, options.keys)
+    // Before the first request: a revocation by another instance must reach this one from the start.
+    await keys.listen()
+    const ledger = new PostgresUsageLedger(sql, { onError })
+    return {
+      kind: 'postgres',
+      where,
+      keys,
+      ledger,
+      rateLimiter: new PostgresRateLimiter(sql),
+      walletLock: advisoryLock(sql, WALLET_LOCK),
+      async close() {
+        await ledger.close()
+        await sql.end({ timeout: 5 })
+      },
+    }
+  } catch (err) {
+    await sql.end({ timeout: 1 }).catch(() => {})
+    throw new Error(`the store at ${where} could not be opened: ${(err as Error).message}`)
+  }
+}
+
+/** The key store alone, for the commands that manage keys (`zg-gateway keys`): the same one `serve` reads. */
+export async function openKeyStore(options: {
+  dataDir: string
+  store?: string
+}): Promise<{ keys: KeyStore; close(): Promise<void> }> {
+  if (!options.store) {
+    mkdirSync(options.dataDir, { recursive: true })
+    const keys = new ApiKeyStore(join(options.dataDir, 'gateway.sqlite'))
+    return { keys, close: async () => keys.close() }
+  }
+  const sql = connectPostgres(options.store, { max: 2, applicationName: 'zg-gateway keys' })
+  try {
+    await migrate(sql)
+  } catch (err) {
+    await sql.end({ timeout: 1 }).catch(() => {})
+    throw new Error(`the store at ${redactUrl(options.store)} could not be opened: ${(err as Error).message}`)
+  }
+  return { keys: new PostgresApiKeyStore(sql), close: () => sql.end({ timeout: 5 }) }
+}

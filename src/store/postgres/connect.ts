@@ -1,0 +1,42 @@
+import postgres from 'postgres'
+
+export type Sql = postgres.Sql
+export type TransactionSql = postgres.TransactionSql
+
+export type PostgresOptions = {
+  /** Connections in the pool. */
+  max?: number
+  /** Shown in pg_stat_activity, so an operator can tell the gateway's connections from a provider node's. */
+  applicationName?: string
+}
+
+/** Whether a store setting names a Postgres server (`postgres://…` or `postgresql://…`) rather than a file. */
+export function isPostgresUrl(value: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(value)
+}
+
+/**
+ * A pool of connections to `url`. NUMERIC (money, neuron) and INT8 come back as text, read with BigInt where they
+ * are money; times are epoch milliseconds in BIGINT columns, read with Number (exact below 2^53).
+ */
+export function connectPostgres(url: string, options: PostgresOptions = {}): Sql {
+  return postgres(url, {
+    max: options.max ?? 10,
+    // The server's notices (e.g. "relation already exists, skipping") are not the operator's business.
+    onnotice: false,
+    connect_timeout: 10,
+    idle_timeout: 60,
+    connection: { application_name: options.applicationName ?? 'zg-gateway' },
+  })
+}
+
+/** The URL with its password replaced, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password) u.password = '***'
+    return u.toString()
+  } catch {
+    return 'postgres://…'
+  }
+}
