@@ -1,9 +1,10 @@
 import { startDevStack } from '../devnet/dev-stack.ts'
-import type { Command } from './command.ts'
+import { type Command, UsageError } from './command.ts'
 import { loggerFrom, observabilityOptions } from './log-options.ts'
 import { dataDirOf } from './network-options.ts'
 import { printJson, table } from './output.ts'
 import { untilSignal } from './signals.ts'
+import { storeOf, storeOption } from './store-option.ts'
 
 export const devCommand: Command = {
   summary:
@@ -20,10 +21,19 @@ export const devCommand: Command = {
     },
     'lock-time': { type: 'string', description: 'refund lock time in seconds for a new devnet (default 86400)' },
     'token-delay': { type: 'string', description: 'dev model streaming pace, ms per token (default 10)' },
+    instances: {
+      type: 'string',
+      description:
+        'gateway instances behind a round-robin front on --port (default 1); several share one Postgres (--store, or a throwaway one)',
+    },
+    ...storeOption,
     'log-level': observabilityOptions['log-level']!,
   },
   async run(values) {
     const dataDir = dataDirOf(values)
+    const instances = Number((values.instances as string | undefined) ?? 1)
+    if (!Number.isSafeInteger(instances) || instances < 1 || instances > 16)
+      throw new UsageError('--instances takes a whole number from 1 to 16')
     const logger = loggerFrom(values, 'gateway')
     const started = performance.now()
     // Listen before anything starts: a Ctrl-C during start-up, or right after the ready line, still stops cleanly.
@@ -35,13 +45,15 @@ export const devCommand: Command = {
       chainPort: Number((values['chain-port'] as string | undefined) ?? process.env.ZG_CHAIN_PORT ?? 8545),
       lockTime: values['lock-time'] !== undefined ? BigInt(values['lock-time'] as string) : undefined,
       tokenDelayMs: values['token-delay'] !== undefined ? Number(values['token-delay']) : undefined,
+      instances,
+      store: storeOf(values),
       devKey: process.env.ZG_DEV_API_KEY,
       adminKey: process.env.ZG_DEV_ADMIN_KEY,
       log: (line) => text && console.log(line),
       logger,
     })
     const { info } = stack.devnet
-    const baseUrl = `${stack.gateway.url}/v1`
+    const baseUrl = `${stack.url}/v1`
     const ms = Math.round(performance.now() - started)
     if (values.json) {
       printJson({
@@ -59,6 +71,8 @@ export const devCommand: Command = {
           url: n.node.url,
           model: n.spec.model,
         })),
+        instances: [stack.gateway.url, ...stack.instances.map((i) => i.url)],
+        store: stack.store.kind,
         startupMs: ms,
       })
     } else {

@@ -14,7 +14,7 @@ import { type Gateway, startGateway } from '../gateway/server.ts'
 import { ensurePortFree } from '../http/listen.ts'
 import type { Logger } from '../observability/logger.ts'
 import { type ProviderNode, startProviderNode } from '../provider-node/server.ts'
-import { anvilAccount } from './anvil.ts'
+import { anvilAccount, anvilPrivateKey } from './anvil.ts'
 import {
   DEV_CHAT_MODEL,
   DEV_EMBEDDING_MODEL,
@@ -26,7 +26,9 @@ import {
   startDevBackend,
 } from './backends/index.ts'
 import { type Devnet, startDevnet, writeDevnetInfo } from './devnet.ts'
+import { type GatewayInstance, spawnGatewayInstance, startRoundRobin } from './gateway-instances.ts'
 import { DEV_MODEL_ALIASES } from './model-aliases.ts'
+import { startPostgresServer } from './postgres-server.ts'
 
 /** The dev wallet: anvil account 1. Its ledger pays every provider; the gateway signs its session tokens. */
 export const DEV_WALLET_INDEX = 1
@@ -134,6 +136,16 @@ export type DevStackOptions = {
   firstTokenDelayMs?: number
   /** The gateway's keep-alive comment interval on silent streams (default 15 s). */
   keepAliveMs?: number
+  /**
+   * Gateway instances (default 1). With more, instance 1 runs in this process and the others as `zg-gateway serve`
+   * processes, all on one Postgres, behind a round-robin front on `port`.
+   */
+  instances?: number
+  /**
+   * `postgres://…`: the gateway's keys, budgets and usage in Postgres. Several instances without one get a
+   * throwaway PostgreSQL server for the run.
+   */
+  store?: string
   log?: (line: string) => void
   /**
    * Request lines and the gateway's and nodes' messages (`zg-gateway dev --log-level`). The provider nodes' own
@@ -146,7 +158,14 @@ export type DevStack = {
   devnet: Devnet
   backend: DevBackend
   nodes: Array<{ spec: ProviderSpec; address: Address; node: ProviderNode }>
+  /** Instance 1, in this process. */
   gateway: Gateway
+  /** Where clients go: the gateway, or the round-robin front before several instances. */
+  url: string
+  /** The instances after the first, each its own process. */
+  instances: GatewayInstance[]
+  /** Which store the gateway instances share, and where (the URL without its password). */
+  store: { kind: 'sqlite' | 'postgres'; where: string }
   devKey: string
   adminKey: string
   stop(): Promise<void>
@@ -245,11 +264,20 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
 
     const devKey = options.devKey ?? DEV_API_KEY
     const adminKey = options.adminKey ?? DEV_ADMIN_KEY
+    const instances = options.instances ?? 1
+    let store = options.store
+    if (instances > 1 && !store) {
+      const server = await startPostgresServer()
+      stops.push(() => server.stop())
+      store = server.url
+      log(`PostgreSQL for the gateway instances: ${server.url} (throwaway: pass --store to keep keys and usage)`)
+    }
     const gateway = await startGateway({
       network,
       wallet: walletAccount,
       dataDir: join(options.dataDir, 'gateway'),
-      port: options.port ?? 8080,
+      store,
+      port: instances > 1 ? 0 : (options.port ?? 8080),
       devKey,
       adminKey,
       allowPrivateUrls: true,
@@ -260,10 +288,47 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       ...(logger ? { logger } : { log }),
     })
     stops.push(() => gateway.close())
+    const more = await Promise.all(
+      Array.from({ length: instances - 1 }, (_, i) =>
+        spawnGatewayInstance({
+          info: devnet.info,
+          walletKey: anvilPrivateKey(DEV_WALLET_INDEX),
+          dataDir: join(options.dataDir, `gateway-${i + 2}`),
+          store,
+          adminKey,
+          // The dev key is a configured key there: `serve` has no dev mode.
+          apiKeys: [devKey],
+          args: [
+            ...DEV_MODEL_ALIASES.flatMap(([alias, target]) => ['--model-alias', `${alias}=${target}`]),
+            ...LOCALHOST_ORIGINS.flatMap((origin) => ['--cors-origin', origin]),
+          ],
+        }),
+      ),
+    )
+    for (const instance of more) stops.push(() => instance.stop())
+    let url = gateway.url
+    if (more.length) {
+      const upstreams = [gateway.url, ...more.map((m) => m.url)]
+      const front = await startRoundRobin({ upstreams: () => upstreams, port: options.port ?? 8080 })
+      stops.push(() => front.close())
+      url = front.url
+      log(`gateway instances: ${upstreams.join(', ')}, round-robin at ${front.url}`)
+    }
     log(
       `dev wallet ${walletAccount.address}: ledger funded, sub-accounts with ${nodes.length} providers (${formatEther(parseEther('10'))} 0G each at first)`,
     )
-    return { devnet, backend, nodes, gateway, devKey, adminKey, stop: stopAll }
+    return {
+      devnet,
+      backend,
+      nodes,
+      gateway,
+      url,
+      instances: more,
+      store: gateway.stores,
+      devKey,
+      adminKey,
+      stop: stopAll,
+    }
   } catch (err) {
     await stopAll()
     throw err
