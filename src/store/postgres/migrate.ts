@@ -1,5 +1,5 @@
-import { readdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Sql } from './connect.ts'
 
@@ -8,12 +8,21 @@ export type Migration = { version: number; name: string; sql: string }
 
 const FILE = /^(\d{4})_([a-z0-9_]+)\.sql$/
 
-/** Where the migrations ship: beside this file in the sources, and under src/ in the published package. */
+const MIGRATIONS = join('src', 'store', 'postgres', 'migrations')
+
+/**
+ * Where the migrations ship: beside this file in the sources; in the published package, under its src/, found from
+ * whichever bundle chunk this code landed in.
+ */
 function migrationsDir(): string {
-  const here = fileURLToPath(new URL('.', import.meta.url))
-  return here.includes(`${join('src', 'store', 'postgres')}`)
-    ? join(here, 'migrations')
-    : join(here, '..', 'src', 'store', 'postgres', 'migrations')
+  let dir = fileURLToPath(new URL('.', import.meta.url))
+  for (;;) {
+    if (existsSync(join(dir, MIGRATIONS))) return join(dir, MIGRATIONS)
+    if (existsSync(join(dir, 'migrations', '0001_gateway.sql'))) return join(dir, 'migrations')
+    const up = dirname(dir)
+    if (up === dir) throw new Error(`the Postgres migrations (${MIGRATIONS}) are missing from this installation`)
+    dir = up
+  }
 }
 
 export function migrations(dir = migrationsDir()): Migration[] {
