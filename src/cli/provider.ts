@@ -10,14 +10,24 @@ import { removeService } from '../chain/actions/remove-service.ts'
 import { createZgClients, type ZgWalletClients } from '../chain/clients.ts'
 import { parse0G } from '../chain/units.ts'
 import { anvilAccount } from '../devnet/anvil.ts'
-import { startProviderNode } from '../provider-node/server.ts'
+import { openUsageStore, startProviderNode } from '../provider-node/server.ts'
 import { settle } from '../provider-node/settlement.ts'
-import { UsageStore } from '../provider-node/usage-store.ts'
-import { type Command, type CommandGroup, type Options, requireString, UsageError, type Values } from './command.ts'
+import { redactUrl } from '../store/postgres/connect.ts'
+import { type Command, type CommandGroup, type Options, UsageError, type Values } from './command.ts'
 import { loggerFrom, observabilityOptions } from './log-options.ts'
 import { clientsFrom, dataDirOf, networkOptions } from './network-options.ts'
 import { printJson, table } from './output.ts'
 import { untilSignal } from './signals.ts'
+import { storeOf } from './store-option.ts'
+
+/** `--store`: the provider's usage store, shared by several nodes of one service when it is Postgres. */
+const providerStoreOption: Options = {
+  store: {
+    type: 'string',
+    description:
+      'postgres://user:pass@host/db: usage records and settlements in Postgres, shared by several nodes of this provider; settlement runs on one at a time (ZG_STORE_URL; default: SQLite in the data dir)',
+  },
+}
 
 const signerOptions: Options = {
   'insecure-dev-signer': {
@@ -61,7 +71,22 @@ const serve: Command = {
   options: {
     ...networkOptions,
     ...signerOptions,
-    backend: { type: 'string', description: 'the backend base URL, e.g. http://127.0.0.1:8000 (required)' },
+    backend: {
+      type: 'string',
+      multiple: true,
+      description:
+        'the backend base URL, e.g. http://127.0.0.1:8000 (required); repeat it for several replicas: calls go to the least busy one that is up',
+    },
+    'backend-health-interval': {
+      type: 'string',
+      description: 'with several backends: seconds between health checks of each (GET /v1/models; default 5)',
+    },
+    'backend-health-timeout': {
+      type: 'string',
+      description:
+        'with several backends: seconds a health check may take before the backend counts as down (default 2)',
+    },
+    ...providerStoreOption,
     'backend-api-key': { type: 'string', description: 'API key the backend expects (ZG_BACKEND_API_KEY)' },
     host: { type: 'string', description: 'address to listen on (default 127.0.0.1)' },
     port: { type: 'string', description: 'port to listen on (ZG_PROVIDER_PORT; default 8081; 0 = any free port)' },
@@ -90,7 +115,9 @@ const serve: Command = {
     ...observabilityOptions,
   },
   async run(values) {
-    const backend = requireString(values, 'backend')
+    const backends = ((values.backend as string[] | undefined) ?? []).filter((b) => b !== '')
+    if (!backends.length) throw new UsageError('--backend is required')
+    const store = storeOf(values)
     const logger = loggerFrom(values, 'provider-node')
     const clients = await providerClients(values)
     const dir = providerDir(values, clients.address)
@@ -98,7 +125,10 @@ const serve: Command = {
     const stopSignal = untilSignal()
     const node = await startProviderNode({
       clients,
-      backendUrl: backend,
+      backendUrl: backends.length === 1 ? backends[0]! : backends,
+      backendHealthIntervalMs: positiveSeconds(values, 'backend-health-interval'),
+      backendHealthTimeoutMs: positiveSeconds(values, 'backend-health-timeout'),
+      store,
       backendApiKey: (values['backend-api-key'] as string | undefined) ?? process.env.ZG_BACKEND_API_KEY,
       signer,
       dataDir: dir,
@@ -115,11 +145,26 @@ const serve: Command = {
       metricsPublic: Boolean(values['metrics-public']),
     })
     const service = await getService(clients, { provider: clients.address })
+    const storeKind = store ? 'postgres' : 'sqlite'
     if (values.json) {
-      printJson({ ready: true, url: node.url, provider: clients.address, signer: signer.address, tee: signer.kind })
+      printJson({
+        ready: true,
+        url: node.url,
+        provider: clients.address,
+        signer: signer.address,
+        tee: signer.kind,
+        store: storeKind,
+        backends: backends.length,
+      })
     } else {
       console.log(
         `provider ${clients.address}, TEE signer ${signer.address} (${signer.kind === 'dstack' ? 'Intel TDX via dstack' : 'insecure dev signer: NOT a TEE'})`,
+      )
+      console.log(
+        `store: ${storeKind} (${store ? redactUrl(store) : dir}); backends: ${node.backends
+          .states()
+          .map((b) => b.url)
+          .join(', ')}`,
       )
       if (!service) console.log(`not registered yet: zg-gateway provider register --url ${node.url} …`)
       else if (service.teeSignerAddress.toLowerCase() !== signer.address.toLowerCase()) {
@@ -140,6 +185,12 @@ function positiveNumber(values: Values, name: string): number | undefined {
   if (v === undefined) return undefined
   if (typeof v !== 'string' || !/^[1-9]\d*$/.test(v)) throw new UsageError(`--${name} is a whole number above 0`)
   return Number(v)
+}
+
+function positiveSeconds(values: Values, name: string): number | undefined {
+  const ms = seconds(values, name)
+  if (ms === 0) throw new UsageError(`--${name} is a number of seconds above 0`)
+  return ms
 }
 
 function seconds(values: Values, name: string): number | undefined {
@@ -262,15 +313,22 @@ const remove: Command = {
 }
 
 const settleCommand: Command = {
-  summary: 'Settle every unsettled fee on-chain now (settleFeesWithTEE)',
-  options: { ...networkOptions, ...signerOptions },
+  summary:
+    'Settle every unsettled fee on-chain now (settleFeesWithTEE); with a shared --store, only if no node is settling',
+  options: { ...networkOptions, ...signerOptions, ...providerStoreOption },
   async run(values) {
     const clients = await providerClients(values)
     const dir = providerDir(values, clients.address)
     const signer = await signerFrom(values, dir)
-    const store = new UsageStore(join(dir, 'usage.sqlite'))
+    const log = (l: string) => console.error(l)
+    const { store, close } = await openUsageStore({
+      store: storeOf(values),
+      dataDir: dir,
+      provider: clients.address,
+      log,
+    })
     try {
-      const outcomes = await settle({ clients, store, signer, log: (l) => console.error(l) })
+      const outcomes = await settle({ clients, store, signer, log })
       const total = outcomes.reduce((s, o) => s + o.settled, 0n)
       if (values.json) printJson({ settled: total, outcomes })
       else if (!outcomes.length) console.log('Nothing to settle.')
@@ -291,7 +349,7 @@ const settleCommand: Command = {
       }
       return 0
     } finally {
-      store.close()
+      await close()
     }
   },
 }

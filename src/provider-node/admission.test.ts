@@ -5,7 +5,7 @@ import type { Service } from '../chain/actions/get-service.ts'
 import { Admission } from './admission.ts'
 import type { AccountState, ChainView } from './chain-view.ts'
 import { ProviderError } from './provider-error.ts'
-import { UsageStore } from './usage-store.ts'
+import { SqliteUsageStore } from './usage-store.ts'
 
 const USER = '0x00000000000000000000000000000000000000aa' as Address
 const PROVIDER = '0x00000000000000000000000000000000000000bb' as Address
@@ -40,7 +40,8 @@ function view(state: {
   return { chain, calls }
 }
 
-const admission = (chain: ChainView) => new Admission({ chain, store: new UsageStore(':memory:'), reserve: 1n * E })
+const admission = (chain: ChainView) =>
+  new Admission({ chain, store: new SqliteUsageStore(':memory:'), reserve: 1n * E })
 
 const code = (fn: () => unknown) => {
   try {
@@ -101,7 +102,7 @@ describe('Admission', () => {
   it('admits on a stale account up to the stale-risk limit per read, then refuses with a 503', () => {
     const stale = { account: account(100n * E), stale: true, readAt: 1 }
     const { chain } = view({ cached: stale, onChain: [] })
-    const a = new Admission({ chain, store: new UsageStore(':memory:'), reserve: 1n * E, staleRiskLimit: 3n * E })
+    const a = new Admission({ chain, store: new SqliteUsageStore(':memory:'), reserve: 1n * E, staleRiskLimit: 3n * E })
     for (let i = 0; i < 3; i++) (a.admit(USER, 1n * E) as () => void)()
     // Released or not, what was admitted on stale data counts: the limit bounds what the node may lose.
     expect(code(() => a.admit(USER, 1n))).toBe('chain_unavailable')

@@ -16,6 +16,10 @@ const g = (neuron: bigint) => `${formatEther(neuron)} 0G`
  * of concurrent calls cannot overdraw an account between two settlements (the estimate being the call's worst case:
  * see worstCaseFee).
  *
+ * The unsettled fees are the store's: with several nodes on one Postgres store, every node's records, read at most
+ * UNSETTLED_TTL_MS ago plus this node's own since (what other nodes hold in flight, and recorded within that TTL, is
+ * not seen: the reserve covers it; docs/provider-scaling.md).
+ *
  * While the chain cannot be read, the account last read serves (ChainView's stale-if-error), but only up to
  * `staleRiskLimit` of estimates per user on one stale read: past it, a 503 `chain_unavailable`. What the user did
  * on-chain meanwhile (a refund request) is unseen, and this bounds what the node can lose to it.
@@ -54,27 +58,37 @@ export class Admission {
    */
   admit(user: Address, estimate: bigint): Release | Promise<Release> {
     const cached = this.#chain.accountNow(user)
-    if (cached) {
-      const release = this.#hold(user, estimate, cached, false)
-      if (release) return release
-    }
-    return this.#admitFromChain(user, estimate, cached !== undefined)
+    const owed = this.#store.unsettledFee(user)
+    const fromCache = (read: bigint) => (cached ? this.#hold(user, estimate, cached, read, false) : undefined)
+    if (owed instanceof Promise)
+      return owed.then((read) => fromCache(read) ?? this.#admitFromChain(user, estimate, cached !== undefined))
+    return fromCache(owed) ?? this.#admitFromChain(user, estimate, cached !== undefined)
   }
 
   async #admitFromChain(user: Address, estimate: bigint, reread: boolean): Promise<Release> {
     const first = await this.#chain.account(user, { refresh: reread })
-    const release = this.#hold(user, estimate, first, reread)
+    const release = this.#hold(user, estimate, first, await this.#store.unsettledFee(user), reread)
     if (release) return release
-    return this.#hold(user, estimate, await this.#chain.account(user, { refresh: true }), true)
+    const last = await this.#chain.account(user, { refresh: true })
+    return this.#hold(user, estimate, last, await this.#store.unsettledFee(user), true)
+  }
+
+  /**
+   * What the user owes now: `read` (awaited just before) unless a fresher sum is at hand synchronously, which counts
+   * what this node recorded and released while the read was awaited.
+   */
+  #owed(user: Address, read: bigint): bigint {
+    const now = this.#store.unsettledFee(user)
+    return typeof now === 'bigint' ? now : read
   }
 
   /**
    * Holds the estimate if `account` covers it; undefined if it falls short and `final` is false (the caller reads
    * the account afresh and asks again); a ProviderError if it cannot be admitted.
    */
-  #hold(user: Address, estimate: bigint, state: AccountState, final: true): Release
-  #hold(user: Address, estimate: bigint, state: AccountState, final: boolean): Release | undefined
-  #hold(user: Address, estimate: bigint, state: AccountState, final: boolean): Release | undefined {
+  #hold(user: Address, estimate: bigint, state: AccountState, read: bigint, final: true): Release
+  #hold(user: Address, estimate: bigint, state: AccountState, read: bigint, final: boolean): Release | undefined
+  #hold(user: Address, estimate: bigint, state: AccountState, read: bigint, final: boolean): Release | undefined {
     const { account } = state
     if (!account) {
       throw new ProviderError(
@@ -92,10 +106,10 @@ export class Admission {
     }
     const key = user.toLowerCase()
     const available = account.balance - account.pendingRefund
-    const required = this.#store.unsettledFee(user) + (this.#inFlight.get(key) ?? 0n) + estimate + this.#reserve
+    const unsettled = this.#owed(user, read)
+    const required = unsettled + (this.#inFlight.get(key) ?? 0n) + estimate + this.#reserve
     if (available < required) {
       if (!final) return undefined
-      const unsettled = this.#store.unsettledFee(user)
       const topUp = required - available
       throw new ProviderError(
         402,

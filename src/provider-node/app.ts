@@ -43,7 +43,7 @@ export function createProviderApp(deps: ProxyDeps): Hono {
   app.get('/v1/proxy/signature/:chatKey', async (c) => {
     // The 0G broker lower-cases the id; our keys are lower-case uuids, so both spellings find it.
     const key = c.req.param('chatKey').toLowerCase()
-    const found = deps.store.getSignature(key)
+    const found = await deps.store.getSignature(key)
     if (!found) throw new ProviderError(404, 'signature_not_found', `no signature for ${key} (unknown, or expired)`)
     return c.json({
       text: found.text,
@@ -98,10 +98,27 @@ export function createProviderApp(deps: ProxyDeps): Hono {
     if (user.toLowerCase() !== address.toLowerCase()) {
       throw new ProviderError(403, 'forbidden', 'a session token may only read its own unsettled fee')
     }
-    return c.json({ userAddress: getAddress(address), unsettledFee: deps.store.unsettledFee(user).toString() })
+    return c.json({ userAddress: getAddress(address), unsettledFee: (await deps.store.unsettledFee(user)).toString() })
   })
 
-  app.get('/health', (c) => c.json({ status: 'ok', signer: deps.signer.address, tee: deps.signer.kind }))
+  app.get('/health', (c) => {
+    const backends = deps.backends.states()
+    // The backends' addresses are the operator's business (the node's URL is public): loopback clients see them.
+    const detailed = metricsAccess(c, { public: false }) === 'allowed'
+    return c.json({
+      status: backends.some((b) => b.up) ? 'ok' : 'degraded',
+      signer: deps.signer.address,
+      tee: deps.signer.kind,
+      backends: backends.map((b, index) => ({
+        index,
+        ...(detailed && { url: b.url, error: b.error }),
+        up: b.up,
+        in_flight: b.inFlight,
+        calls: b.calls,
+        checked_at: b.checkedAt,
+      })),
+    })
+  })
 
   app.notFound((c) =>
     c.json(new ProviderError(404, 'not_found', `no route for ${c.req.method} ${c.req.path}`).toJSON(), 404),

@@ -36,6 +36,7 @@ import type { RequestObservation } from '../observability/request-log.ts'
 import { dispatchTarget, UpstreamCall, type UpstreamStart } from '../providers/upstream-call.ts'
 import type { Admission } from './admission.ts'
 import { authenticate } from './authenticate.ts'
+import type { Backend, BackendPool } from './backends.ts'
 import type { ChainView } from './chain-view.ts'
 import type { ContextLengths } from './context-lengths.ts'
 import { CORS_HEADERS, corsOnResponse } from './cors.ts'
@@ -45,8 +46,8 @@ import { upstreamError } from './upstream-error.ts'
 import type { UsageRecord, UsageStore } from './usage-store.ts'
 
 export type ProxyDeps = {
-  /** The OpenAI-compatible backend's base URL, without /v1. */
-  backendUrl: string
+  /** The OpenAI-compatible backends the calls are spread over. */
+  backends: BackendPool
   backendApiKey?: string
   dispatcher: Agent
   chain: ChainView
@@ -129,40 +130,97 @@ function pricesOf(service: { inputPrice: bigint; outputPrice: bigint }): Prices 
   return { inputPrice: service.inputPrice, outputPrice: service.outputPrice }
 }
 
-/** One call to the backend: its status and headers once they come; the body through `call`. */
+/** A call under way to one backend: its status and headers, the body through `call`, and where it went. */
+type BackendCall = { upstream: UpstreamStart; call: UpstreamCall; backend: Backend }
+
+/** Errors that mean the connection was never made, so the backend saw nothing of the call. */
+const NOT_CONNECTED = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+])
+
+function notConnected(err: unknown): boolean {
+  const e = err as { code?: string; cause?: { code?: string } }
+  return NOT_CONNECTED.has(e.code ?? '') || NOT_CONNECTED.has(e.cause?.code ?? '')
+}
+
+/**
+ * One call to a backend (the least busy that is up): its status and headers once they come; the body through
+ * `call`. A backend that refuses the connection is marked down and, while `resendable()` (nothing of the body was
+ * read yet), the call goes to the next one, with a fresh `body()`. The backend's in-flight count is the caller's to
+ * give back (deps.backends.done) once the call has ended.
+ */
 async function callBackend(
   deps: ProxyDeps,
   endpoint: string,
   headers: Record<string, string>,
-  body: Buffer | Readable,
+  body: () => Buffer | Readable,
   signal: ClientSignal,
-): Promise<{ upstream: UpstreamStart; call: UpstreamCall }> {
-  const call = new UpstreamCall(signal)
-  try {
-    const { origin, path } = dispatchTarget(deps.backendUrl)
-    deps.dispatcher.dispatch(
-      {
-        origin,
-        path: `${path}/v1/${endpoint}`,
-        method: 'POST',
-        headers,
-        body,
-        headersTimeout: deps.headersTimeoutMs,
-        bodyTimeout: 0,
-      },
-      call,
-    )
-    return { upstream: await call.started, call }
-  } catch (err) {
-    if (clientAborted(signal)) throw clientClosed()
-    if (err instanceof undiciErrors.HeadersTimeoutError) {
+  resendable: () => boolean = () => true,
+): Promise<BackendCall> {
+  const tried = new Set<Backend>()
+  let refused: Error | undefined
+  for (;;) {
+    const backend = deps.backends.take(tried)
+    if (!backend) {
+      if (refused && !deps.backends.several) throw unreachable(refused)
       throw new ProviderError(
-        504,
-        'upstream_timeout',
-        `the model backend sent no response within ${deps.headersTimeoutMs} ms`,
+        503,
+        'backend_unavailable',
+        `no model backend of this provider node is up right now (${deps.backends.states().length} down${refused ? `; last: ${refused.message}` : ''}); try again shortly`,
+        { headers: { 'retry-after': '5' } },
       )
     }
-    throw new ProviderError(502, 'backend_unavailable', `the model backend is unreachable: ${(err as Error).message}`)
+    tried.add(backend)
+    const call = new UpstreamCall(signal)
+    try {
+      const { origin, path } = dispatchTarget(backend.url)
+      deps.dispatcher.dispatch(
+        {
+          origin,
+          path: `${path}/v1/${endpoint}`,
+          method: 'POST',
+          headers,
+          body: body(),
+          headersTimeout: deps.headersTimeoutMs,
+          bodyTimeout: 0,
+        },
+        call,
+      )
+      return { upstream: await call.started, call, backend }
+    } catch (err) {
+      deps.backends.done(backend)
+      if (clientAborted(signal)) throw clientClosed()
+      if (err instanceof undiciErrors.HeadersTimeoutError) {
+        throw new ProviderError(
+          504,
+          'upstream_timeout',
+          `the model backend sent no response within ${deps.headersTimeoutMs} ms`,
+        )
+      }
+      if (!notConnected(err)) throw unreachable(err as Error)
+      deps.backends.down(backend, (err as Error).message)
+      refused = err as Error
+      if (!resendable()) throw unreachable(refused)
+    }
+  }
+}
+
+const unreachable = (err: Error) =>
+  new ProviderError(502, 'backend_unavailable', `the model backend is unreachable: ${err.message}`)
+
+/** Gives back the admission hold and the backend's in-flight count, once, however the call ends. */
+function callEnded(deps: ProxyDeps, backend: Backend, release: () => void): () => void {
+  let ended = false
+  return () => {
+    if (ended) return
+    ended = true
+    release()
+    deps.backends.done(backend)
   }
 }
 
@@ -237,7 +295,7 @@ async function finish(
       observed.tokens = usage.kind === 'tokens'
     }
   }
-  deps.store.recordDelivery({ resKey, usage: record, signature: signature && { text, signature, createdAt } })
+  await deps.store.recordDelivery({ resKey, usage: record, signature: signature && { text, signature, createdAt } })
   return signature
 }
 
@@ -249,7 +307,7 @@ async function finish(
 async function relay(
   deps: ProxyDeps,
   billing: Billing,
-  { upstream, call }: { upstream: UpstreamStart; call: UpstreamCall },
+  { upstream, call }: BackendCall,
   release: () => void,
   clientAskedUsage: boolean,
   c: Context,
@@ -390,7 +448,11 @@ async function abandoned(signal: ClientSignal): Promise<boolean> {
  * stays if a settlement already claimed it (the window is the response's write, milliseconds).
  */
 function unbillIfUndelivered(deps: ProxyDeps, signal: ClientSignal, resKey: string): void {
-  const unbill = () => deps.store.unrecord(resKey)
+  const unbill = () => {
+    Promise.resolve()
+      .then(() => deps.store.unrecord(resKey))
+      .catch((err: Error) => deps.log(`taking back undelivered ${resKey} failed: ${err.message}`))
+  }
   if (clientAborted(signal)) unbill()
   else if (signal instanceof ClientGone) signal.once('abort', unbill)
   else signal.addEventListener('abort', unbill, { once: true })
@@ -459,6 +521,7 @@ export async function proxyJson(c: Context, deps: ProxyDeps, endpoint: string): 
   const admitted = deps.admission.admit(user, worstCaseFee(endpoint, body, bytes.length, prices, cap.held))
   const release = admitted instanceof Promise ? await admitted : admitted
   deps.observability?.admitted(c)
+  let ended = release
   try {
     let forwarded: Buffer = bytes
     const stream = !speech && body.stream === true
@@ -481,7 +544,9 @@ export async function proxyJson(c: Context, deps: ProxyDeps, endpoint: string): 
       forwarded = Buffer.from(JSON.stringify(patched))
     }
     const signal = clientSignal(c)
-    const backend = await callBackend(deps, endpoint, backendHeaders(c, deps, 'application/json'), forwarded, signal)
+    const sent = forwarded
+    const backend = await callBackend(deps, endpoint, backendHeaders(c, deps, 'application/json'), () => sent, signal)
+    ended = callEnded(deps, backend.backend, release)
     const billing: Billing = {
       user,
       endpoint,
@@ -491,9 +556,9 @@ export async function proxyJson(c: Context, deps: ProxyDeps, endpoint: string): 
       speech,
       observation: observed,
     }
-    return await relay(deps, billing, backend, release, clientAskedUsage, c, signal)
+    return await relay(deps, billing, backend, ended, clientAskedUsage, c, signal)
   } catch (err) {
-    release()
+    ended()
     throw err
   }
 }
@@ -524,6 +589,7 @@ export async function proxyMultipart(c: Context, deps: ProxyDeps, endpoint: stri
   const release = await deps.admission.admit(user, estimate)
   deps.observability?.admitted(c)
   if (observed) observed.model = service.model
+  let ended = release
   try {
     const hash = createHash('sha256')
     const source = c.req.raw.body
@@ -552,9 +618,12 @@ export async function proxyMultipart(c: Context, deps: ProxyDeps, endpoint: stri
       deps,
       endpoint,
       backendHeaders(c, deps, contentType),
-      Readable.from(hashed()),
+      () => Readable.from(hashed()),
       signal,
+      // Refused before any of the upload was read: it can go to another backend whole.
+      () => received === 0,
     )
+    ended = callEnded(deps, backend.backend, release)
     const { upstream } = backend
     // A transcription needs the whole upload, so by now it has all streamed through the hash.
     if (upstream.statusCode < 400) await uploadDone
@@ -568,9 +637,9 @@ export async function proxyMultipart(c: Context, deps: ProxyDeps, endpoint: stri
       fallbackSeconds: billableSeconds(received / 32_000),
       observation: observed,
     }
-    return await relay(deps, billing, backend, release, true, c, signal)
+    return await relay(deps, billing, backend, ended, true, c, signal)
   } catch (err) {
-    release()
+    ended()
     throw err
   }
 }

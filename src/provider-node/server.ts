@@ -1,28 +1,47 @@
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { Agent } from 'undici'
+import type { Address } from 'viem'
 import type { TeeSigner } from '../attestation/tee-signer.ts'
 import { DEFAULT_MAX_OUTPUT_TOKENS } from '../billing/worst-case-fee.ts'
 import type { ZgWalletClients } from '../chain/clients.ts'
 import { listenApp } from '../http/listen.ts'
 import { type Logger, lineLogger } from '../observability/logger.ts'
 import { ProviderNodeObservability } from '../observability/provider-node.ts'
+import { connectPostgres, isPostgresUrl, redactUrl } from '../store/postgres/connect.ts'
+import { migrate } from '../store/postgres/migrate.ts'
 import { Admission } from './admission.ts'
 import { createProviderApp } from './app.ts'
+import { BackendPool } from './backends.ts'
 import { ChainView } from './chain-view.ts'
 import { ContextLengths } from './context-lengths.ts'
+import { PostgresUsageStore } from './postgres-usage-store.ts'
 import { type SettlementOutcome, settle } from './settlement.ts'
-import { UsageStore } from './usage-store.ts'
+import { SqliteUsageStore, type UsageStore } from './usage-store.ts'
 
 export type ProviderNodeOptions = {
   /** The provider's wallet on the network its service is registered on. */
   clients: ZgWalletClients
-  /** The OpenAI-compatible backend (vLLM, …), without /v1. */
-  backendUrl: string
+  /**
+   * The OpenAI-compatible backend (vLLM, …), without /v1; or several replicas of it, which the node spreads its
+   * calls over, checking their health (src/provider-node/backends.ts).
+   */
+  backendUrl: string | readonly string[]
   backendApiKey?: string
+  /** With several backends: how often each one's health is checked (default 5 s). */
+  backendHealthIntervalMs?: number
+  /** With several backends: how long one health check may take (default 2 s). */
+  backendHealthTimeoutMs?: number
   signer: TeeSigner
-  /** Where the usage database lives (usage.sqlite). */
+  /** Where the usage database lives (usage.sqlite), unless `store` names Postgres. */
   dataDir: string
+  /**
+   * `postgres://…`: the usage store is shared by every node of this provider on that database (migrated on start),
+   * and settlement runs on one of them at a time. Unset: SQLite in `dataDir`, for this node alone.
+   */
+  store?: string
+  /** Postgres store: how long admission trusts a user's unsettled sum read from the database (default 500 ms). */
+  unsettledTtlMs?: number
   host?: string
   /** 0 picks a free port. */
   port?: number
@@ -65,22 +84,66 @@ export type ProviderNodeOptions = {
   testSignOtherBytes?: boolean
 }
 
-export type ProviderNode = {
+export type ProviderNode<S extends UsageStore = SqliteUsageStore> = {
   url: string
   port: number
-  store: UsageStore
+  store: S
+  /** Where the calls go. */
+  backends: BackendPool
   signer: TeeSigner
-  /** Runs the settlement job now (never two at once). */
+  /** Runs the settlement job now (never two at once; on a shared store, skipped while another node settles). */
   settle(): Promise<SettlementOutcome[]>
   close(): Promise<void>
 }
 
+/** The node `options` start: its store is the SQLite one (synchronous) unless they may name a Postgres store. */
+export type ProviderNodeOf<O extends ProviderNodeOptions> = ProviderNode<
+  O extends { store: infer S } ? ([S] extends [undefined] ? SqliteUsageStore : UsageStore) : SqliteUsageStore
+>
+
+/**
+ * Opens the usage store `store` names (`postgres://…`: shared by every node of `provider`, its schema brought up to
+ * date first), or SQLite in `dataDir`. `close()` closes the store and its pool.
+ */
+export async function openUsageStore(params: {
+  store?: string
+  dataDir: string
+  provider: Address
+  unsettledTtlMs?: number
+  log: (line: string) => void
+}): Promise<{ store: UsageStore; close(): Promise<void> }> {
+  if (params.store === undefined || params.store === '') {
+    const store = new SqliteUsageStore(join(params.dataDir, 'usage.sqlite'), {
+      onCheckpointError: (err) =>
+        params.log(`provider node: ${err.message} (commits checkpoint by themselves meanwhile)`),
+    })
+    return { store, close: async () => store.close() }
+  }
+  const where = redactUrl(params.store)
+  if (!isPostgresUrl(params.store))
+    throw new Error(`--store takes a postgres:// URL (SQLite, the default, needs none); got ${where}`)
+  const sql = connectPostgres(params.store, { applicationName: 'zg-gateway provider-node' })
+  try {
+    await migrate(sql)
+  } catch (err) {
+    await sql.end({ timeout: 1 }).catch(() => {})
+    throw new Error(`the store at ${where} could not be opened: ${(err as Error).message}`)
+  }
+  const store = new PostgresUsageStore(sql, { provider: params.provider, unsettledTtlMs: params.unsettledTtlMs })
+  return { store, close: () => sql.end({ timeout: 5 }) }
+}
+
 /** Starts a provider node: the 0G provider protocol in front of an OpenAI-compatible backend. */
-export async function startProviderNode(options: ProviderNodeOptions): Promise<ProviderNode> {
+export async function startProviderNode<O extends ProviderNodeOptions>(options: O): Promise<ProviderNodeOf<O>> {
   const log = options.log ?? (options.logger ? lineLogger(options.logger) : (line: string) => console.error(line))
-  const store = new UsageStore(join(options.dataDir, 'usage.sqlite'), {
-    onCheckpointError: (err) => log(`provider node: ${err.message} (commits checkpoint by themselves meanwhile)`),
+  const opened = await openUsageStore({
+    store: options.store,
+    dataDir: options.dataDir,
+    provider: options.clients.walletClient.account.address,
+    unsettledTtlMs: options.unsettledTtlMs,
+    log,
   })
+  const { store } = opened
   const chain = new ChainView({
     clients: options.clients,
     provider: options.clients.walletClient.account.address,
@@ -90,14 +153,30 @@ export async function startProviderNode(options: ProviderNodeOptions): Promise<P
     maxStaleMs: options.maxStaleMs,
   })
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 256 })
-  const observability = new ProviderNodeObservability({
-    logger: options.logger,
-    // Read at scrape time from the usage store: what users owe and the chain has not yet settled.
-    sources: { unsettled: () => store.usersWithUnsettled().reduce((sum, user) => sum + store.unsettledFee(user), 0n) },
+  // What users owe and the chain has not yet settled, for /metrics (whose sources answer at once): read at scrape
+  // time from SQLite; from Postgres, the last read, a new one started by each scrape.
+  let unsettled = 0n
+  const readUnsettled = () => {
+    const total = store.unsettledTotal()
+    if (typeof total === 'bigint') return total
+    total.then(
+      (t) => {
+        unsettled = t
+      },
+      (err: Error) => log(`provider node: reading the unsettled total failed: ${err.message}`),
+    )
+    return unsettled
+  }
+  const observability = new ProviderNodeObservability({ logger: options.logger, sources: { unsettled: readUnsettled } })
+  const backends = new BackendPool({
+    urls: typeof options.backendUrl === 'string' ? [options.backendUrl] : options.backendUrl,
+    apiKey: options.backendApiKey,
+    healthIntervalMs: options.backendHealthIntervalMs,
+    healthTimeoutMs: options.backendHealthTimeoutMs,
+    log,
   })
-  const backendUrl = options.backendUrl.replace(/\/+$/, '').replace(/\/v1$/, '')
   const app = createProviderApp({
-    backendUrl,
+    backends,
     backendApiKey: options.backendApiKey,
     dispatcher,
     chain,
@@ -107,7 +186,7 @@ export async function startProviderNode(options: ProviderNodeOptions): Promise<P
     jsonBodyLimit: options.jsonBodyLimit ?? 16 * 1024 * 1024,
     uploadLimit: options.uploadLimit ?? 25 * 1024 * 1024,
     headersTimeoutMs: options.headersTimeoutMs ?? 300_000,
-    contexts: new ContextLengths({ backendUrl, apiKey: options.backendApiKey, dispatcher }),
+    contexts: new ContextLengths({ backendUrl: backends.primary, apiKey: options.backendApiKey, dispatcher }),
     defaultMaxTokens:
       options.defaultMaxTokens !== undefined ? BigInt(options.defaultMaxTokens) : DEFAULT_MAX_OUTPUT_TOKENS,
     log,
@@ -142,7 +221,14 @@ export async function startProviderNode(options: ProviderNodeOptions): Promise<P
     return running
   }
   const ttl = options.signatureTtlMs ?? 3_600_000
-  const prune = setInterval(() => store.pruneSignatures(Date.now() - ttl), Math.min(ttl, 60_000))
+  const prune = setInterval(
+    () => {
+      Promise.resolve()
+        .then(() => store.pruneSignatures(Date.now() - ttl))
+        .catch((err: Error) => log(`provider node: pruning signatures failed: ${err.message}`))
+    },
+    Math.min(ttl, 60_000),
+  )
   prune.unref()
   const interval = options.settleIntervalMs ?? 600_000
   const settler =
@@ -153,10 +239,11 @@ export async function startProviderNode(options: ProviderNodeOptions): Promise<P
       : undefined
   settler?.unref()
 
-  return {
+  const node: ProviderNode<UsageStore> = {
     url: `http://${address.includes(':') ? `[${address}]` : address}:${port}`,
     port,
     store,
+    backends,
     signer: options.signer,
     settle: settleNow,
     async close() {
@@ -167,8 +254,11 @@ export async function startProviderNode(options: ProviderNodeOptions): Promise<P
         server.close(() => resolve())
         ;(server as { closeAllConnections?: () => void }).closeAllConnections?.()
       })
+      backends.close()
       await dispatcher.close()
-      store.close()
+      await opened.close()
     },
   }
+  // The store is the SQLite one exactly when `options` named none (openStore).
+  return node as ProviderNodeOf<O>
 }

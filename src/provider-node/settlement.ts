@@ -83,7 +83,7 @@ function resultsOf(receipt: TransactionReceipt): Map<string, { status: Settlemen
 }
 
 /** Applies a mined transaction's outcome to the settlements it carried. */
-function applyReceipt(
+async function applyReceipt(
   store: UsageStore,
   receipt: TransactionReceipt,
   ids: { id: number; user: Address; totalFee: bigint }[],
@@ -91,9 +91,9 @@ function applyReceipt(
   const outcomes: SettlementOutcome[] = []
   const results = receipt.status === 'success' ? resultsOf(receipt) : undefined
   for (const { id, user, totalFee } of ids) {
-    const records = store.settlementRecords(id)
+    const records = await store.settlementRecords(id)
     if (!results) {
-      store.abandonSettlement(id, `transaction ${receipt.transactionHash} reverted`)
+      await store.abandonSettlement(id, `transaction ${receipt.transactionHash} reverted`)
       outcomes.push({
         user,
         status: 'INVALID_SIGNATURE',
@@ -106,7 +106,7 @@ function applyReceipt(
     }
     const result = results.get(user.toLowerCase()) ?? { status: 'SUCCESS' as const, unsettled: 0n }
     if (result.status === 'SUCCESS') {
-      store.completeSettlement(id, receipt.transactionHash)
+      await store.completeSettlement(id, receipt.transactionHash)
       outcomes.push({
         user,
         status: 'SUCCESS',
@@ -124,10 +124,10 @@ function applyReceipt(
         acc += r.fee
         kept.push(r.resKey)
       }
-      store.completeSettlement(id, `partial: ${result.unsettled} unpaid`, kept)
+      await store.completeSettlement(id, `partial: ${result.unsettled} unpaid`, kept)
       outcomes.push({ user, status: 'PARTIAL', settled: paid, records: kept.length, txHash: receipt.transactionHash })
     } else {
-      store.abandonSettlement(id, result.status)
+      await store.abandonSettlement(id, result.status)
       outcomes.push({ user, status: result.status, settled: 0n, records: 0, txHash: receipt.transactionHash })
     }
   }
@@ -142,7 +142,7 @@ function applyReceipt(
 export async function recoverSettlements(deps: Deps): Promise<SettlementOutcome[]> {
   const { clients, store } = deps
   const wallet = requireWallet(clients)
-  const open = store.openSettlements()
+  const open = await store.openSettlements()
   if (!open.length) return []
   const outcomes: SettlementOutcome[] = []
   const walletNonce = await clients.publicClient.getTransactionCount({
@@ -153,7 +153,7 @@ export async function recoverSettlements(deps: Deps): Promise<SettlementOutcome[
   for (const s of open) {
     if (!s.txHash) {
       // Claimed but never signed into a transaction: nothing can have reached the chain.
-      store.abandonSettlement(s.id, 'interrupted before sending')
+      await store.abandonSettlement(s.id, 'interrupted before sending')
       continue
     }
     byTx.set(s.txHash, [...(byTx.get(s.txHash) ?? []), s])
@@ -161,9 +161,9 @@ export async function recoverSettlements(deps: Deps): Promise<SettlementOutcome[
   for (const [hash, settlements] of byTx) {
     const receipt = await clients.publicClient.getTransactionReceipt({ hash: hash as Hex }).catch(() => undefined)
     if (receipt) {
-      outcomes.push(...applyReceipt(store, receipt, settlements))
+      outcomes.push(...(await applyReceipt(store, receipt, settlements)))
     } else if (settlements[0]!.txNonce !== null && walletNonce > settlements[0]!.txNonce) {
-      for (const s of settlements) store.abandonSettlement(s.id, `transaction ${hash} was never mined`)
+      for (const s of settlements) await store.abandonSettlement(s.id, `transaction ${hash} was never mined`)
     } else {
       deps.log?.(`settlement: transaction ${hash} is still pending; its records stay claimed`)
     }
@@ -172,13 +172,25 @@ export async function recoverSettlements(deps: Deps): Promise<SettlementOutcome[
 }
 
 /**
+ * Runs the settlement job as the provider's only settler ({@link UsageStore.exclusively}): on a store shared by
+ * several nodes, a run that finds another node settling is skipped (an empty result), so the provider wallet never
+ * sends two settlements at once and its transaction nonces never collide.
+ */
+export async function settle(deps: Deps): Promise<SettlementOutcome[]> {
+  const run = await deps.store.exclusively(() => settleNow(deps))
+  if (run.ran) return run.value
+  deps.log?.('settlement: another node of this provider is settling now; this run is skipped')
+  return []
+}
+
+/**
  * Settles every user's unsettled records on-chain: per user, the records (oldest first) → requestsHash → an
  * EIP-712 TEESettlement signed by the TEE key; previewSettlementResults drops what would fail and trims partial
  * ones to what the account can pay; then settleFeesWithTEE in batches of ≤ 50. Each settlement is written to the
  * store before its transaction is broadcast, and the signed transaction's hash with it, so a crash at any point
- * is recovered by recoverSettlements without settling a record twice.
+ * is recovered by recoverSettlements without settling a record twice. Call it through {@link settle}, which holds the settlement lock.
  */
-export async function settle(deps: Deps): Promise<SettlementOutcome[]> {
+async function settleNow(deps: Deps): Promise<SettlementOutcome[]> {
   const { clients, store, signer } = deps
   const wallet = requireWallet(clients)
   const provider = wallet.account.address
@@ -186,12 +198,12 @@ export async function settle(deps: Deps): Promise<SettlementOutcome[]> {
   const chainId = clients.network.chain.id
   const outcomes = await recoverSettlements(deps)
 
-  const users = store.usersWithUnsettled()
+  const users = await store.usersWithUnsettled()
   for (let i = 0; i < users.length; i += SETTLEMENT_BATCH) {
     const planned: { item: SettlementItem; records: UsageRecord[] }[] = []
     for (const rawUser of users.slice(i, i + SETTLEMENT_BATCH)) {
       const user = getAddress(rawUser)
-      const records = store.unsettledRecords(user)
+      const records = await store.unsettledRecords(user)
       const account = await getAccount(clients, { user, provider })
       if (!account) {
         outcomes.push({ user, status: 'SKIPPED', settled: 0n, records: 0, detail: 'no sub-account' })
@@ -201,7 +213,7 @@ export async function settle(deps: Deps): Promise<SettlementOutcome[]> {
       const nonce = [
         BigInt(Math.floor(Date.now() / 1000)) * 10_000_000n,
         account.nonce + 1n,
-        store.lastNonce(user) + 1n,
+        (await store.lastNonce(user)) + 1n,
       ].reduce((a, b) => (a > b ? a : b))
       const make = async (rs: UsageRecord[]) => {
         const base = { user, provider, totalFee: sum(rs), requestsHash: requestsHashOf(rs), nonce }
@@ -265,17 +277,17 @@ export async function settle(deps: Deps): Promise<SettlementOutcome[]> {
     }
     if (!sendable.length) continue
 
-    const claimed = sendable.map((s) => ({
-      id: store.beginSettlement({
+    const claimed: { id: number; user: Address; totalFee: bigint }[] = []
+    for (const s of sendable) {
+      const id = await store.beginSettlement({
         user: s.item.user,
         nonce: s.item.nonce,
         totalFee: s.item.totalFee,
         requestsHash: s.item.requestsHash,
         resKeys: s.records.map((r) => r.resKey),
-      }),
-      user: s.item.user,
-      totalFee: s.item.totalFee,
-    }))
+      })
+      claimed.push({ id, user: s.item.user, totalFee: s.item.totalFee })
+    }
     try {
       const call = {
         address: inference,
@@ -287,14 +299,14 @@ export async function settle(deps: Deps): Promise<SettlementOutcome[]> {
       const prepared = await wallet.prepareTransactionRequest({ to: inference, data: encodeFunctionData(call) })
       const serialized = await wallet.signTransaction(prepared)
       const hash = keccak256(serialized)
-      store.markSent(
+      await store.markSent(
         claimed.map((c) => c.id),
         hash,
         prepared.nonce,
       )
       await wallet.sendRawTransaction({ serializedTransaction: serialized })
       const receipt = await clients.publicClient.waitForTransactionReceipt({ hash })
-      outcomes.push(...applyReceipt(store, receipt, claimed))
+      outcomes.push(...(await applyReceipt(store, receipt, claimed)))
     } catch (err) {
       // Not broadcast (or its fate is unknown): recoverSettlements decides from the chain, never by guessing.
       const e = toZgError(err)

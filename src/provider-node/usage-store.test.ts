@@ -1,6 +1,6 @@
 import type { Address } from 'viem'
 import { describe, expect, it } from 'vitest'
-import { UsageStore } from './usage-store.ts'
+import { SqliteUsageStore } from './usage-store.ts'
 
 const USER = '0x00000000000000000000000000000000000000Aa' as Address
 
@@ -16,9 +16,9 @@ const usage = (fee: bigint) => ({
   fee,
 })
 
-describe('UsageStore.unrecord', () => {
+describe('SqliteUsageStore.unrecord', () => {
   it("takes back an undelivered call's fee, but never one a settlement has claimed", () => {
-    const store = new UsageStore(':memory:')
+    const store = new SqliteUsageStore(':memory:')
     store.recordDelivery({ resKey: 'a', usage: usage(5n) })
     store.recordDelivery({ resKey: 'b', usage: usage(7n) })
     expect(store.unsettledFee(USER)).toBe(12n)

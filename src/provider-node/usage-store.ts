@@ -33,6 +33,71 @@ export type SettlementRow = {
   /** The provider wallet's transaction nonce of txHash: once the wallet has moved past it, the tx can never land. */
   txNonce: number | null
   detail: string | null
+  /** The node that started it (Postgres: several nodes share the store); null where only one node writes. */
+  node?: string | null
+}
+
+/** A value now, or once the store has it: the SQLite store answers at once, the Postgres one over the network. */
+export type Maybe<T> = T | Promise<T>
+
+/** What ran under {@link UsageStore.exclusively}: its value, or `ran: false` when another node held the turn. */
+export type Exclusive<T> = { ran: true; value: T } | { ran: false }
+
+/**
+ * The provider's durable ledger of billed responses, their signatures and settlements: SQLite in the data dir for
+ * one node ({@link SqliteUsageStore}), or Postgres shared by several nodes of one service (PostgresUsageStore).
+ * Either way a record is committed before its client sees the end of the answer, a settlement's claim on its
+ * records is atomic, and a settlement's signed transaction hash is stored before it is broadcast.
+ */
+export interface UsageStore {
+  /** Records one delivered response (its bill and its signature) in one durable commit. */
+  recordDelivery(delivery: {
+    resKey: string
+    usage?: Omit<UsageRecord, 'resKey'>
+    signature?: ChatSignatureRecord
+  }): Maybe<void>
+  /** Takes back the fee of a response its client never received whole; false if none (or already claimed). */
+  unrecord(resKey: string): Maybe<boolean>
+  getSignature(resKey: string): Maybe<ChatSignatureRecord | undefined>
+  /** Drops response signatures recorded before `before` (ms). */
+  pruneSignatures(before: number): Maybe<number>
+  /** The sum of the user's billed, not yet settled fees (records in a pending settlement included). */
+  unsettledFee(user: Address): Maybe<bigint>
+  /** What every user owes and the chain has not yet settled. */
+  unsettledTotal(): Maybe<bigint>
+  /** Users with records that are neither settled nor in a settlement under way. */
+  usersWithUnsettled(): Maybe<Address[]>
+  /** The user's records free for settlement, oldest first. */
+  unsettledRecords(user: Address): Maybe<UsageRecord[]>
+  /** The highest settlement nonce signed for the user (0 if none). */
+  lastNonce(user: Address): Maybe<bigint>
+  /** Claims records for a new settlement, atomically; throws if any is no longer free. */
+  beginSettlement(params: {
+    user: Address
+    nonce: bigint
+    totalFee: bigint
+    requestsHash: Hex
+    resKeys: string[]
+  }): Maybe<number>
+  /** Records the signed transaction before it is broadcast. */
+  markSent(ids: number[], txHash: Hex, txNonce: number): Maybe<void>
+  /** The settlement landed (with `settledKeys`: only those records; the rest are free again). */
+  completeSettlement(id: number, detail?: string, settledKeys?: string[]): Maybe<void>
+  /** The settlement did not happen: its records are free again. */
+  abandonSettlement(id: number, detail: string): Maybe<void>
+  /** Settlements started but whose outcome is not recorded. */
+  openSettlements(): Maybe<SettlementRow[]>
+  settlements(): Maybe<SettlementRow[]>
+  /** The records a settlement claimed, oldest first. */
+  settlementRecords(id: number): Maybe<UsageRecord[]>
+  /** Every record, for reports and tests. */
+  records(filter?: { settled?: boolean }): Maybe<(UsageRecord & { settled: boolean })[]>
+  /**
+   * Runs `fn` as the only settler of this store's provider, or not at all when another holds that turn: settlement
+   * signs with the provider's wallet, and two settlers would race on its transaction nonces and on the records.
+   */
+  exclusively<T>(fn: () => Promise<T>): Promise<Exclusive<T>>
+  close(): Maybe<void>
 }
 
 const SCHEMA = `
@@ -105,7 +170,7 @@ const toSettlement = (r: Row): SettlementRow => ({
  * WAL with synchronous=NORMAL makes every committed record survive a crash of the process (kill -9); only a
  * power loss can take the last few. Users are stored lower-case so lookups never depend on checksum casing.
  */
-export class UsageStore {
+export class SqliteUsageStore implements UsageStore {
   readonly #db: DatabaseSync
   readonly #insertRequest: StatementSync
   readonly #insertSignature: StatementSync
@@ -227,6 +292,16 @@ export class UsageStore {
       this.#unsettled.set(key, sum)
     }
     return sum
+  }
+
+  unsettledTotal(): bigint {
+    const rows = this.#db.prepare('SELECT fee FROM requests WHERE settled = 0').all() as Row[]
+    return rows.reduce((sum, r) => sum + BigInt(r.fee as string), 0n)
+  }
+
+  /** One process writes this file: its settlement job is already one at a time (startProviderNode). */
+  async exclusively<T>(fn: () => Promise<T>): Promise<Exclusive<T>> {
+    return { ran: true, value: await fn() }
   }
 
   /** Users with records that are neither settled nor in a settlement under way. */
