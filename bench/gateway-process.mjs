@@ -28,7 +28,9 @@ async function main(cfg) {
   const gateway = await lib.createGateway({
     network,
     wallet,
-    dataDir: join(cfg.dataDir, 'gateway'),
+    dataDir: join(cfg.dataDir, cfg.gatewayDir ?? 'gateway'),
+    store: cfg.store,
+    adminKey: cfg.adminKey,
     port: 0,
     devKey: cfg.devKey,
     allowPrivateUrls: true,

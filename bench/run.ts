@@ -35,6 +35,7 @@ import { type GatewayStepTimes, gatewaySteps, type Hop, type HopReport, hopBreak
 import type { LatencyResult, LoadConfig, LoadResult, StreamResult, Target, ThroughputResult } from './load.ts'
 import { calibrate, watchSteal } from './machine.ts'
 import { type CpuProfile, type ProfileSummary, summarizeProfile } from './profile.ts'
+import { scalingSection } from './scaling.ts'
 import { type Dist, dist, rounded } from './stats.ts'
 import {
   quoteVerificationCost,
@@ -99,6 +100,10 @@ type GatewayProcessConfig = {
   /** The dev wallet's key (anvil account 1: a well-known test key). */
   walletKey: Hex
   devKey: string
+  /** The scaling section's instances: their own data dir under dataDir, a Postgres store, the admin API. */
+  gatewayDir?: string
+  store?: string
+  adminKey?: string
 }
 
 /** What bench/gateway-process.mjs answers. */
@@ -222,7 +227,10 @@ type GatewayChild = {
   stop(): Promise<void>
 }
 
-async function startGatewayChild(dataDir: string, opts: { cpuProfDir?: string } = {}): Promise<GatewayChild> {
+async function startGatewayChild(
+  dataDir: string,
+  opts: { cpuProfDir?: string; gatewayDir?: string; store?: string; adminKey?: string } = {},
+): Promise<GatewayChild> {
   const execArgv = opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`, '--cpu-prof-interval=200'] : []
   const child: ChildProcess = fork(join(HERE, 'gateway-process.mjs'), [], {
     execPath: process.execPath,
@@ -252,6 +260,9 @@ async function startGatewayChild(dataDir: string, opts: { cpuProfDir?: string } 
       dataDir,
       walletKey: anvilPrivateKey(DEV_WALLET_INDEX),
       devKey: DEV_API_KEY,
+      gatewayDir: opts.gatewayDir,
+      store: opts.store,
+      adminKey: opts.adminKey,
     } satisfies GatewayProcessConfig)
   })
   /** Sends `message` and waits for the first answer that `pick` accepts. */
@@ -1323,6 +1334,20 @@ async function main() {
     const verification = await verificationSection(fast)
     await part1.gateway.stop()
     gateway = undefined
+    // With the first gateway stopped: the instances here pay from the same wallet.
+    const scaling = await scalingSection({
+      startGateway: ({ store, adminKey, dir }) => startGatewayChild(dataDir, { store, adminKey, gatewayDir: dir }),
+      runLoad: runLoadProcess,
+      quiet: async () => {
+        await quiesce()
+        await fast.settle()
+      },
+      say,
+      body: chatBody(false),
+      connections: CONNECTIONS,
+      throughput: { warmupSeconds: P.throughput.warmupSeconds, seconds: P.throughput.seconds },
+      latency: P.latency,
+    })
     part1.bare.stop()
     bare = undefined
     for (const r of relays) r.stop()
@@ -1711,6 +1736,26 @@ async function main() {
         'unchanged (≤ +0.5)',
         verdict(checks.ttfbVerificationOnMinusOffP50.pass),
       ],
+      [
+        'scaling: a keyed call (budget, rpm), p50 c=1, store SQLite → Postgres (ms)',
+        '–',
+        '–',
+        `${fmt(scaling.latency.sqlite.latencyMs.p50, 3)} → ${fmt(scaling.latency.postgres.latencyMs.p50, 3)}`,
+        `Postgres ${plus(scaling.latency.postgresMinusSqliteP50Ms, 3)}`,
+        `Postgres ${times(scaling.latency.postgres.latencyMs.p50, scaling.latency.sqlite.latencyMs.p50)} SQLite`,
+        '(info)',
+        '–',
+      ],
+      [
+        `scaling: throughput, ${CONNECTIONS} conn: 1 gw SQLite · 1 gw Postgres · 2 gw Postgres (req/s)`,
+        '–',
+        fmt(T.node.rps, 0),
+        `${fmt(scaling.throughput.sqlite.rps, 0)} · ${fmt(scaling.throughput.postgresOne.rps, 0)} · ${fmt(scaling.throughput.postgresTwoRps, 0)}`,
+        `2 gw ÷ 1 gw ${fmt(scaling.throughput.twoOverOne, 2)}; Postgres ÷ SQLite ${fmt(scaling.throughput.postgresOverSqlite, 2)}`,
+        `2 gw ${times(scaling.throughput.postgresTwoRps, T.node.rps)} node`,
+        `(info: ${cpus().length} cores)`,
+        '–',
+      ],
     ]
 
     const stealPercent = steal.stop()
@@ -1760,6 +1805,7 @@ async function main() {
       idleRss: { firstGateway: idle, secondGateway: idle2 },
       verification,
       verificationTtfb,
+      scaling,
       ...(profiles ? { profiles } : {}),
       runSeconds: (performance.now() - started) / 1000,
     }

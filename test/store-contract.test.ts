@@ -174,6 +174,18 @@ describe.each([sqliteBackend(), postgresBackend()])('the $name store', (backend)
       expect(await keys.budgets.state(id)).toMatchObject({ spent: 4n, reserved: 0n })
     })
 
+    it('a reservation its process never settled (it crashed) stops counting after an hour', async () => {
+      const { keys, now } = await fresh()
+      const { id } = await keys.create('c', { budget: 10n })
+      expect('refused' in (await keys.budgets.reserve(id, 10n))).toBe(false)
+      expect('refused' in (await keys.budgets.reserve(id, 1n))).toBe(true)
+      now.ms += 3_600_000 + 60_000
+      // The first call after the hour frees what the dead one held (Postgres sweeps it in the background).
+      await keys.budgets.reserve(id, 1n)
+      await expect.poll(async () => (await keys.budgets.state(id))?.reserved).toBeLessThanOrEqual(1n)
+      expect('refused' in (await keys.budgets.reserve(id, 8n))).toBe(false)
+    })
+
     it('a key without a budget reserves nothing and is never refused', async () => {
       const { keys } = await fresh()
       const { id } = await keys.create('free')
