@@ -1,7 +1,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
@@ -57,5 +57,55 @@ describe('the README quick start, copy-pasted', () => {
       cwd: process.cwd(),
     })
     expect(stdout.trim().length).toBeGreaterThan(10)
+  })
+
+  it('the LangChain snippet gets an answer and streams another', async () => {
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', snippet('langchain')], {
+      cwd: process.cwd(),
+    })
+    const [invoked, streamed] = stdout.trim().split('\n')
+    expect(invoked?.trim().length).toBeGreaterThan(10)
+    expect(streamed?.trim().length).toBeGreaterThan(10)
+  })
+})
+
+/** The docs the README leads to: README.md, and the docs/ pages written with it. */
+const LINKED_DOCS = ['README.md', 'docs/architecture.md', 'docs/configuration.md']
+
+/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens; repeats get -1, -2, … */
+function anchors(markdown: string): Set<string> {
+  const seen = new Map<string, number>()
+  const out = new Set<string>()
+  for (const [, heading] of withoutCode(markdown).matchAll(/^#{1,6} +(.+?) *$/gm)) {
+    const slug = heading!
+      .replace(/`/g, '')
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N} _-]/gu, '')
+      .replace(/ /g, '-')
+    const n = seen.get(slug) ?? 0
+    seen.set(slug, n + 1)
+    out.add(n ? `${slug}-${n}` : slug)
+  }
+  return out
+}
+
+/** Markdown without its fenced code blocks and inline code spans, where brackets are not links. */
+function withoutCode(markdown: string): string {
+  return markdown.replace(/^```[\s\S]*?^```/gm, '').replace(/`[^`\n]*`/g, '')
+}
+
+describe('the links of the README and its docs', () => {
+  it.each(LINKED_DOCS)('every relative link in %s reaches a file, and its anchor a heading there', (file) => {
+    const text = readFileSync(file, 'utf8')
+    const broken: string[] = []
+    for (const [, target] of withoutCode(text).matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:/i.test(target!)) continue
+      const [path, anchor] = target!.split('#')
+      const linked = path ? join(dirname(file), path) : file
+      if (!existsSync(linked)) broken.push(`${target}: no such file`)
+      else if (anchor !== undefined && linked.endsWith('.md') && !anchors(readFileSync(linked, 'utf8')).has(anchor))
+        broken.push(`${target}: no heading #${anchor} in ${linked}`)
+    }
+    expect(broken).toEqual([])
   })
 })
