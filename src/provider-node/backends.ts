@@ -30,6 +30,19 @@ export type BackendPoolOptions = {
 export const DEFAULT_HEALTH_INTERVAL_MS = 5_000
 export const DEFAULT_HEALTH_TIMEOUT_MS = 2_000
 
+/** What a failed fetch says: the system error's code under undici's "fetch failed" (ECONNREFUSED, …). */
+function reasonOf(err: Error): string {
+  let e: unknown = err
+  let message = err.message
+  for (let depth = 0; e && depth < 4; depth++) {
+    const { code, errors, cause } = e as { code?: string; errors?: unknown[]; cause?: unknown }
+    if (code) return code
+    message = (e as Error).message || message
+    e = errors?.[0] ?? cause
+  }
+  return message
+}
+
 /** The base URL as the node calls it: no trailing slash, no /v1 (the node adds /v1/<endpoint>). */
 export const backendBase = (url: string) => url.replace(/\/+$/, '').replace(/\/v1$/, '')
 
@@ -133,8 +146,8 @@ export class BackendPool {
           await res.arrayBuffer()
           if (!res.ok) error = `GET /v1/models answered ${res.status}`
         } catch (err) {
-          const e = err as Error & { cause?: { code?: string } }
-          error = e.name === 'TimeoutError' ? `no answer within ${this.#timeoutMs} ms` : (e.cause?.code ?? e.message)
+          const e = err as Error
+          error = e.name === 'TimeoutError' ? `no answer within ${this.#timeoutMs} ms` : reasonOf(e)
         }
         b.checkedAt = Date.now()
         if (error === null && !b.up) this.#log(`backend ${b.url} is up again`)
