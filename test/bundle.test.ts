@@ -3,10 +3,12 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import OpenAI from 'openai'
+import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { anvilPrivateKey } from '../src/devnet/anvil.ts'
 import { DEV_CHAT_MODEL } from '../src/devnet/backends/index.ts'
 import { startTestStack } from './support/dev-stack.ts'
+import { testDatabase } from './support/postgres.ts'
 import { serveArgs, spawnUntilReady } from './support/serve.ts'
 
 /**
@@ -23,6 +25,21 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.dispose()
 })
+
+/** `zg-gateway serve` run from dist/cli/main.js as an installed package runs it, on the dev stack's chain. */
+function serveFromBundle(dir: string, extra: string[] = []) {
+  const script = `const { main } = await import(${JSON.stringify(join(ROOT, 'dist/cli/main.js'))}); process.exitCode = await main(process.argv.slice(1))`
+  return spawnUntilReady(
+    [
+      '--input-type=module',
+      '-e',
+      script,
+      ...serveArgs(stack.devnet.info, { apiKey: 'sk-bundle', dataDir: join(stack.dataDir, dir) }),
+      ...extra,
+    ],
+    { ZG_PRIVATE_KEY: anvilPrivateKey(1) },
+  )
+}
 
 describe('npm run build', () => {
   it("type-checks the README's library example against the published types, as an app importing 'zg-gateway'", async () => {
@@ -73,16 +90,7 @@ describe('npm run build', () => {
   })
 
   it('serves chat, streams and verified receipts from the bundle', async () => {
-    const script = `const { main } = await import(${JSON.stringify(join(ROOT, 'dist/cli/main.js'))}); process.exitCode = await main(process.argv.slice(1))`
-    const served = await spawnUntilReady(
-      [
-        '--input-type=module',
-        '-e',
-        script,
-        ...serveArgs(stack.devnet.info, { apiKey: 'sk-bundle', dataDir: join(stack.dataDir, 'bundle') }),
-      ],
-      { ZG_PRIVATE_KEY: anvilPrivateKey(1) },
-    )
+    const served = await serveFromBundle('bundle')
     try {
       const base = served.base
       const client = new OpenAI({ baseURL: base, apiKey: 'sk-bundle', maxRetries: 0 })
@@ -119,6 +127,26 @@ describe('npm run build', () => {
       expect(receipt?.verification).toMatchObject({ status: 'verified', level: 'L1' })
     } finally {
       await served.stop()
+    }
+  })
+
+  it('serves on a Postgres store from the bundle: it finds and runs the migrations the package ships', async () => {
+    const db = await testDatabase()
+    const served = await serveFromBundle('bundle-pg', ['--store', db.url])
+    try {
+      expect(served.output()).toMatch(/^store: postgres \(postgres:\/\//m)
+      const client = new OpenAI({ baseURL: served.base, apiKey: 'sk-bundle', maxRetries: 0 })
+      const { response } = await client.chat.completions
+        .create({ model: DEV_CHAT_MODEL, messages: [{ role: 'user', content: 'on Postgres' }] })
+        .withResponse()
+      const sql = postgres(db.url, { max: 1 })
+      const [row] =
+        await sql`SELECT count(*)::int AS n FROM calls WHERE request_id = ${response.headers.get('x-request-id')}`
+      await sql.end()
+      expect(row?.n).toBe(1)
+    } finally {
+      await served.stop()
+      await db.dispose()
     }
   })
 })
