@@ -61,13 +61,17 @@ async function health(): Promise<{ status: string; signer: Address; backends: Ba
   return (await (await fetch(`${node.url}/health`)).json()) as never
 }
 
-async function chat(): Promise<{ status: number; body: { error?: Record<string, unknown> } }> {
+async function chat(): Promise<{
+  status: number
+  retryAfter: string | null
+  body: { error?: Record<string, unknown> }
+}> {
   const res = await fetch(`${node.url}/v1/proxy/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${await m.token()}` },
     body: JSON.stringify({ model: DEV_CHAT_MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 }),
   })
-  return { status: res.status, body: (await res.json()) as never }
+  return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as never }
 }
 
 async function until(what: string, ok: () => Promise<boolean>, ms = 30_000): Promise<void> {
@@ -116,9 +120,10 @@ describe('a provider node over several backends', () => {
 
   it('answers an OpenAI-shaped 503 when every backend is down', async () => {
     await a.close()
-    const { status, body } = await chat()
+    const { status, body, retryAfter } = await chat()
     expect(status).toBe(503)
-    expect(body.error).toMatchObject({ code: 'backend_unavailable', type: expect.any(String), param: null })
+    expect(body.error).toMatchObject({ code: 'backend_unavailable', type: 'server_error', param: null })
+    expect(retryAfter).toBe('5')
     expect(String(body.error?.message)).toMatch(/no model backend/)
     await until('both marked down', async () => (await health()).backends.every((x) => !x.up))
     expect((await health()).status).toBe('degraded')
