@@ -1,4 +1,4 @@
-import { isPostgresUrl, redactUrl } from '../store/postgres/connect.ts'
+import { isPostgresUrl, redactUrl } from '../store/postgres/url.ts'
 import { type Options, UsageError, type Values } from './command.ts'
 
 /** `--store`: where the gateway's keys, budgets and usage live, for `serve` and the commands that read them. */

@@ -1,14 +1,10 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { PostgresRateLimiter } from '../billing/postgres-rate-limits.ts'
-import { PostgresUsageLedger } from '../billing/postgres-usage-ledger.ts'
 import type { RateCounter } from '../billing/rate-limits.ts'
 import { type CallLedger, UsageLedger } from '../billing/usage-ledger.ts'
-import { advisoryLock, type SharedLock, WALLET_LOCK } from '../store/postgres/advisory-lock.ts'
-import { connectPostgres, isPostgresUrl, redactUrl } from '../store/postgres/connect.ts'
-import { migrate } from '../store/postgres/migrate.ts'
+import type { SharedLock } from '../store/postgres/advisory-lock.ts'
+import { isPostgresUrl, redactUrl } from '../store/postgres/url.ts'
 import { ApiKeyStore, type ApiKeyStoreOptions, type KeyStore } from './http/api-keys.ts'
-import { PostgresApiKeyStore } from './http/postgres-api-keys.ts'
 
 /** Where the gateway's shared state lives: keys with their budgets, rate windows, the usage ledger and receipts. */
 export type GatewayStores = {
@@ -59,30 +55,11 @@ export async function openGatewayStores(options: StoreOptions): Promise<GatewayS
       },
     }
   }
-  const where = redactUrl(options.store)
-  const sql = connectPostgres(options.store, { applicationName: 'zg-gateway' })
-  try {
-    await migrate(sql)
-    const keys = new PostgresApiKeyStore(sql, options.keys)
-    // Before the first request: a revocation by another instance must reach this one from the start.
-    await keys.listen()
-    const ledger = new PostgresUsageLedger(sql, { onError })
-    return {
-      kind: 'postgres',
-      where,
-      keys,
-      ledger,
-      rateLimiter: new PostgresRateLimiter(sql),
-      walletLock: advisoryLock(sql, WALLET_LOCK),
-      async close() {
-        await ledger.close()
-        await sql.end({ timeout: 5 })
-      },
-    }
-  } catch (err) {
-    await sql.end({ timeout: 1 }).catch(() => {})
-    throw new Error(`the store at ${where} could not be opened: ${(err as Error).message}`)
-  }
+  return (await import('./postgres-stores.ts')).openPostgresStores({
+    store: options.store,
+    keys: options.keys,
+    onError,
+  })
 }
 
 /** The key store alone, for the commands that manage keys (`zg-gateway keys`): the same one `serve` reads. */
@@ -95,12 +72,5 @@ export async function openKeyStore(options: {
     const keys = new ApiKeyStore(join(options.dataDir, 'gateway.sqlite'))
     return { keys, close: async () => keys.close() }
   }
-  const sql = connectPostgres(options.store, { max: 2, applicationName: 'zg-gateway keys' })
-  try {
-    await migrate(sql)
-  } catch (err) {
-    await sql.end({ timeout: 1 }).catch(() => {})
-    throw new Error(`the store at ${redactUrl(options.store)} could not be opened: ${(err as Error).message}`)
-  }
-  return { keys: new PostgresApiKeyStore(sql), close: () => sql.end({ timeout: 5 }) }
+  return (await import('./postgres-stores.ts')).openPostgresKeyStore(options.store)
 }

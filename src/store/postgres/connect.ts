@@ -1,5 +1,8 @@
 import postgres from 'postgres'
 
+// Also here for modules that hold a client anyway; url.ts loads none, for code that only reads settings.
+export { isPostgresUrl, redactUrl } from './url.ts'
+
 export type Sql = postgres.Sql
 export type TransactionSql = postgres.TransactionSql
 
@@ -8,11 +11,6 @@ export type PostgresOptions = {
   max?: number
   /** Shown in pg_stat_activity, so an operator can tell the gateway's connections from a provider node's. */
   applicationName?: string
-}
-
-/** Whether a store setting names a Postgres server (`postgres://…` or `postgresql://…`) rather than a file. */
-export function isPostgresUrl(value: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(value)
 }
 
 /**
@@ -28,15 +26,4 @@ export function connectPostgres(url: string, options: PostgresOptions = {}): Sql
     idle_timeout: 60,
     connection: { application_name: options.applicationName ?? 'zg-gateway' },
   })
-}
-
-/** The URL with its password replaced, for messages and logs. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url)
-    if (u.password) u.password = '***'
-    return u.toString()
-  } catch {
-    return 'postgres://…'
-  }
 }
