@@ -116,6 +116,11 @@ describe('a provider node over several backends', () => {
     const { backends } = await health()
     expect(backends[0]!.up).toBe(true)
     expect(backends[1]!.error).toBeTruthy()
+    // The node's /metrics (loopback) says the same, a gauge per backend.
+    const metrics = await (await fetch(`${node.url}/metrics`)).text()
+    expect(metrics).toContain(`zg_provider_backend_up{backend="${a.url}"} 1`)
+    expect(metrics).toContain(`zg_provider_backend_up{backend="${b.url}"} 0`)
+    expect(metrics).toMatch(new RegExp(`zg_provider_backend_calls\\{backend="${b.url}"\\} [1-9]`))
   }, 60_000)
 
   it('answers an OpenAI-shaped 503 when every backend is down', async () => {

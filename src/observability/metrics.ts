@@ -325,6 +325,8 @@ export class GatewayMetrics {
 export type ProviderNodeMetricsSources = {
   /** What users owe the node and it has not settled, neuron (the usage store; read at scrape time). */
   unsettled?: () => bigint
+  /** The backends the node spreads its calls over (read at scrape time). */
+  backends?: () => Iterable<{ url: string; up: boolean; inFlight: number; calls: number }>
 }
 
 /** The provider node's metrics (its own GET /metrics). */
@@ -426,6 +428,27 @@ export class ProviderNodeMetrics {
           this.set(Number(unsettled()))
         },
       })
+    }
+    if (sources.backends) {
+      const backends = sources.backends
+      // One gauge per figure, labelled by backend; set together from one read of the pool.
+      const figures = [
+        ['zg_provider_backend_up', 'Whether the backend passed its last health check (1) or not (0).', 'up'],
+        ['zg_provider_backend_in_flight', 'Calls sent to the backend and not yet finished.', 'inFlight'],
+        ['zg_provider_backend_calls', 'Calls sent to the backend since the node started.', 'calls'],
+      ] as const
+      for (const [name, help, field] of figures) {
+        new Gauge({
+          name,
+          help,
+          labelNames: ['backend'],
+          registers,
+          collect() {
+            this.reset()
+            for (const b of backends()) this.set({ backend: b.url }, Number(b[field]))
+          },
+        })
+      }
     }
   }
 

@@ -167,13 +167,16 @@ export async function startProviderNode<O extends ProviderNodeOptions>(options: 
     )
     return unsettled
   }
-  const observability = new ProviderNodeObservability({ logger: options.logger, sources: { unsettled: readUnsettled } })
   const backends = new BackendPool({
     urls: typeof options.backendUrl === 'string' ? [options.backendUrl] : options.backendUrl,
     apiKey: options.backendApiKey,
     healthIntervalMs: options.backendHealthIntervalMs,
     healthTimeoutMs: options.backendHealthTimeoutMs,
     log,
+  })
+  const observability = new ProviderNodeObservability({
+    logger: options.logger,
+    sources: { unsettled: readUnsettled, backends: () => backends.states() },
   })
   const app = createProviderApp({
     backends,
