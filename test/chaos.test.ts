@@ -14,6 +14,7 @@ import { addOrUpdateService } from '../src/chain/actions/add-or-update-service.t
 import { anvilAccount, anvilPrivateKey } from '../src/devnet/anvil.ts'
 import { DEV_CHAT_MODEL } from '../src/devnet/backends/index.ts'
 import { type Marketplace, PRICES, startMarketplace } from './support/marketplace.ts'
+import { chainArgsOf, spawnProviderNode } from './support/provider-process.ts'
 
 const API_KEY = 'sk-chaos'
 const ADMIN_KEY = 'sk-chaos-admin'
@@ -57,24 +58,14 @@ const nodes: Node[] = []
 
 /** An honest provider node (`zg-gateway provider serve`), on `port` (0: any). */
 async function serveNode(account: number, port = '0'): Promise<Node> {
-  const { proc, url } = await spawnReady(
-    [
-      'bin/zg-gateway.js',
-      'provider',
-      'serve',
-      '--backend',
-      m.backend.url,
-      '--insecure-dev-signer',
-      '--port',
-      port,
-      '--settle-interval',
-      '0',
-      '--data-dir',
-      join(m.dataDir, `node-${account}`),
-      ...chainArgs,
-    ],
-    { ZG_PRIVATE_KEY: anvilPrivateKey(account) },
-  )
+  const { proc, url } = await spawnProviderNode(m, {
+    backends: [m.backend.url],
+    dataDir: join(m.dataDir, `node-${account}`),
+    port: Number(port),
+    account,
+  })
+  procs.add(proc)
+  proc.once('exit', () => procs.delete(proc))
   return { account, address: anvilAccount(account).address, url, proc, port: new URL(url).port }
 }
 
@@ -107,7 +98,7 @@ let rogue: string
 
 beforeAll(async () => {
   m = await startMarketplace({ startNode: false, tokenDelayMs: 15 })
-  chainArgs = ['--network', m.anvil.rpcUrl, '--ledger-ca', m.contracts.ledger, '--inference-ca', m.contracts.inference]
+  chainArgs = chainArgsOf(m)
   for (const account of HONEST) {
     const node = await serveNode(account)
     nodes.push(node)

@@ -3,12 +3,11 @@
  * the real contracts: calls are spread over both; one stopped, calls go on on the other; both stopped, a clear
  * OpenAI-shaped 503; one back, it serves again once the health check has seen it.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
 import type { Address } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { anvilPrivateKey } from '../src/devnet/anvil.ts'
 import { DEV_CHAT_MODEL, startDevBackend } from '../src/devnet/backends/index.ts'
 import { type Marketplace, startMarketplace } from './support/marketplace.ts'
+import { type ProviderProcess, spawnProviderNode } from './support/provider-process.ts'
 
 type DevBackend = Awaited<ReturnType<typeof startDevBackend>>
 type BackendHealth = { index: number; url: string; up: boolean; in_flight: number; calls: number; error: string | null }
@@ -16,45 +15,10 @@ type BackendHealth = { index: number; url: string; up: boolean; in_flight: numbe
 let m: Marketplace
 let a: DevBackend
 let b: DevBackend
-let node: { proc: ChildProcess; url: string; output: () => string }
+let node: ProviderProcess
 
 function serveNode(backends: string[]): Promise<typeof node> {
-  const proc = spawn(
-    process.execPath,
-    [
-      'bin/zg-gateway.js',
-      'provider',
-      'serve',
-      ...backends.flatMap((url) => ['--backend', url]),
-      '--backend-health-interval',
-      '0.5',
-      '--insecure-dev-signer',
-      '--port',
-      '0',
-      '--settle-interval',
-      '0',
-      '--data-dir',
-      m.dataDir,
-      '--network',
-      m.anvil.rpcUrl,
-      '--ledger-ca',
-      m.contracts.ledger,
-      '--inference-ca',
-      m.contracts.inference,
-    ],
-    { env: { PATH: process.env.PATH ?? '', ZG_PRIVATE_KEY: anvilPrivateKey(2) }, stdio: ['ignore', 'pipe', 'pipe'] },
-  )
-  let out = ''
-  return new Promise((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      out += d
-      const ready = out.match(/^ready: (\S+)/m)
-      if (ready) resolve({ proc, url: ready[1]!, output: () => out })
-    }
-    proc.stdout!.on('data', onData)
-    proc.stderr!.on('data', onData)
-    proc.once('exit', (code) => reject(new Error(`provider node exited ${code}:\n${out}`)))
-  })
+  return spawnProviderNode(m, { backends, dataDir: m.dataDir, args: ['--backend-health-interval', '0.5'] })
 }
 
 async function health(): Promise<{ status: string; signer: Address; backends: BackendHealth[] }> {

@@ -1,46 +1,18 @@
-import { type ChildProcess, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getAccount } from '../src/chain/actions/get-account.ts'
 import { anvilPrivateKey } from '../src/devnet/anvil.ts'
 import { DEV_CHAT_MODEL } from '../src/devnet/backends/index.ts'
 import { type Marketplace, startMarketplace } from './support/marketplace.ts'
+import { chainArgsOf, type ProviderProcess, spawnProviderNode } from './support/provider-process.ts'
 
 let m: Marketplace
 let chainArgs: string[]
 const env = () => ({ PATH: process.env.PATH ?? '', ZG_PRIVATE_KEY: anvilPrivateKey(2) })
 
 /** The provider node as its own process, as an operator runs it. */
-function serveNode(port = 0): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(
-    process.execPath,
-    [
-      'bin/zg-gateway.js',
-      'provider',
-      'serve',
-      '--backend',
-      m.backend.url,
-      '--insecure-dev-signer',
-      '--port',
-      String(port),
-      '--settle-interval',
-      '0',
-      '--data-dir',
-      m.dataDir,
-      ...chainArgs,
-    ],
-    { env: env(), stdio: ['ignore', 'pipe', 'pipe'] },
-  )
-  let out = ''
-  return new Promise((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      out += d
-      const ready = out.match(/^ready: (\S+)/m)
-      if (ready) resolve({ proc, url: ready[1]! })
-    }
-    proc.stdout!.on('data', onData)
-    proc.stderr!.on('data', onData)
-    proc.once('exit', (code) => reject(new Error(`provider node exited ${code}:\n${out}`)))
-  })
+function serveNode(port = 0): Promise<ProviderProcess> {
+  return spawnProviderNode(m, { backends: [m.backend.url], dataDir: m.dataDir, port })
 }
 
 function cli(args: string[]): Promise<{ code: number | null; stdout: string }> {
@@ -57,7 +29,7 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: string }> {
 
 beforeAll(async () => {
   m = await startMarketplace({ startNode: false })
-  chainArgs = ['--network', m.anvil.rpcUrl, '--ledger-ca', m.contracts.ledger, '--inference-ca', m.contracts.inference]
+  chainArgs = chainArgsOf(m)
 })
 afterAll(async () => {
   await m?.stop()

@@ -5,7 +5,6 @@
  * is killed mid-load; settlement runs on one node at a time; every record is settled exactly once, and the chain
  * moved exactly the records' fees, from a wallet whose transactions never collide.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,14 +13,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { inferenceServingAbi } from '../src/chain/abi/inference-serving.ts'
 import { getAccount } from '../src/chain/actions/get-account.ts'
 import type { ZgWalletClients } from '../src/chain/clients.ts'
-import { anvilPrivateKey } from '../src/devnet/anvil.ts'
 import { DEV_CHAT_MODEL } from '../src/devnet/backends/index.ts'
 import { startRoundRobin } from '../src/devnet/gateway-instances.ts'
 import { connectPostgres, type Sql } from '../src/store/postgres/connect.ts'
 import { type Marketplace, startMarketplace } from './support/marketplace.ts'
 import { testDatabase } from './support/postgres.ts'
+import { type ProviderProcess, spawnProviderNode } from './support/provider-process.ts'
 
-type Node = { name: string; proc: ChildProcess; url: string; output: () => string }
+type Node = ProviderProcess & { name: string }
 
 let m: Marketplace
 let db: Awaited<ReturnType<typeof testDatabase>>
@@ -38,57 +37,17 @@ let firstBlock: bigint
 const delivered = new Set<string>()
 
 /** Starts node `name` on the shared store; A names it with --store, B through ZG_STORE_URL (both ways work). */
-function serveNode(name: string): Promise<Node> {
-  const dataDir = join(dir, name)
-  const proc = spawn(
-    process.execPath,
-    [
-      'bin/zg-gateway.js',
-      'provider',
-      'serve',
-      '--backend',
-      m.backend.url,
-      '--insecure-dev-signer',
-      '--port',
-      '0',
-      '--settle-interval',
-      '1',
-      '--data-dir',
-      dataDir,
-      '--network',
-      m.anvil.rpcUrl,
-      '--ledger-ca',
-      m.contracts.ledger,
-      '--inference-ca',
-      m.contracts.inference,
-      ...(name === 'a' ? ['--store', db.url] : []),
-    ],
-    {
-      env: {
-        PATH: process.env.PATH ?? '',
-        ZG_PRIVATE_KEY: anvilPrivateKey(2),
-        ...(name !== 'a' && { ZG_STORE_URL: db.url }),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  )
-  let out = ''
-  return new Promise((resolve, reject) => {
-    let started = false
-    const onData = (d: Buffer) => {
-      if (out.length < 2_000_000) out += d
-      const ready = out.match(/^ready: (\S+)/m)
-      if (ready && !started) {
-        started = true
-        const node = { name, proc, url: ready[1]!, output: () => out }
-        nodes.set(name, node)
-        resolve(node)
-      }
-    }
-    proc.stdout!.on('data', onData)
-    proc.stderr!.on('data', onData)
-    proc.once('exit', (code, signal) => reject(new Error(`provider node ${name} exited ${code ?? signal}:\n${out}`)))
+async function serveNode(name: string): Promise<Node> {
+  const node = await spawnProviderNode(m, {
+    backends: [m.backend.url],
+    dataDir: join(dir, name),
+    settleInterval: 1,
+    args: name === 'a' ? ['--store', db.url] : [],
+    env: name === 'a' ? {} : { ZG_STORE_URL: db.url },
   })
+  const named = { name, ...node }
+  nodes.set(name, named)
+  return named
 }
 
 /** One call through the front; `complete` when the client got the whole answer (JSON parsed, or a stream's [DONE]). */

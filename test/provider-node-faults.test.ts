@@ -2,7 +2,6 @@
  * The provider node under faults, over real HTTP on anvil with the real contracts: a burst larger than a sub-account
  * can pay, clients that abandon their calls (the node itself stalled with SIGSTOP), and a chain RPC that stalls.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -12,12 +11,13 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { worstCaseFee } from '../src/billing/worst-case-fee.ts'
 import { createZgClients, type ZgWalletClients } from '../src/chain/clients.ts'
 import { customNetwork } from '../src/chain/networks.ts'
-import { anvilAccount, anvilPrivateKey } from '../src/devnet/anvil.ts'
+import { anvilAccount } from '../src/devnet/anvil.ts'
 import { DEV_CHAT_MODEL, type DevBackend, startDevBackend } from '../src/devnet/backends/index.ts'
 import { DEFAULT_RESERVE } from '../src/provider-node/admission.ts'
 import { type ProviderNode, startProviderNode } from '../src/provider-node/server.ts'
 import { json } from './support/json.ts'
 import { type Marketplace, PRICES, startMarketplace } from './support/marketplace.ts'
+import { type ProviderProcess, spawnProviderNode } from './support/provider-process.ts'
 
 let m: Marketplace
 const closers: (() => Promise<unknown>)[] = []
@@ -149,53 +149,17 @@ async function withoutModelList(target: string): Promise<string> {
 }
 
 /** The provider node as its own process (`zg-gateway provider serve`), so it can be stopped with SIGSTOP. */
-async function serveNode(backend: DevBackend, name: string): Promise<{ proc: ChildProcess; url: string }> {
-  const chainArgs = [
-    '--network',
-    m.anvil.rpcUrl,
-    '--ledger-ca',
-    m.contracts.ledger,
-    '--inference-ca',
-    m.contracts.inference,
-  ]
-  const proc = spawn(
-    process.execPath,
-    [
-      'bin/zg-gateway.js',
-      'provider',
-      'serve',
-      '--backend',
-      backend.url,
-      '--insecure-dev-signer',
-      '--port',
-      '0',
-      '--settle-interval',
-      '0',
-      '--data-dir',
-      join(m.dataDir, name),
-      ...chainArgs,
-    ],
-    { env: { PATH: process.env.PATH ?? '', ZG_PRIVATE_KEY: anvilPrivateKey(2) }, stdio: ['ignore', 'pipe', 'pipe'] },
-  )
+async function serveNode(backend: DevBackend, name: string): Promise<ProviderProcess> {
+  const node = await spawnProviderNode(m, { backends: [backend.url], dataDir: join(m.dataDir, name) })
   closers.push(async () => {
-    proc.kill('SIGCONT')
-    proc.kill('SIGKILL')
+    node.proc.kill('SIGCONT')
+    node.proc.kill('SIGKILL')
   })
-  let out = ''
-  return new Promise((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      out += d
-      const ready = out.match(/^ready: (\S+)/m)
-      if (ready) resolve({ proc, url: ready[1]! })
-    }
-    proc.stdout!.on('data', onData)
-    proc.stderr!.on('data', onData)
-    proc.once('exit', (code) => reject(new Error(`provider node exited ${code}:\n${out}`)))
-  })
+  return node
 }
 
 describe('a call its client abandoned is not billed', () => {
-  let node: { proc: ChildProcess; url: string }
+  let node: ProviderProcess
   let slow: DevBackend
 
   beforeAll(async () => {

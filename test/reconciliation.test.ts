@@ -16,6 +16,7 @@ import { DEV_CHAT_MODEL, DEV_EMBEDDING_MODEL } from '../src/devnet/backends/inde
 import { type Gateway, startGateway } from '../src/gateway/server.ts'
 import { type ProviderNode, startProviderNode } from '../src/provider-node/server.ts'
 import { type Marketplace, PRICES, startMarketplace } from './support/marketplace.ts'
+import { chainArgsOf } from './support/provider-process.ts'
 
 const run = promisify(execFile)
 const API_KEY = 'sk-test-reconciliation'
@@ -224,16 +225,7 @@ describe('reconciliation of on-chain charges with the gateway ledger (anvil, rea
   })
 
   it('zg-gateway usage --reconcile reports the same figures from the chain and usage.sqlite, exit 1 when flagged', async () => {
-    const chainArgs = [
-      '--network',
-      m.anvil.rpcUrl,
-      '--ledger-ca',
-      m.contracts.ledger,
-      '--inference-ca',
-      m.contracts.inference,
-      '--data-dir',
-      m.dataDir,
-    ]
+    const chainArgs = [...chainArgsOf(m), '--data-dir', m.dataDir]
     let out: { code: number; stdout: string; stderr: string }
     try {
       const r = await run(process.execPath, ['bin/zg-gateway.js', 'usage', '--reconcile', '--json', ...chainArgs], {
