@@ -60,7 +60,8 @@ const target = (name: string, instance: Instance, key: string, body: string): Ta
 
 export async function scalingSection(deps: ScalingDeps): Promise<ScalingReport> {
   const { say } = deps
-  const pg = await startPostgresServer()
+  // Postgres as Debian installs it (every commit flushed to disk); SQLite as the gateway opens it (WAL, NORMAL).
+  const pg = await startPostgresServer({ durable: true })
   const started: Instance[] = []
   try {
     say(`scaling: a PostgreSQL server on ${new URL(pg.url).host}; gateway instances on it and one on SQLite`)

@@ -51,9 +51,16 @@ function runAs(): { uid: number; gid: number } | undefined {
 
 /**
  * Starts a new cluster (initdb, trust authentication on loopback only) and its server on a free port. For tests and
- * the dev stack: durability is traded for speed (fsync off), which a throwaway cluster does not need.
+ * the dev stack: durability is traded for speed (fsync off), which a throwaway cluster does not need, unless
+ * `durable`.
  */
-export async function startPostgresServer(options: { binDir?: string } = {}): Promise<PostgresServer> {
+export async function startPostgresServer(
+  options: {
+    binDir?: string
+    /** Keep Postgres's own durability (fsync on, every commit flushed), as a real server has it: for measurements. */
+    durable?: boolean
+  } = {},
+): Promise<PostgresServer> {
   const bin = options.binDir ?? postgresBinDir()
   if (!bin) throw new Error('PostgreSQL is not installed (no initdb/postgres found): apt-get install postgresql')
   const dir = mkdtempSync(join(tmpdir(), 'zg-postgres-'))
@@ -68,7 +75,10 @@ export async function startPostgresServer(options: { binDir?: string } = {}): Pr
     const port = await freePort()
     const child = spawn(
       join(bin, 'postgres'),
-      ['-D', data, '-k', dir, '-h', '127.0.0.1', '-p', String(port), '-c', 'fsync=off', '-c', 'max_connections=200'],
+      [
+        ...['-D', data, '-k', dir, '-h', '127.0.0.1', '-p', String(port), '-c', 'max_connections=200'],
+        ...(options.durable ? [] : ['-c', 'fsync=off']),
+      ],
       { stdio: ['ignore', 'ignore', 'pipe'], ...user },
     )
     let stderr = ''

@@ -318,7 +318,10 @@ export class ApiKeyStore implements KeyStore {
     this.#db = typeof database === 'string' ? new DatabaseSync(database) : database
     this.#keys = new VerifiedKeys(options)
     if (database !== ':memory:') {
+      // As the usage ledger: a commit survives a crash of the process (kill -9), only a power loss can take the last
+      // few; FULL would wait for the disk on every reservation and settlement of a budgeted key.
       this.#db.exec('PRAGMA journal_mode = WAL')
+      this.#db.exec('PRAGMA synchronous = NORMAL')
       this.#db.exec('PRAGMA busy_timeout = 5000')
     }
     this.#db.exec(`CREATE TABLE IF NOT EXISTS api_keys (
