@@ -20,9 +20,12 @@ export async function openPostgresStores(options: {
   const { onError } = options
   const where = redactUrl(options.store)
   const sql = connectPostgres(options.store, { applicationName: 'zg-gateway' })
+  // Budgets and rate windows change on every call, and a busy key's calls queue on its row: their commits do not wait
+  // for the disk. A crash of the database server may lose their last instants, never a usage record or a key change.
+  const hot = connectPostgres(options.store, { applicationName: 'zg-gateway budgets', asyncCommit: true })
   try {
     await migrate(sql)
-    const keys = new PostgresApiKeyStore(sql, options.keys)
+    const keys = new PostgresApiKeyStore(sql, { ...options.keys, budgetSql: hot })
     // Before the first request: a revocation by another instance must reach this one from the start.
     await keys.listen()
     const ledger = new PostgresUsageLedger(sql, { onError })
@@ -31,15 +34,15 @@ export async function openPostgresStores(options: {
       where,
       keys,
       ledger,
-      rateLimiter: new PostgresRateLimiter(sql),
+      rateLimiter: new PostgresRateLimiter(hot),
       walletLock: advisoryLock(sql, WALLET_LOCK),
       async close() {
         await ledger.close()
-        await sql.end({ timeout: 5 })
+        await Promise.all([sql.end({ timeout: 5 }), hot.end({ timeout: 5 })])
       },
     }
   } catch (err) {
-    await sql.end({ timeout: 1 }).catch(() => {})
+    await Promise.all([sql.end({ timeout: 1 }).catch(() => {}), hot.end({ timeout: 1 }).catch(() => {})])
     throw new Error(`the store at ${where} could not be opened: ${(err as Error).message}`)
   }
 }

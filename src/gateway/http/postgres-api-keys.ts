@@ -52,10 +52,14 @@ export class PostgresApiKeyStore implements KeyStore {
   readonly budgets: PostgresBudgets
   #listening: Promise<unknown> | undefined
 
-  constructor(sql: Sql, options: ApiKeyStoreOptions = {}) {
+  /**
+   * `budgetSql`: the pool budgets are kept on (default `sql`); the gateway gives them one whose commits do not wait
+   * for the disk, since every call of a busy key queues on its row for its reservation's commit.
+   */
+  constructor(sql: Sql, options: ApiKeyStoreOptions & { budgetSql?: Sql } = {}) {
     this.#sql = sql
     this.#keys = new VerifiedKeys(options)
-    this.budgets = new PostgresBudgets(sql, () => this.#keys.now())
+    this.budgets = new PostgresBudgets(options.budgetSql ?? sql, () => this.#keys.now())
   }
 
   /** Starts listening for other instances' key changes; resolves once LISTEN is in place. */

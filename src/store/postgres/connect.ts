@@ -11,6 +11,11 @@ export type PostgresOptions = {
   max?: number
   /** Shown in pg_stat_activity, so an operator can tell the gateway's connections from a provider node's. */
   applicationName?: string
+  /**
+   * Commits return before they are flushed to disk (synchronous_commit off): for state that is rewritten on every
+   * call and whose last instants a crash of the database server may lose, never for records of delivered answers.
+   */
+  asyncCommit?: boolean
 }
 
 /**
@@ -24,6 +29,9 @@ export function connectPostgres(url: string, options: PostgresOptions = {}): Sql
     onnotice: false,
     connect_timeout: 10,
     idle_timeout: 60,
-    connection: { application_name: options.applicationName ?? 'zg-gateway' },
+    connection: {
+      application_name: options.applicationName ?? 'zg-gateway',
+      ...(options.asyncCommit && { synchronous_commit: 'off' }),
+    },
   })
 }
