@@ -134,10 +134,11 @@ describe('the web UI', { timeout: 60_000 }, () => {
     const image = page.getByTestId('image-result')
     await image.waitFor({ timeout: 20_000 })
     expect(await image.getAttribute('src')).toMatch(/^data:image\/png;base64,/)
-    // The browser decoded it: an image with a width.
-    await page.waitForFunction('document.querySelector("[data-testid=image-result]").naturalWidth > 0', null, {
-      timeout: 10_000,
-    })
+    // The browser decoded it: an image with a width. (Read by a function, not a string the page would have to eval:
+    // the UI's CSP forbids eval, and a string predicate that must poll is evaluated that way.)
+    await expect
+      .poll(() => image.evaluate((el) => (el as unknown as { naturalWidth: number }).naturalWidth), { timeout: 10_000 })
+      .toBeGreaterThan(0)
     expect(await panel.getByTestId('meta-fee').textContent()).toBe('0.01 0G')
     await shot('playground-image')
   })
@@ -151,9 +152,9 @@ describe('the web UI', { timeout: 60_000 }, () => {
     await audio.waitFor({ timeout: 20_000 })
     expect(await audio.getAttribute('src')).toMatch(/^blob:/)
     // The browser decoded it: a WAV with a duration.
-    await page.waitForFunction('document.querySelector("[data-testid=speech-audio]").duration > 0', null, {
-      timeout: 10_000,
-    })
+    await expect
+      .poll(() => audio.evaluate((el) => (el as unknown as { duration: number }).duration), { timeout: 10_000 })
+      .toBeGreaterThan(0)
     expect(await panel.getByTestId('meta-fee').textContent()).toMatch(/ 0G$/)
     await shot('playground-speech')
   })
