@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import OpenAI from 'openai'
 import { type Address, decodeFunctionData, parseEther } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ledgerManagerAbi } from '../src/chain/abi/ledger-manager.ts'
@@ -192,6 +193,31 @@ describe('two gateway instances on one Postgres', () => {
     const after = performance.now() - revokedAt
     expect(status).toBe(401)
     expect(after).toBeLessThan(1000)
+  })
+
+  it('a Responses conversation goes on through the other instance: each turn finds the one before, whoever stored it', async () => {
+    const key = await createKey()
+    const client = (g: GatewayInstance) => new OpenAI({ baseURL: `${g.url}/v1`, apiKey: key.key, maxRetries: 0 })
+    const first = await client(a).responses.create({ model: DEV_CHAT_MODEL, input: 'Remember the word lighthouse.' })
+    const second = await client(b).responses.create({
+      model: DEV_CHAT_MODEL,
+      input: 'Which word?',
+      previous_response_id: first.id,
+      stream: true,
+    })
+    let secondId: string | undefined
+    for await (const event of second) if (event.type === 'response.completed') secondId = event.response.id
+    const third = await client(a).responses.create({
+      model: DEV_CHAT_MODEL,
+      input: 'Again?',
+      previous_response_id: secondId,
+    })
+    const items = await client(b).responses.inputItems.list(third.id, { order: 'asc' })
+    const said = items.data
+      .filter((i) => i.type === 'message' && i.role === 'user')
+      .map((i) => (i as { content: Array<{ text?: string }> }).content[0]?.text)
+    expect(said).toEqual(['Remember the word lighthouse.', 'Which word?', 'Again?'])
+    expect((await client(b).responses.retrieve(first.id)).id).toBe(first.id)
   })
 
   it('a rate limit holds across the instances: 10 a minute are 10, wherever they land', async () => {

@@ -10,12 +10,25 @@ import { type RateCounter, RateLimiter } from '../src/billing/rate-limits.ts'
 import { type CallLedger, type CallRecord, UsageLedger } from '../src/billing/usage-ledger.ts'
 import { ApiKeyStore, type KeyStore } from '../src/gateway/http/api-keys.ts'
 import { PostgresApiKeyStore } from '../src/gateway/http/postgres-api-keys.ts'
+import { PostgresResponseStore } from '../src/gateway/responses/postgres-store.ts'
+import {
+  BrokenChainError,
+  type ResponseRecords,
+  ResponseStore,
+  type StoredResponse,
+} from '../src/gateway/responses/store.ts'
 import { connectPostgres, type Sql } from '../src/store/postgres/connect.ts'
 import { migrate, migrations } from '../src/store/postgres/migrate.ts'
 import { testDatabase } from './support/postgres.ts'
 
 /** One store's parts, fresh for each test; `now` is the clock the keys and budgets read. */
-type Stores = { keys: KeyStore; ledger: CallLedger; rates: RateCounter; now: { ms: number } }
+type Stores = {
+  keys: KeyStore
+  ledger: CallLedger
+  rates: RateCounter
+  responses: ResponseRecords
+  now: { ms: number }
+}
 type Backend = { name: string; open(): Promise<Stores>; close(): Promise<void> }
 
 const DAY = 86_400_000
@@ -31,8 +44,9 @@ function sqliteBackend(): Backend {
       const now = { ms: Date.UTC(2026, 5, 10, 12) }
       const keys = new ApiKeyStore(join(dir, 'gateway.sqlite'), { now: () => now.ms })
       const ledger = new UsageLedger(join(dir, 'usage.sqlite'))
-      open.push(keys, ledger)
-      return { keys, ledger, rates: new RateLimiter(), now }
+      const responses = new ResponseStore(join(dir, 'responses.sqlite'))
+      open.push(keys, ledger, responses)
+      return { keys, ledger, rates: new RateLimiter(), responses, now }
     },
     async close() {
       for (const s of open) s.close()
@@ -53,12 +67,13 @@ function postgresBackend(): Backend {
         await migrate(sql)
       }
       // Each test gets empty tables rather than a new database: quicker, and the schema is the migrated one.
-      await sql!`TRUNCATE api_keys, key_reservations, rate_windows, calls, provider_resumes CASCADE`
+      await sql!`TRUNCATE api_keys, key_reservations, rate_windows, calls, provider_resumes, responses CASCADE`
       const now = { ms: Date.UTC(2026, 5, 10, 12) }
       return {
         keys: new PostgresApiKeyStore(sql!, { now: () => now.ms }),
         ledger: new PostgresUsageLedger(sql!),
         rates: new PostgresRateLimiter(sql!),
+        responses: new PostgresResponseStore(sql!),
         now,
       }
     },
@@ -213,6 +228,42 @@ describe.each([sqliteBackend(), postgresBackend()])('the $name store', (backend)
       await rates.charge(key, 95)
       expect((await rates.admit(key, { tpm: 100 }, 10)).ok).toBe(false)
       expect((await rates.admit(key, { tpm: 100 }, 5)).ok).toBe(true)
+    })
+  })
+
+  describe('responses', () => {
+    const turn = (id: string, previous: string | null, said: string, key = 'key_a'): StoredResponse => ({
+      id,
+      apiKeyId: key,
+      createdAt: 1,
+      previousResponseId: previous,
+      input: [{ type: 'message', id: `in_${id}`, role: 'user', content: [{ type: 'input_text', text: said }] }],
+      response: { id, object: 'response', output: [{ type: 'message', id: `out_${id}`, text: `re: ${said}` }] },
+    })
+
+    it('keeps a chain of turns for the key that made it, and rebuilds the conversation oldest first', async () => {
+      const { responses } = await fresh()
+      await responses.save(turn('r1', null, 'one'))
+      await responses.save(turn('r2', 'r1', 'two'))
+      await responses.save(turn('r3', 'r2', 'three'))
+      expect((await responses.get('r2', 'key_a'))?.response).toEqual(turn('r2', 'r1', 'two').response)
+      expect(await responses.get('r2', 'key_b')).toBeUndefined()
+      const items = await responses.conversation('r3', 'key_a')
+      expect(items?.map((i) => i.id)).toEqual(['in_r1', 'out_r1', 'in_r2', 'out_r2', 'in_r3', 'out_r3'])
+      expect(await responses.conversation('r3', 'key_b')).toBeUndefined()
+      expect(await responses.conversation('nope', 'key_a')).toBeUndefined()
+    })
+
+    it('a deleted turn breaks the chains after it; only its key can delete it', async () => {
+      const { responses } = await fresh()
+      await responses.save(turn('r1', null, 'one'))
+      await responses.save(turn('r2', 'r1', 'two'))
+      expect(await responses.delete('r1', 'key_b')).toBe(false)
+      expect(await responses.delete('r1', 'key_a')).toBe(true)
+      expect(await responses.delete('r1', 'key_a')).toBe(false)
+      await expect(Promise.resolve().then(() => responses.conversation('r2', 'key_a'))).rejects.toThrow(
+        BrokenChainError,
+      )
     })
   })
 

@@ -269,21 +269,23 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
   // The Responses API, served by the providers' chat completions (src/gateway/responses/).
   app.post('/v1/responses', async (c) => {
     const { json } = await readJsonBody(c, { limit: bodyLimit })
-    const call = responsesCall(json, core.responses, c.get('apiKey').id)
+    const call = await responsesCall(json, core.responses, c.get('apiKey').id)
     return relayed(c, { ...base(c), ...call, outgoing: nodeResponse(c) }).catch((err) => {
       throw asResponsesError(err)
     })
   })
   app.all('/v1/responses', methodNotAllowed(['POST']))
-  app.get('/v1/responses/:id', (c) => {
+  app.get('/v1/responses/:id', async (c) => {
     if (c.req.query('stream') === 'true')
       throw badRequest('Replaying a stored response as a stream is not available.', 'stream')
-    return c.json(storedResponse(core.responses, c.req.param('id'), c.get('apiKey').id))
+    return c.json(await storedResponse(core.responses, c.req.param('id'), c.get('apiKey').id))
   })
-  app.delete('/v1/responses/:id', (c) => c.json(deleteResponse(core.responses, c.req.param('id'), c.get('apiKey').id)))
+  app.delete('/v1/responses/:id', async (c) =>
+    c.json(await deleteResponse(core.responses, c.req.param('id'), c.get('apiKey').id)),
+  )
   app.all('/v1/responses/:id', methodNotAllowed(['GET', 'DELETE']))
-  app.get('/v1/responses/:id/input_items', (c) =>
-    c.json(inputItems(core.responses, c.req.param('id'), c.get('apiKey').id, c.req.query())),
+  app.get('/v1/responses/:id/input_items', async (c) =>
+    c.json(await inputItems(core.responses, c.req.param('id'), c.get('apiKey').id, c.req.query())),
   )
   app.all('/v1/responses/:id/input_items', methodNotAllowed(['GET']))
 

@@ -21,7 +21,7 @@ import type { Admission } from './key-admission.ts'
 import type { OffPathQueue } from './off-path.ts'
 import type { ReceiptSigner } from './receipts.ts'
 import { relay } from './relay.ts'
-import type { ResponseStore } from './responses/store.ts'
+import type { ResponseRecords } from './responses/store.ts'
 import { route } from './route.ts'
 import { step } from './steps.ts'
 import { callTimeouts, type KeyTimeouts, type UpstreamLimits, type UpstreamTimeouts } from './upstream-limits.ts'
@@ -34,7 +34,7 @@ export type GatewayCore = {
   escrow?: EscrowManager
   ledger: CallLedger
   /** Responses API responses, for previous_response_id and GET/DELETE /v1/responses/{id}. */
-  responses: ResponseStore
+  responses: ResponseRecords
   dispatcher: Agent
   /** Delivery checks. */
   verifier: DeliveryVerifier
@@ -111,6 +111,8 @@ export type AnswerTranslation = {
   json(provider: Uint8Array): Uint8Array
   /** A translator for one streamed answer. */
   stream(): StreamTranslator
+  /** What the translation keeps once the answer is whole (a stored response): the last bytes wait for it too. */
+  committed?(): Promise<void> | undefined
 }
 
 export type StreamTranslator = {

@@ -6,6 +6,7 @@ import { migrate } from '../store/postgres/migrate.ts'
 import { redactUrl } from '../store/postgres/url.ts'
 import type { ApiKeyStoreOptions, KeyStore } from './http/api-keys.ts'
 import { PostgresApiKeyStore } from './http/postgres-api-keys.ts'
+import { PostgresResponseStore } from './responses/postgres-store.ts'
 import type { GatewayStores } from './stores.ts'
 
 /**
@@ -16,6 +17,7 @@ export async function openPostgresStores(options: {
   store: string
   keys?: ApiKeyStoreOptions
   onError: (err: Error) => void
+  log: (line: string) => void
 }): Promise<GatewayStores> {
   const { onError } = options
   const where = redactUrl(options.store)
@@ -34,6 +36,9 @@ export async function openPostgresStores(options: {
       where,
       keys,
       ledger,
+      responses: new PostgresResponseStore(sql, {
+        onError: (err) => options.log(`gateway: a stored response was not written: ${err.message}`),
+      }),
       rateLimiter: new PostgresRateLimiter(hot),
       walletLock: advisoryLock(sql, WALLET_LOCK),
       async close() {

@@ -98,8 +98,8 @@ async function relayWhole(
       deliveredBytes: body.length,
     })
     const clientType = req.translate ? 'application/json' : contentType
-    // Nothing leaves before the record is committed (see settleAfter).
-    await recorded
+    // Nothing leaves before the record is committed (see settleAfter), nor before a stored response is.
+    await Promise.all([recorded, req.translate?.committed?.()])
     return new Response(body, {
       status: 200,
       headers: {
@@ -224,6 +224,9 @@ function relayStream(
       sink.write(failure(`provider ${entry.provider} ended the stream before it was complete`))
       recorded = finish(502)
     } else recorded = finish(tap.errored ? 502 : 200)
+    // A stored response (the translation saw the end) is committed before the end too.
+    const kept = req.translate?.committed?.()
+    if (kept) recorded = Promise.all([recorded, kept]).then(() => undefined)
     const fee = feeOfUsage(tap.usage)
     const end = () => {
       // [DONE] leaves once the record is committed: a client that saw it has a record, even after a crash.

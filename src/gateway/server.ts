@@ -26,7 +26,6 @@ import type { KeyStore } from './http/api-keys.ts'
 import type { CorsOrigins } from './http/cors.ts'
 import { lazyAttester } from './lazy-attester.ts'
 import { OffPathQueue } from './off-path.ts'
-import { ResponseStore } from './responses/store.ts'
 import { type GatewayStores, openGatewayStores } from './stores.ts'
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, type UpstreamLimits, type UpstreamTimeouts } from './upstream-limits.ts'
 
@@ -150,10 +149,7 @@ export async function createGatewayCore(options: GatewayOptions) {
             log,
           }),
     ledger: stores.ledger,
-    responses: new ResponseStore(join(options.dataDir, 'responses.sqlite'), {
-      onError: (err) => log(`gateway: a stored response was not written: ${err.message}`),
-      whenIdle: (commit) => offPath.add(commit),
-    }),
+    responses: stores.responses,
     dispatcher,
     verifier: new DeliveryVerifier({ dispatcher }),
     attestations: lazyAttester(async () => {
@@ -271,6 +267,5 @@ export async function closeGatewayCore(core: GatewayCore, stores: GatewayStores,
   await core.verifier.close()
   await core.attestations?.close()
   await core.dispatcher.close()
-  core.responses.close()
   await stores.close()
 }

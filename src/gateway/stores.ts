@@ -5,6 +5,7 @@ import { type CallLedger, UsageLedger } from '../billing/usage-ledger.ts'
 import type { SharedLock } from '../store/postgres/advisory-lock.ts'
 import { isPostgresUrl, redactUrl } from '../store/postgres/url.ts'
 import { ApiKeyStore, type ApiKeyStoreOptions, type KeyStore } from './http/api-keys.ts'
+import { type ResponseRecords, ResponseStore } from './responses/store.ts'
 
 /** Where the gateway's shared state lives: keys with their budgets, rate windows, the usage ledger and receipts. */
 export type GatewayStores = {
@@ -14,6 +15,8 @@ export type GatewayStores = {
   where: string
   keys: KeyStore
   ledger: CallLedger
+  /** Responses API responses (previous_response_id, GET/DELETE /v1/responses/{id}). */
+  responses: ResponseRecords
   /** Per-key rate windows shared by the instances; undefined: each process counts in its memory. */
   rateLimiter?: RateCounter
   /** Held around each wallet transaction when several instances send from one wallet. */
@@ -44,13 +47,19 @@ export async function openGatewayStores(options: StoreOptions): Promise<GatewayS
     mkdirSync(options.dataDir, { recursive: true })
     const keys = new ApiKeyStore(join(options.dataDir, 'gateway.sqlite'), options.keys)
     const ledger = new UsageLedger(join(options.dataDir, 'usage.sqlite'), { onError, whenIdle: options.whenIdle })
+    const responses = new ResponseStore(join(options.dataDir, 'responses.sqlite'), {
+      onError: (err) => options.log(`gateway: a stored response was not written: ${err.message}`),
+      whenIdle: options.whenIdle,
+    })
     return {
       kind: 'sqlite',
       where: options.dataDir,
       keys,
       ledger,
+      responses,
       async close() {
         ledger.close()
+        responses.close()
         keys.close()
       },
     }
@@ -59,6 +68,7 @@ export async function openGatewayStores(options: StoreOptions): Promise<GatewayS
     store: options.store,
     keys: options.keys,
     onError,
+    log: options.log,
   })
 }
 

@@ -2,7 +2,7 @@ import type { ForwardRequest } from '../forward.ts'
 import { badRequest, GatewayError, notFound } from '../http/openai-error.ts'
 import { readResponsesRequest } from './request.ts'
 import { type JsonObject, newId, type ResponseDraft, responseFromChatCompletion } from './response.ts'
-import { BrokenChainError, type ResponseStore } from './store.ts'
+import { BrokenChainError, type ResponseRecords } from './store.ts'
 import { ResponsesStream } from './stream.ts'
 
 /**
@@ -19,14 +19,18 @@ export type ResponsesCall = Pick<
 const JSON_TYPE = 'application/json'
 
 /** The chat call a Responses request becomes, with the translation of its answer. */
-export function responsesCall(json: JsonObject, store: ResponseStore, apiKeyId: string | null): ResponsesCall {
+export async function responsesCall(
+  json: JsonObject,
+  store: ResponseRecords,
+  apiKeyId: string | null,
+): Promise<ResponsesCall> {
   const request = readResponsesRequest(json)
   let earlier: JsonObject[] = []
   const previous = request.previousResponseId
   if (previous) {
     let conversation: JsonObject[] | undefined
     try {
-      conversation = store.conversation(previous, apiKeyId)
+      conversation = await store.conversation(previous, apiKeyId)
     } catch (err) {
       if (!(err instanceof BrokenChainError)) throw err
       throw badRequest(`Previous response ${err.message}.`, 'previous_response_id', 'previous_response_not_found')
@@ -46,9 +50,10 @@ export function responsesCall(json: JsonObject, store: ResponseStore, apiKeyId: 
     model: request.model,
     echo: request.echo,
   }
+  let saved: Promise<void> | void | undefined
   const save = (response: JsonObject) => {
     if (!request.store) return
-    store.save({
+    saved = store.save({
       id: draft.id,
       apiKeyId,
       createdAt: draft.createdAt,
@@ -72,6 +77,7 @@ export function responsesCall(json: JsonObject, store: ResponseStore, apiKeyId: 
         return Buffer.from(JSON.stringify(response))
       },
       stream: () => new ResponsesStream(draft, save),
+      committed: () => saved ?? undefined,
     },
   }
 }
@@ -102,15 +108,15 @@ function missing(id: string) {
 }
 
 /** GET /v1/responses/{id} */
-export function storedResponse(store: ResponseStore, id: string, apiKeyId: string | null): JsonObject {
-  const record = store.get(id, apiKeyId)
+export async function storedResponse(store: ResponseRecords, id: string, apiKeyId: string | null): Promise<JsonObject> {
+  const record = await store.get(id, apiKeyId)
   if (!record) throw missing(id)
   return record.response
 }
 
 /** DELETE /v1/responses/{id} */
-export function deleteResponse(store: ResponseStore, id: string, apiKeyId: string | null): JsonObject {
-  if (!store.delete(id, apiKeyId)) throw missing(id)
+export async function deleteResponse(store: ResponseRecords, id: string, apiKeyId: string | null): Promise<JsonObject> {
+  if (!(await store.delete(id, apiKeyId))) throw missing(id)
   return { id, object: 'response.deleted', deleted: true }
 }
 
@@ -118,17 +124,19 @@ export function deleteResponse(store: ResponseStore, id: string, apiKeyId: strin
  * GET /v1/responses/{id}/input_items: the items the response was generated from (earlier turns included), as a
  * cursor page: `limit` (1-100, default 20), `order` (`desc` by default, as OpenAI lists them), `after` an item id.
  */
-export function inputItems(
-  store: ResponseStore,
+export async function inputItems(
+  store: ResponseRecords,
   id: string,
   apiKeyId: string | null,
   query: { limit?: string; order?: string; after?: string },
-): JsonObject {
-  const record = store.get(id, apiKeyId)
+): Promise<JsonObject> {
+  const record = await store.get(id, apiKeyId)
   if (!record) throw missing(id)
   let items: JsonObject[]
   try {
-    const earlier = record.previousResponseId ? (store.conversation(record.previousResponseId, apiKeyId) ?? []) : []
+    const earlier = record.previousResponseId
+      ? ((await store.conversation(record.previousResponseId, apiKeyId)) ?? [])
+      : []
     items = [...earlier, ...record.input]
   } catch (err) {
     if (!(err instanceof BrokenChainError)) throw err

@@ -24,7 +24,42 @@ type Row = {
 }
 
 /** Longer chains than this are refused rather than walked (a conversation this long fits no model anyway). */
-const MAX_CHAIN = 10_000
+export const MAX_CHAIN = 10_000
+
+type Awaitable<T> = T | Promise<T>
+
+/**
+ * Where Responses API responses are kept: this file's SQLite store (one instance), or Postgres
+ * (postgres-store.ts), shared by several instances.
+ */
+export interface ResponseRecords {
+  /** Keeps a response; the promise, if any, resolves once other instances can read it too. */
+  save(record: StoredResponse): Awaitable<void>
+  /** The response `id`, if `apiKeyId` created it. */
+  get(id: string, apiKeyId: string | null): Awaitable<StoredResponse | undefined>
+  /**
+   * The conversation that `id` ended, as input items for the next turn. Undefined when `id` is not `apiKeyId`'s;
+   * throws BrokenChainError when an earlier response was deleted.
+   */
+  conversation(id: string, apiKeyId: string | null): Awaitable<JsonObject[] | undefined>
+  /** Deletes `id` if `apiKeyId` created it; says whether it did. */
+  delete(id: string, apiKeyId: string | null): Awaitable<boolean>
+  close(): Awaitable<void>
+}
+
+/**
+ * The conversation from the turns found walking back from `id` (newest first; `missing` is the id the walk could
+ * not find, if any): every turn's input and output, oldest first.
+ */
+export function conversationOf(
+  id: string,
+  turns: readonly StoredResponse[],
+  missing: string | null,
+): JsonObject[] | undefined {
+  if (!turns.length) return undefined
+  if (missing !== null || turns.length > MAX_CHAIN) throw new BrokenChainError(id, missing ?? turns.at(-1)!.id)
+  return turns.toReversed().flatMap((turn) => [...turn.input, ...((turn.response.output as JsonObject[]) ?? [])])
+}
 
 /**
  * The gateway's own store of Responses API responses (node:sqlite, WAL), for `previous_response_id` and
@@ -36,7 +71,7 @@ const MAX_CHAIN = 10_000
  * Saves wait in memory for an idle moment (`whenIdle`, the gateway's off-path queue) and commit together; reads look
  * there first, so a response is readable the moment it is saved.
  */
-export class ResponseStore {
+export class ResponseStore implements ResponseRecords {
   readonly #db: DatabaseSync
   readonly #insert: StatementSync
   readonly #select: StatementSync
@@ -91,17 +126,14 @@ export class ResponseStore {
    */
   conversation(id: string, apiKeyId: string | null): JsonObject[] | undefined {
     const turns: StoredResponse[] = []
-    for (let next: string | null = id; next !== null; ) {
+    let next: string | null = id
+    while (next !== null && turns.length <= MAX_CHAIN) {
       const record = this.get(next, apiKeyId)
-      if (!record) {
-        if (next === id) return undefined
-        throw new BrokenChainError(id, next)
-      }
+      if (!record) break
       turns.push(record)
-      if (turns.length > MAX_CHAIN) throw new BrokenChainError(id, next)
       next = record.previousResponseId
     }
-    return turns.reverse().flatMap((turn) => [...turn.input, ...((turn.response.output as JsonObject[]) ?? [])])
+    return conversationOf(id, turns, next)
   }
 
   /** Deletes `id` if `apiKeyId` created it; says whether it did. */
