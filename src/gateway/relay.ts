@@ -99,7 +99,8 @@ async function relayWhole(
     })
     const clientType = req.translate ? 'application/json' : contentType
     // Nothing leaves before the record is committed (see settleAfter), nor before a stored response is.
-    await Promise.all([recorded, req.translate?.committed?.()])
+    const kept = req.translate?.committed?.()
+    await (kept ? Promise.all([recorded, kept]) : recorded)
     return new Response(body, {
       status: 200,
       headers: {
