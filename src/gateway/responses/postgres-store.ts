@@ -1,26 +1,15 @@
 import type { Sql } from '../../store/postgres/connect.ts'
 import type { JsonObject } from './response.ts'
-import { conversationOf, MAX_CHAIN, type ResponseRecords, type StoredResponse } from './store.ts'
-
-type Row = {
-  id: string
-  api_key_id: string | null
-  created_at: number
-  previous_response_id: string | null
-  input: string
-  response: string
-}
+import {
+  conversationOf,
+  MAX_CHAIN,
+  type ResponseRecords,
+  type ResponseRow,
+  recordOf,
+  type StoredResponse,
+} from './store.ts'
 
 const COLUMNS = 'id, api_key_id, created_at::float8 AS created_at, previous_response_id, input, response'
-
-const toRecord = (r: Row): StoredResponse => ({
-  id: r.id,
-  apiKeyId: r.api_key_id,
-  createdAt: r.created_at,
-  previousResponseId: r.previous_response_id,
-  input: JSON.parse(r.input) as JsonObject[],
-  response: JSON.parse(r.response) as JsonObject,
-})
 
 /**
  * Responses API responses in Postgres (table responses, migration 0004), shared by every gateway instance: a save
@@ -59,13 +48,13 @@ export class PostgresResponseStore implements ResponseRecords {
     const record =
       pending ??
       (await this.#sql
-        .unsafe<Row[]>(`SELECT ${COLUMNS} FROM responses WHERE id = $1`, [id])
-        .then(([row]) => row && toRecord(row)))
+        .unsafe<ResponseRow[]>(`SELECT ${COLUMNS} FROM responses WHERE id = $1`, [id])
+        .then(([row]) => row && recordOf(row)))
     return record && record.apiKeyId === apiKeyId ? record : undefined
   }
 
   async conversation(id: string, apiKeyId: string | null): Promise<JsonObject[] | undefined> {
-    const rows = await this.#sql.unsafe<(Row & { depth: number })[]>(
+    const rows = await this.#sql.unsafe<(ResponseRow & { depth: number })[]>(
       `WITH RECURSIVE chain AS (
          SELECT ${COLUMNS}, 1 AS depth FROM responses WHERE id = $1
          UNION ALL
@@ -81,7 +70,7 @@ export class PostgresResponseStore implements ResponseRecords {
     for (const row of rows) {
       // Another key's response ends the walk where it stands, as a missing one would.
       if (row.id !== next || row.api_key_id !== apiKeyId) break
-      turns.push(toRecord(row))
+      turns.push(recordOf(row))
       next = row.previous_response_id
     }
     return conversationOf(id, turns, next)

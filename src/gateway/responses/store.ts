@@ -14,7 +14,8 @@ export type StoredResponse = {
   response: JsonObject
 }
 
-type Row = {
+/** A stored response's row, as both stores read it (the JSON as the text it was saved as). */
+export type ResponseRow = {
   id: string
   api_key_id: string | null
   created_at: number
@@ -22,6 +23,15 @@ type Row = {
   input: string
   response: string
 }
+
+export const recordOf = (row: ResponseRow): StoredResponse => ({
+  id: row.id,
+  apiKeyId: row.api_key_id,
+  createdAt: row.created_at,
+  previousResponseId: row.previous_response_id,
+  input: JSON.parse(row.input) as JsonObject[],
+  response: JSON.parse(row.response) as JsonObject,
+})
 
 /** Longer chains than this are refused rather than walked (a conversation this long fits no model anyway). */
 export const MAX_CHAIN = 10_000
@@ -176,16 +186,8 @@ export class ResponseStore implements ResponseRecords {
   }
 
   #read(id: string): StoredResponse | undefined {
-    const row = this.#select.get(id) as Row | undefined
-    if (!row) return undefined
-    return {
-      id: row.id,
-      apiKeyId: row.api_key_id,
-      createdAt: row.created_at,
-      previousResponseId: row.previous_response_id,
-      input: JSON.parse(row.input),
-      response: JSON.parse(row.response),
-    }
+    const row = this.#select.get(id) as ResponseRow | undefined
+    return row && recordOf(row)
   }
 }
 
