@@ -24,9 +24,9 @@ RUN npm ci --no-audit --no-fund \
 # The package exactly as published (package.json "files": bin, dist, src without tests, openapi.yaml), with only the
 # production dependencies beside it: the layout `npm install -g` gives, so bin/zg-gateway.js runs the compiled dist/.
 RUN npm prune --omit=dev --no-audit --no-fund \
-  && npm pack --ignore-scripts --pack-destination /tmp \
-  && mkdir -p /out/zg-gateway \
-  && tar -xzf /tmp/zg-gateway-*.tgz -C /out/zg-gateway --strip-components=1 \
+  && mkdir -p packed /out/zg-gateway \
+  && npm pack --ignore-scripts --pack-destination packed \
+  && tar -xzf packed/zg-gateway-*.tgz -C /out/zg-gateway --strip-components=1 \
   && mv node_modules /out/zg-gateway/node_modules
 
 FROM ${BASE}
