@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { keccak256, recoverAddress, toHex } from 'viem'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createInsecureDevSigner, DevSignerKeyFileError } from './dev-signer.ts'
 import { INSECURE_DEV_SIGNER_MESSAGE, InvalidAttestationNonceError } from './tee-signer.ts'
@@ -39,6 +40,12 @@ describe('createInsecureDevSigner', () => {
     expect(error).toBeInstanceOf(DevSignerKeyFileError)
     expect((error as DevSignerKeyFileError).keyFile).toBe(keyFile)
     expect((error as Error).message).not.toContain('secret-ish-garbage')
+  })
+
+  it('signs a raw digest with its key', async () => {
+    const signer = await createInsecureDevSigner({ keyFile: join(dir, 'digest.key') })
+    const digest = keccak256(toHex('digest'))
+    expect(await recoverAddress({ hash: digest, signature: await signer.signDigest(digest) })).toBe(signer.address)
   })
 
   it('attests honestly: no TEE, no quote, nonce echoed', async () => {

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { bytesToHex, type Hex } from 'viem'
+import { bytesToHex, type Hex, keccak256, recoverAddress, toHex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { afterAll, beforeEach, describe, expect, it } from 'vitest'
 import { DSTACK_SOCKET_PATHS, DstackAgentError, resolveDstackEndpoint } from './dstack-agent.ts'
@@ -98,6 +98,8 @@ describe('createDstackSigner against a fake dstack agent', () => {
         responseBody: '{"a":2}',
       }),
     ).toEqual({ ok: true })
+    const digest = keccak256(toHex('artifact tags'))
+    expect(await recoverAddress({ hash: digest, signature: await signer.signDigest(digest) })).toBe(signerAddress)
 
     await createDstackSigner({ endpoint: url, keyPath: '/zg/tee-signer' })
     expect(calls.at(-1)).toEqual({ method: 'GetKey', body: { path: '/zg/tee-signer', purpose: '' } })

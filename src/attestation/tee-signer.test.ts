@@ -1,12 +1,13 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { getAddress, recoverMessageAddress, recoverTypedDataAddress } from 'viem'
+import { getAddress, keccak256, recoverAddress, recoverMessageAddress, recoverTypedDataAddress, toHex } from 'viem'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, describe, expect, it } from 'vitest'
 import { TEE_SETTLEMENT_TYPES } from '../chain/tee-settlement.ts'
 import { createInsecureDevSigner } from './dev-signer.ts'
 import { responseSignatureText, verifyResponseSignature } from './response-signature.ts'
-import { checkAttestationNonce, InvalidAttestationNonceError, signChat } from './tee-signer.ts'
+import { accountTeeSigner, checkAttestationNonce, InvalidAttestationNonceError, signChat } from './tee-signer.ts'
 
 const dir = await mkdtemp(join(tmpdir(), 'zg-tee-signer-'))
 afterAll(() => rm(dir, { recursive: true, force: true }))
@@ -58,6 +59,23 @@ describe('TeeSigner over a local key', () => {
     } as const
     const signature = await signer.signTypedData(typedData)
     expect(await recoverTypedDataAddress({ ...typedData, signature })).toBe(signer.address)
+  })
+
+  it('signDigest is raw ECDSA over the digest (no EIP-191 prefix), v = 27/28, on the native and the account path', async () => {
+    const digest = keccak256(toHex('tags of an artifact'))
+    const privateKey = generatePrivateKey()
+    const account = privateKeyToAccount(privateKey)
+    const attestation = async () => {
+      throw new Error('not used')
+    }
+    const native = accountTeeSigner({ kind: 'insecure-dev', account, privateKey, attestation })
+    const viaAccount = accountTeeSigner({ kind: 'insecure-dev', account, attestation })
+    for (const s of [signer, native, viaAccount]) {
+      const signature = await s.signDigest(digest)
+      expect(signature).toMatch(/^0x[0-9a-f]{128}(1b|1c)$/)
+      expect(await recoverAddress({ hash: digest, signature })).toBe(s.address)
+    }
+    expect(await native.signDigest(digest)).toBe(await viaAccount.signDigest(digest))
   })
 
   it('checkAttestationNonce accepts 32-byte 0x-hex only', () => {

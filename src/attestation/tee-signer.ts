@@ -51,6 +51,11 @@ export interface TeeSigner {
   /** EIP-191 personal_sign of the UTF-8 text; 65 bytes, v = 27/28. */
   signMessage(text: string): Promise<Hex>
   signTypedData(typedData: TypedDataDefinition): Promise<Hex>
+  /**
+   * Raw ECDSA over a 32-byte digest, no EIP-191 prefix: 65 bytes r‖s‖v, v = 27/28. 0G's fine-tuning artifact is
+   * signed this way (the SDK's aesGCMDecryptToFile checks `recoverAddress(keccak256(tags), sig)`).
+   */
+  signDigest(digest: Hex): Promise<Hex>
   /** `nonce`: 32 bytes from the verifier, bound into the quote when the signer can. */
   attestation(nonce?: Hex): Promise<AttestationReport>
 }
@@ -98,6 +103,12 @@ export function accountTeeSigner(params: {
       ? (text) => signDigest(personalMessageDigest(text), key)
       : (text) => account.signMessage({ message: text }),
     signTypedData: (typedData) => account.signTypedData(typedData),
+    signDigest: key ? (digest) => signDigest(digest, key) : (digest) => signRawDigest(account, digest),
     attestation: params.attestation,
   }
+}
+
+async function signRawDigest(account: LocalAccount, digest: Hex): Promise<Hex> {
+  if (!account.sign) throw new Error(`account ${account.address} cannot sign a raw digest`)
+  return account.sign({ hash: digest })
 }
