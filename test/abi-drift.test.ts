@@ -1,6 +1,6 @@
 import { type Abi, type AbiFunction, type AbiParameter, toEventSelector, toFunctionSelector } from 'viem'
 import { describe, expect, it } from 'vitest'
-import { inferenceServingAbi, ledgerManagerAbi } from '../src/chain/abi/index.ts'
+import { fineTuningServingAbi, inferenceServingAbi, ledgerManagerAbi } from '../src/chain/abi/index.ts'
 import { loadZgArtifacts } from '../src/devnet/artifacts.ts'
 
 // Our ABIs are written by hand; the official SDK package carries the ABIs of the deployed contracts.
@@ -37,6 +37,7 @@ function index(abi: Abi) {
 describe.each([
   ['LedgerManager', ledgerManagerAbi, () => loadZgArtifacts().ledger.abi],
   ['InferenceServing', inferenceServingAbi, () => loadZgArtifacts().inference.abi],
+  ['FineTuningServing', fineTuningServingAbi, () => loadZgArtifacts().fineTuning.abi],
 ])('%s ABI matches the official SDK 0.9.0', (_name, ours, official) => {
   const theirs = index(official() as Abi)
   const mine = index(ours as Abi)

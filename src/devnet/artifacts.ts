@@ -5,7 +5,7 @@ import type { Abi, Hex } from 'viem'
 /** A contract's ABI (JSON) and creation bytecode. */
 export type Artifact = { abi: Abi; bytecode: Hex }
 
-export type ZgArtifacts = { ledger: Artifact; inference: Artifact }
+export type ZgArtifacts = { ledger: Artifact; inference: Artifact; fineTuning: Artifact }
 
 export type OpenZeppelinContract = 'UpgradeableBeacon' | 'BeaconProxy'
 
@@ -15,7 +15,7 @@ let zgArtifacts: ZgArtifacts | undefined
 const ozArtifacts = new Map<OpenZeppelinContract, Artifact>()
 
 /**
- * The real LedgerManager and InferenceServing creation bytecode from the official SDK
+ * The real LedgerManager, InferenceServing and FineTuningServing creation bytecode from the official SDK
  * (@0gfoundation/0g-compute-ts-sdk 0.9.0, equal to the mainnet implementations: 0g-protocol.md §9). The package's
  * `exports` exposes only its index, so the typechain factories are required by file path next to its main file.
  */
@@ -31,7 +31,11 @@ export function loadZgArtifacts(): ZgArtifacts {
     join(libDir, 'inference/contract/typechain/factories/InferenceServing__factory.js'),
     'InferenceServing__factory',
   )
-  zgArtifacts = { ledger, inference }
+  const fineTuning = factory(
+    join(libDir, 'fine-tuning/contract/typechain/factories/FineTuningServing__factory.js'),
+    'FineTuningServing__factory',
+  )
+  zgArtifacts = { ledger, inference, fineTuning }
   return zgArtifacts
 }
 
