@@ -1,8 +1,10 @@
 import { BaseError, ContractFunctionRevertedError, decodeErrorResult, formatEther, type Hex } from 'viem'
+import { fineTuningServingAbi } from './abi/fine-tuning-serving.ts'
 import { inferenceServingAbi } from './abi/inference-serving.ts'
 import { ledgerManagerAbi } from './abi/ledger-manager.ts'
 
-const abis = [...ledgerManagerAbi, ...inferenceServingAbi]
+// Same-named errors with other arguments (LockTimeOutOfRange, LimitTooLarge) differ in selector, so each decodes.
+const abis = [...ledgerManagerAbi, ...inferenceServingAbi, ...fineTuningServingAbi]
 
 const fmt = (v: unknown) => (typeof v === 'bigint' ? `${formatEther(v)} 0G` : String(v))
 
@@ -40,12 +42,30 @@ const hints: Record<string, (args: readonly unknown[], functionName?: string) =>
     `A provider must stake ${fmt(required)} with its first registration; ${fmt(provided)} was sent.`,
   CannotAddStakeWhenUpdating: () => 'The service is already registered: update it without sending stake.',
   CannotRevokeWithNonZeroBalance: () => 'The acknowledgement can only be revoked when the sub-account balance is 0.',
-  LockTimeOutOfRange: ([lockTime, min, max]) => `Lock time ${lockTime}s is out of range [${min}s, ${max}s].`,
+  LockTimeOutOfRange: ([lockTime, min, max]) =>
+    min === undefined
+      ? `Lock time ${lockTime}s is out of range [3600s, 604800s].`
+      : `Lock time ${lockTime}s is out of range [${min}s, ${max}s].`,
   DirectDepositsDisabled: () => 'The contract does not accept plain transfers. Use zg-gateway account deposit.',
   AdditionalInfoTooLong: () => 'additionalInfo is too long (at most 4096 bytes).',
   ProviderCannotBeUser: () => 'A provider cannot open a sub-account with itself.',
   ZeroAmountNotAllowed: () => 'The amount must be greater than 0.',
   ZeroAddressNotAllowed: () => 'The zero address is not allowed here.',
+  PreviousDeliverableNotAcknowledged: ([id]) =>
+    `The previous fine-tuned model (task ${id}) is neither acknowledged by the user nor settled: no new deliverable can be added before one of them happens.`,
+  DeliverableAlreadyExists: ([id]) => `A deliverable with id ${id} already exists in this sub-account.`,
+  DeliverableNotExists: ([id]) => `No deliverable with id ${id} in this sub-account.`,
+  DeliverableAlreadySettled: ([id]) => `The fees of deliverable ${id} are already settled.`,
+  DeliverableIdInvalidLength: ([length]) => `A deliverable id must be 1..256 bytes long; this one has ${length}.`,
+  CannotAcknowledgeSettledDeliverable: ([id]) =>
+    `Deliverable ${id} was already settled (the provider took the penalty), so it can no longer be acknowledged.`,
+  CannotEvictUnsettledDeliverable: ([id]) =>
+    `The sub-account already holds 20 deliverables and the oldest (${id}) is unsettled: it must be settled first.`,
+  SecretShouldNotBeEmpty: () => 'The user acknowledged this deliverable: settle it with the encrypted key.',
+  SecretShouldBeEmpty: () =>
+    'The user has not acknowledged this deliverable: settle it with an empty secret (0x) for the penalty fee.',
+  InvalidVerifierInput: ([reason]) => `The settlement was refused: ${reason}.`,
+  PenaltyPercentageTooHigh: ([percentage]) => `The penalty percentage ${percentage} is above 100.`,
 }
 
 /**

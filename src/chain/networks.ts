@@ -4,6 +4,8 @@ import { type Address, type Chain, defineChain } from 'viem'
 export type ContractAddresses = {
   ledger: Address
   inference: Address
+  /** FineTuningServing; absent on a chain without fine-tuning. */
+  fineTuning?: Address
 }
 
 export type ZgNetwork = {
@@ -39,6 +41,7 @@ export const mainnet: ZgNetwork = {
   contracts: {
     ledger: '0x2dE54c845Cd948B72D2e32e39586fe89607074E3',
     inference: '0x47340d900bdFec2BD393c626E12ea0656F938d84',
+    fineTuning: '0x4e3474095518883744ddf135b7E0A23301c7F9c0',
   },
 }
 
@@ -49,6 +52,7 @@ export const testnet: ZgNetwork = {
   contracts: {
     ledger: '0xE70830508dAc0A97e6c087c75f402f9Be669E406',
     inference: '0xa79F4c8311FF93C06b8CfB403690cc987c93F91E',
+    fineTuning: '0xC6C075D8039763C8f1EbE580be5ADdf2fd6941bA',
   },
 }
 
