@@ -2,7 +2,7 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { getAddress, parseEther, slice, zeroAddress } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { inferenceServingAbi, ledgerManagerAbi } from '../chain/abi/index.ts'
+import { fineTuningServingAbi, inferenceServingAbi, ledgerManagerAbi } from '../chain/abi/index.ts'
 import { createZgClients, type ZgWalletClients } from '../chain/clients.ts'
 import { customNetwork } from '../chain/networks.ts'
 import { writeContract } from '../chain/write-contract.ts'
@@ -39,6 +39,7 @@ describe('deployZgContracts', () => {
     for (const [proxy, beacon, impl] of [
       [contracts.ledger, contracts.ledgerBeacon, contracts.ledgerImpl],
       [contracts.inference, contracts.inferenceBeacon, contracts.inferenceImpl],
+      [contracts.fineTuning, contracts.fineTuningBeacon, contracts.fineTuningImpl],
     ] as const) {
       const slot = await publicClient.getStorageAt({ address: proxy, slot: BEACON_SLOT })
       expect(getAddress(slice(slot!, 12))).toBe(beacon)
@@ -51,7 +52,7 @@ describe('deployZgContracts', () => {
     }
   })
 
-  it('initializes both contracts with the owner, the ledger and the configured lock time', async () => {
+  it('initializes the contracts with the owner, the ledger and the configured lock time', async () => {
     const { publicClient } = owner
     const read = publicClient.readContract
     expect(await read({ address: contracts.inference, abi: inferenceServingAbi, functionName: 'lockTime' })).toBe(
@@ -66,6 +67,11 @@ describe('deployZgContracts', () => {
     expect(await read({ address: contracts.ledger, abi: ledgerManagerAbi, functionName: 'owner' })).toBe(
       anvilAccount(0).address,
     )
+    const ft = { address: contracts.fineTuning, abi: fineTuningServingAbi } as const
+    expect(await read({ ...ft, functionName: 'lockTime' })).toBe(LOCK_TIME)
+    expect(await read({ ...ft, functionName: 'ledgerAddress' })).toBe(contracts.ledger)
+    expect(await read({ ...ft, functionName: 'owner' })).toBe(anvilAccount(0).address)
+    expect(await read({ ...ft, functionName: 'penaltyPercentage' })).toBe(30n)
   })
 
   it('registers the inference contract as inference-v1.0', async () => {
@@ -81,15 +87,40 @@ describe('deployZgContracts', () => {
     expect(getAddress(info.serviceContract)).toBe(contracts.inference)
   })
 
+  it('registers the fine-tuning contract as fine-tuning-v1.0, both as the recommended versions', async () => {
+    const read = owner.publicClient.readContract
+    const info = await read({
+      address: contracts.ledger,
+      abi: ledgerManagerAbi,
+      functionName: 'getServiceInfo',
+      args: [contracts.fineTuning],
+    })
+    expect(info.fullName).toBe('fine-tuning-v1.0')
+    expect(getAddress(info.serviceContract)).toBe(contracts.fineTuning)
+    for (const [type, address] of [
+      ['inference', contracts.inference],
+      ['fine-tuning', contracts.fineTuning],
+    ] as const) {
+      const [version, service] = await read({
+        address: contracts.ledger,
+        abi: ledgerManagerAbi,
+        functionName: 'getRecommendedService',
+        args: [type],
+      })
+      expect({ version, service: getAddress(service) }).toEqual({ version: 'v1.0', service: address })
+    }
+  })
+
   it('lands on the addresses the official SDK hard-codes for chain 31337', () => {
     // The package's exports hide constants.js; it sits next to the main file.
     const require = createRequire(import.meta.url)
     const sdkLib = dirname(require.resolve('@0gfoundation/0g-compute-ts-sdk'))
     const { CONTRACT_ADDRESSES } = require(join(sdkLib, 'constants.js')) as {
-      CONTRACT_ADDRESSES: { hardhat: { ledger: string; inference: string } }
+      CONTRACT_ADDRESSES: { hardhat: { ledger: string; inference: string; fineTuning: string } }
     }
     expect(contracts.ledger).toBe(getAddress(CONTRACT_ADDRESSES.hardhat.ledger))
     expect(contracts.inference).toBe(getAddress(CONTRACT_ADDRESSES.hardhat.inference))
+    expect(contracts.fineTuning).toBe(getAddress(CONTRACT_ADDRESSES.hardhat.fineTuning))
   })
 
   it('lets a user open a ledger with 3 0G', async () => {

@@ -2,12 +2,14 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseEther } from 'viem'
+import { getAddress, parseEther, zeroAddress } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { inferenceServingAbi, ledgerManagerAbi } from '../chain/abi/index.ts'
+import { fineTuningServingAbi, inferenceServingAbi, ledgerManagerAbi } from '../chain/abi/index.ts'
 import { createZgClients } from '../chain/clients.ts'
+import { customNetwork } from '../chain/networks.ts'
 import { writeContract } from '../chain/write-contract.ts'
-import { anvilAccount, increaseTime } from './anvil.ts'
+import { anvilAccount, increaseTime, startAnvil } from './anvil.ts'
+import { deployInferenceContracts } from './deploy.ts'
 import { type Devnet, readDevnetInfo, startDevnet, writeDevnetInfo } from './devnet.ts'
 
 const user = anvilAccount(1)
@@ -52,7 +54,9 @@ describe('startDevnet', () => {
     expect(devnet.network.contracts).toEqual({
       ledger: devnet.info.contracts.ledger,
       inference: devnet.info.contracts.inference,
+      fineTuning: devnet.info.contracts.fineTuning,
     })
+    expect(devnet.info.contracts.fineTuning).toMatch(/^0x[0-9a-fA-F]{40}$/)
     expect(devnet.info).toMatchObject({
       chainId: 31337,
       rpcUrl: devnet.anvil.rpcUrl,
@@ -104,6 +108,12 @@ describe('startDevnet', () => {
       functionName: 'lockTime',
     })
     expect(lockTime).toBe(7200n)
+    const fineTuningLockTime = await clients.publicClient.readContract({
+      address: devnet.info.contracts.fineTuning,
+      abi: fineTuningServingAbi,
+      functionName: 'lockTime',
+    })
+    expect(fineTuningLockTime).toBe(7200n)
 
     // New blocks do not go back in time although the evm_increaseTime offset is not part of anvil's state.
     await writeContract(clients, {
@@ -135,6 +145,79 @@ describe('startDevnet', () => {
     const info = await readDevnetInfo(dataDir)
     expect(info?.providers).toBeUndefined()
     expect(info?.rpcUrl).toBe(devnet.anvil.rpcUrl)
+    await devnet.stop()
+  })
+})
+
+describe('startDevnet on a chain deployed before fine-tuning existed', () => {
+  let dataDir: string
+  const running: Devnet[] = []
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'zg-devnet-old-'))
+    // The devnet of an earlier version: the ledger and the inference contract only, and a devnet.json naming them.
+    const anvil = await startAnvil({ port: 0, chainId: 31337, stateFile: join(dataDir, 'chain-state.json') })
+    const network = customNetwork({
+      chainId: anvil.chainId,
+      rpcUrl: anvil.rpcUrl,
+      contracts: { ledger: zeroAddress, inference: zeroAddress },
+    })
+    const contracts = await deployInferenceContracts(createZgClients({ network, account: anvilAccount(0) }))
+    await anvil.stop()
+    await writeDevnetInfo(dataDir, {
+      chainId: anvil.chainId,
+      rpcUrl: anvil.rpcUrl,
+      contracts,
+      owner: anvilAccount(0).address,
+      lockTime: '86400',
+      deployedAt: new Date().toISOString(),
+    })
+  })
+  afterAll(async () => {
+    await Promise.all(running.map((d) => d.stop()))
+    await rm(dataDir, { recursive: true, force: true })
+  })
+  const start = async () => {
+    const lines: string[] = []
+    const devnet = await startDevnet({ dataDir, port: 0, log: (l) => lines.push(l) })
+    running.push(devnet)
+    return { devnet, lines }
+  }
+  const registeredName = (devnet: Devnet) =>
+    createZgClients({ network: devnet.network })
+      .publicClient.readContract({
+        address: devnet.info.contracts.ledger,
+        abi: ledgerManagerAbi,
+        functionName: 'getServiceInfo',
+        args: [devnet.info.contracts.fineTuning],
+      })
+      .then((info) => info.fullName)
+
+  let fineTuning: string
+  it('keeps the chain and deploys the fine-tuning contract next to the old ones', async () => {
+    const before = await readDevnetInfo(dataDir)
+    expect(before?.contracts.fineTuning).toBeUndefined()
+    const { devnet, lines } = await start()
+    expect(devnet.reused).toBe(true)
+    expect(devnet.info.contracts).toMatchObject(before?.contracts ?? {})
+    expect(lines.join('\n')).toMatch(/deployed FineTuningServing/)
+    expect(await registeredName(devnet)).toBe('fine-tuning-v1.0')
+    expect(devnet.network.contracts.fineTuning).toBe(devnet.info.contracts.fineTuning)
+    expect((await readDevnetInfo(dataDir))?.contracts).toEqual(devnet.info.contracts)
+    fineTuning = devnet.info.contracts.fineTuning
+    await devnet.stop()
+  })
+
+  it('finds the registered fine-tuning contract again when devnet.json lost it, rather than deploying another', async () => {
+    const raw = JSON.parse(await readFile(join(dataDir, 'devnet.json'), 'utf8'))
+    const { fineTuning: _p, fineTuningBeacon: _b, fineTuningImpl: _i, ...contracts } = raw.contracts
+    await writeFile(join(dataDir, 'devnet.json'), JSON.stringify({ ...raw, contracts }))
+    const { devnet, lines } = await start()
+    expect(devnet.reused).toBe(true)
+    expect(devnet.info.contracts.fineTuning).toBe(getAddress(fineTuning))
+    expect(devnet.info.contracts.fineTuningBeacon).toBe(raw.contracts.fineTuningBeacon)
+    expect(devnet.info.contracts.fineTuningImpl).toBe(raw.contracts.fineTuningImpl)
+    expect(lines.join('\n')).toMatch(/registered on the ledger/)
+    expect(await registeredName(devnet)).toBe('fine-tuning-v1.0')
     await devnet.stop()
   })
 })

@@ -1,13 +1,23 @@
 import { randomUUID } from 'node:crypto'
 import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { type Address, isAddress, zeroAddress } from 'viem'
-import { inferenceServingAbi, ledgerManagerAbi } from '../chain/abi/index.ts'
+import { type Address, getAddress, isAddress, parseAbi, slice, zeroAddress } from 'viem'
+import { ledgerManagerAbi } from '../chain/abi/index.ts'
 import { createZgClients, type ZgPublicClient, type ZgWalletClients } from '../chain/clients.ts'
+import { FINE_TUNING_SERVICE_NAME } from '../chain/fine-tuning/contract.ts'
 import { customNetwork, type ZgNetwork } from '../chain/networks.ts'
 import { writeContract } from '../chain/write-contract.ts'
 import { type Anvil, anvilAccount, startAnvil } from './anvil.ts'
-import { DEFAULT_LOCK_TIME, type DeployedContracts, deployZgContracts, INFERENCE_SERVICE_NAME } from './deploy.ts'
+import { loadOpenZeppelinArtifact } from './artifacts.ts'
+import {
+  DEFAULT_LOCK_TIME,
+  type DeployedContracts,
+  deployFineTuning,
+  deployZgContracts,
+  type FineTuningContracts,
+  INFERENCE_SERVICE_NAME,
+  type InferenceContracts,
+} from './deploy.ts'
 
 /** <data dir>/devnet.json: what the devnet deployed and where it runs. */
 export type DevnetInfo = {
@@ -16,7 +26,7 @@ export type DevnetInfo = {
   contracts: DeployedContracts
   /** Owner of the contracts and their beacons: anvil account 0. */
   owner: Address
-  /** InferenceServing lock time in seconds, as a decimal string. */
+  /** InferenceServing and FineTuningServing lock time in seconds, as a decimal string. */
   lockTime: string
   /** ISO time of the deployment. */
   deployedAt: string
@@ -24,6 +34,11 @@ export type DevnetInfo = {
   wallet?: Address
   /** The provider nodes (written by the dev stack). */
   providers?: Array<{ address: Address; url: string; name: string }>
+}
+
+/** devnet.json as read: one written before fine-tuning existed lacks the fine-tuning addresses. */
+export type StoredDevnetInfo = Omit<DevnetInfo, 'contracts'> & {
+  contracts: InferenceContracts & Partial<FineTuningContracts>
 }
 
 export type Devnet = {
@@ -39,7 +54,10 @@ export type StartDevnetOptions = {
   dataDir: string
   /** anvil port on 127.0.0.1; default 8545, 0 for a random free one. */
   port?: number
-  /** InferenceServing lock time in seconds (default 86400). On reuse, a different value is applied on-chain. */
+  /**
+   * Lock time in seconds of InferenceServing and FineTuningServing (default 86400). On reuse, a different value is
+   * applied on-chain.
+   */
   lockTime?: bigint
   log?: (line: string) => void
 }
@@ -53,6 +71,15 @@ export const CHAIN_STATE_FILE = 'chain-state.json'
  * loses at most that much. The state of a devnet is small, so the periodic write is cheap.
  */
 const STATE_INTERVAL_SECONDS = 2
+
+/** EIP-1967 beacon slot of a BeaconProxy: bytes32(uint256(keccak256('eip1967.proxy.beacon')) - 1). */
+const BEACON_SLOT = '0xa3f0ad74e5423aebfd80d3ef4346578335a9a72aeaee59ff6cb3582b35133d50'
+
+/** What both serving contracts have for their refund lock time. */
+const lockTimeAbi = parseAbi([
+  'function lockTime() view returns (uint256)',
+  'function updateLockTime(uint256 _locktime)',
+])
 
 /**
  * Starts anvil with its state in <dataDir>/chain-state.json, and deploys the 0G contracts unless devnet.json names
@@ -92,8 +119,21 @@ export async function startDevnet(opts: StartDevnetOptions): Promise<Devnet> {
     if (previous && previous.chainId === anvil.chainId && (await contractsLive(clients.publicClient, previous))) {
       reused = true
       const lockTime = await syncLockTime(clients, previous.contracts.inference, opts.lockTime, log)
-      info = { ...previous, rpcUrl: anvil.rpcUrl, lockTime: String(lockTime) }
-      if (info.rpcUrl !== previous.rpcUrl || info.lockTime !== previous.lockTime) await writeDevnetInfo(dataDir, info)
+      const fineTuning = await ensureFineTuning(clients, previous.contracts, lockTime, log)
+      await syncLockTime(clients, fineTuning.fineTuning, lockTime, log)
+      info = {
+        ...previous,
+        contracts: { ...previous.contracts, ...fineTuning },
+        rpcUrl: anvil.rpcUrl,
+        lockTime: String(lockTime),
+      }
+      if (
+        info.rpcUrl !== previous.rpcUrl ||
+        info.lockTime !== previous.lockTime ||
+        info.contracts.fineTuning !== previous.contracts.fineTuning
+      ) {
+        await writeDevnetInfo(dataDir, info)
+      }
     } else {
       if (previous) log(`devnet: the chain no longer has the contracts named in ${DEVNET_INFO_FILE}; deploying anew`)
       const lockTime = opts.lockTime ?? DEFAULT_LOCK_TIME
@@ -114,7 +154,7 @@ export async function startDevnet(opts: StartDevnetOptions): Promise<Devnet> {
     const ms = Math.round(performance.now() - started)
     log(
       `devnet: chain ${anvil.chainId} on ${anvil.rpcUrl}, ${reused ? 'reused the contracts' : 'deployed the 0G contracts'} ` +
-        `(ledger ${info.contracts.ledger}, inference ${info.contracts.inference}) in ${ms} ms`,
+        `(ledger ${info.contracts.ledger}, inference ${info.contracts.inference}, fine-tuning ${info.contracts.fineTuning}) in ${ms} ms`,
     )
     return {
       anvil,
@@ -129,17 +169,20 @@ export async function startDevnet(opts: StartDevnetOptions): Promise<Devnet> {
   }
 }
 
-function devnetNetwork(anvil: Anvil, contracts: { ledger: Address; inference: Address }): ZgNetwork {
+function devnetNetwork(
+  anvil: Anvil,
+  contracts: { ledger: Address; inference: Address; fineTuning?: Address },
+): ZgNetwork {
   return customNetwork({
     name: 'devnet',
     chainId: anvil.chainId,
     rpcUrl: anvil.rpcUrl,
-    contracts: { ledger: contracts.ledger, inference: contracts.inference },
+    contracts: { ledger: contracts.ledger, inference: contracts.inference, fineTuning: contracts.fineTuning },
   })
 }
 
 /** The contracts named in devnet.json exist on this chain and the ledger knows the inference service. */
-async function contractsLive(publicClient: ZgPublicClient, info: DevnetInfo): Promise<boolean> {
+async function contractsLive(publicClient: ZgPublicClient, info: StoredDevnetInfo): Promise<boolean> {
   const code = await publicClient.getCode({ address: info.contracts.inference })
   if (!code || code === '0x') return false
   try {
@@ -155,30 +198,84 @@ async function contractsLive(publicClient: ZgPublicClient, info: DevnetInfo): Pr
   }
 }
 
-/** The on-chain lock time, first changed to the requested one if that differs. */
+/**
+ * The fine-tuning contracts of a reused chain: those devnet.json names if the ledger knows them; else the
+ * "fine-tuning-v1.0" the ledger already has (devnet.json lost them); else, on a chain deployed before fine-tuning
+ * existed, newly deployed ones.
+ */
+async function ensureFineTuning(
+  clients: ZgWalletClients,
+  contracts: StoredDevnetInfo['contracts'],
+  lockTime: bigint,
+  log: (line: string) => void,
+): Promise<FineTuningContracts> {
+  const { publicClient } = clients
+  const { fineTuning, fineTuningBeacon, fineTuningImpl } = contracts
+  if (fineTuning && fineTuningBeacon && fineTuningImpl) {
+    const registered = await serviceName(publicClient, contracts.ledger, fineTuning)
+    if (registered === FINE_TUNING_SERVICE_NAME) return { fineTuning, fineTuningBeacon, fineTuningImpl }
+  }
+  const known = await publicClient
+    .readContract({
+      address: contracts.ledger,
+      abi: ledgerManagerAbi,
+      functionName: 'getServiceAddressByName',
+      args: [FINE_TUNING_SERVICE_NAME],
+    })
+    .catch(() => zeroAddress)
+  if (known !== zeroAddress) {
+    const slot = await publicClient.getStorageAt({ address: known, slot: BEACON_SLOT })
+    const beacon = getAddress(slice(slot ?? `0x${'0'.repeat(64)}`, 12))
+    const impl = await publicClient.readContract({
+      address: beacon,
+      abi: loadOpenZeppelinArtifact('UpgradeableBeacon').abi,
+      functionName: 'implementation',
+    })
+    log(`devnet: ${DEVNET_INFO_FILE} did not name the fine-tuning contract; using ${known}, registered on the ledger`)
+    return { fineTuning: getAddress(known), fineTuningBeacon: beacon, fineTuningImpl: getAddress(impl as Address) }
+  }
+  const deployed = await deployFineTuning({ ...clients, ledger: contracts.ledger, lockTime })
+  log(`devnet: the chain had no fine-tuning contract; deployed FineTuningServing at ${deployed.fineTuning}`)
+  return deployed
+}
+
+async function serviceName(
+  publicClient: ZgPublicClient,
+  ledger: Address,
+  service: Address,
+): Promise<string | undefined> {
+  try {
+    const info = await publicClient.readContract({
+      address: ledger,
+      abi: ledgerManagerAbi,
+      functionName: 'getServiceInfo',
+      args: [service],
+    })
+    return info.fullName
+  } catch {
+    return undefined
+  }
+}
+
+/** The contract's on-chain lock time, first changed to the requested one if that differs. */
 async function syncLockTime(
   clients: ZgWalletClients,
-  inference: Address,
+  contract: Address,
   wanted: bigint | undefined,
   log: (line: string) => void,
 ): Promise<bigint> {
   const current = await clients.publicClient.readContract({
-    address: inference,
-    abi: inferenceServingAbi,
+    address: contract,
+    abi: lockTimeAbi,
     functionName: 'lockTime',
   })
   if (wanted === undefined || wanted === current) return current
-  await writeContract(clients, {
-    address: inference,
-    abi: inferenceServingAbi,
-    functionName: 'updateLockTime',
-    args: [wanted],
-  })
-  log(`devnet: lock time changed from ${current} s to ${wanted} s`)
+  await writeContract(clients, { address: contract, abi: lockTimeAbi, functionName: 'updateLockTime', args: [wanted] })
+  log(`devnet: lock time of ${contract} changed from ${current} s to ${wanted} s`)
   return wanted
 }
 
-async function readPreviousInfo(dataDir: string, log: (line: string) => void): Promise<DevnetInfo | undefined> {
+async function readPreviousInfo(dataDir: string, log: (line: string) => void): Promise<StoredDevnetInfo | undefined> {
   try {
     return await readDevnetInfo(dataDir)
   } catch (err) {
@@ -233,9 +330,10 @@ async function readOptional(file: string): Promise<string | undefined> {
 
 /**
  * Reads <dataDir>/devnet.json; undefined when it does not exist. Fields this module does not know are kept, so a
- * read-modify-write by anyone preserves them.
+ * read-modify-write by anyone preserves them. The fine-tuning addresses are optional: a devnet.json written before
+ * fine-tuning existed has none (startDevnet adds them).
  */
-export async function readDevnetInfo(dataDir: string): Promise<DevnetInfo | undefined> {
+export async function readDevnetInfo(dataDir: string): Promise<StoredDevnetInfo | undefined> {
   const file = join(dataDir, DEVNET_INFO_FILE)
   const text = await readOptional(file)
   if (text === undefined) return undefined
@@ -248,24 +346,27 @@ export async function readDevnetInfo(dataDir: string): Promise<DevnetInfo | unde
   const info = raw as Partial<DevnetInfo> | null
   const contracts = info?.contracts as Partial<Record<keyof DeployedContracts, unknown>> | undefined
   const addresses = ['ledger', 'inference', 'ledgerBeacon', 'inferenceBeacon', 'ledgerImpl', 'inferenceImpl'] as const
+  const optional = ['fineTuning', 'fineTuningBeacon', 'fineTuningImpl'] as const
+  const isAddressText = (v: unknown) => typeof v === 'string' && isAddress(v)
   if (
     !info ||
     typeof info !== 'object' ||
     typeof info.chainId !== 'number' ||
     typeof info.rpcUrl !== 'string' ||
     !contracts ||
-    !addresses.every((k) => typeof contracts[k] === 'string' && isAddress(contracts[k] as string))
+    !addresses.every((k) => isAddressText(contracts[k])) ||
+    !optional.every((k) => contracts[k] === undefined || isAddressText(contracts[k]))
   ) {
     throw new Error(`${file} does not describe a devnet (chainId, rpcUrl and contract addresses are required)`)
   }
-  return info as DevnetInfo
+  return info as StoredDevnetInfo
 }
 
 /**
  * Writes <dataDir>/devnet.json atomically. Top-level fields of `info` replace those in the file; fields the file has
  * and `info` does not mention are kept (set one to undefined to remove it).
  */
-export async function writeDevnetInfo(dataDir: string, info: DevnetInfo): Promise<void> {
+export async function writeDevnetInfo(dataDir: string, info: StoredDevnetInfo): Promise<void> {
   const file = join(dataDir, DEVNET_INFO_FILE)
   let existing: Record<string, unknown> = {}
   const text = await readOptional(file)
