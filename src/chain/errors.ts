@@ -52,13 +52,13 @@ const hints: Record<string, (args: readonly unknown[], functionName?: string) =>
   ZeroAmountNotAllowed: () => 'The amount must be greater than 0.',
   ZeroAddressNotAllowed: () => 'The zero address is not allowed here.',
   PreviousDeliverableNotAcknowledged: ([id]) =>
-    `The previous fine-tuned model (task ${id}) is neither acknowledged by the user nor settled: no new deliverable can be added before one of them happens.`,
+    `The user has not acknowledged the previous fine-tuned model (task ${id}): no new model can be delivered to this sub-account until they do. A model settled at the penalty can no longer be acknowledged; only emptying the user's ledger (which deletes its sub-accounts) clears it.`,
   DeliverableAlreadyExists: ([id]) => `A deliverable with id ${id} already exists in this sub-account.`,
   DeliverableNotExists: ([id]) => `No deliverable with id ${id} in this sub-account.`,
   DeliverableAlreadySettled: ([id]) => `The fees of deliverable ${id} are already settled.`,
   DeliverableIdInvalidLength: ([length]) => `A deliverable id must be 1..256 bytes long; this one has ${length}.`,
   CannotAcknowledgeSettledDeliverable: ([id]) =>
-    `Deliverable ${id} was already settled (the provider took the penalty), so it can no longer be acknowledged.`,
+    `Deliverable ${id} was already settled (the provider charged the penalty), so it can no longer be acknowledged.`,
   CannotEvictUnsettledDeliverable: ([id]) =>
     `The sub-account already holds 20 deliverables and the oldest (${id}) is unsettled: it must be settled first.`,
   SecretShouldNotBeEmpty: () => 'The user acknowledged this deliverable: settle it with the encrypted key.',

@@ -6,7 +6,9 @@ import { fineTuningAddress } from './contract.ts'
 
 /**
  * Provider: records the trained model `id` (the task id, 1..256 bytes) for `user`. Reverts
- * PreviousDeliverableNotAcknowledged while the user's previous deliverable is neither acknowledged nor settled.
+ * PreviousDeliverableNotAcknowledged while the user has not acknowledged the previous one, even when that one was
+ * settled at the penalty (it can then never be acknowledged: the sub-account takes no new deliverable until the
+ * user empties the ledger, which deletes the sub-account; test/fine-tuning-contract.test.ts).
  */
 export function addDeliverable(
   clients: ZgClients,
