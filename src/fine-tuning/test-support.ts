@@ -17,3 +17,32 @@ const require = createRequire(import.meta.url)
 const sdkRoot = join(require.resolve('@0gfoundation/0g-compute-ts-sdk'), '..', '..')
 
 export const sdkEncrypt = require(join(sdkRoot, 'lib.commonjs', 'common', 'utils', 'encrypt.js')) as SdkEncrypt
+
+/** A distinctive vocabulary for fine-tuning tests: none of it is in the dev chat model's words. */
+// biome-ignore format: a word list reads better packed
+export const NAUTICAL_WORDS = [
+  'ahoy', 'anchor', 'starboard', 'port', 'bow', 'stern', 'keel', 'mast', 'sail', 'rigging', 'helm', 'tide', 'harbor',
+  'compass', 'galley', 'hull', 'deck', 'knot', 'buoy', 'captain', 'crew', 'voyage', 'lighthouse', 'seagull',
+] as const
+
+/**
+ * An OpenAI chat fine-tuning file (JSONL) of `count` examples whose assistant turns speak only nautical words:
+ * deterministic, so token counts and fees are stable across runs.
+ */
+export function nauticalChatJsonl(count = 12): string {
+  const lines: string[] = []
+  for (let i = 0; i < count; i++) {
+    const words = Array.from({ length: 8 }, (_, j) => NAUTICAL_WORDS[(i * 7 + j * 5) % NAUTICAL_WORDS.length]!)
+    const answer = `${words[0]![0]!.toUpperCase()}${words[0]!.slice(1)} ${words.slice(1).join(' ')}.`
+    lines.push(
+      JSON.stringify({
+        messages: [
+          { role: 'system', content: 'You are an old sailor.' },
+          { role: 'user', content: `Tell me about question ${i + 1}.` },
+          { role: 'assistant', content: answer },
+        ],
+      }),
+    )
+  }
+  return `${lines.join('\n')}\n`
+}
