@@ -7,6 +7,7 @@ import { errorResponse, vllmErrorBody } from './errors.ts'
 import { faultInjection } from './faults.ts'
 import { imageEdits } from './image-edits.ts'
 import { imageGenerations } from './images.ts'
+import { LoraAdapters, loadLoraAdapter, unloadLoraAdapter } from './lora-adapters.ts'
 import { listModels } from './models.ts'
 import { type DevBackendOptions, resolveOptions } from './options.ts'
 import { speech, ttsEngine } from './speech.ts'
@@ -19,6 +20,7 @@ import { transcriptions } from './transcriptions.ts'
 export function createDevBackendApp(opts?: DevBackendOptions): Hono {
   const config = resolveOptions(opts)
   const tts = ttsEngine(config)
+  const adapters = new LoraAdapters()
   const app = new Hono()
   // Like vLLM: echo the caller's request id (or make one) so logs on both sides line up.
   app.use(async (c, next) => {
@@ -28,10 +30,12 @@ export function createDevBackendApp(opts?: DevBackendOptions): Hono {
   app.get('/health', (c) => c.body(null, 200))
   app.use('/v1/*', faultInjection())
   app.get('/v1/models', async (c) =>
-    c.json(listModels(config.maxContextTokens, (await tts())?.description ?? 'espeak-ng (not found)')),
+    c.json(listModels(config.maxContextTokens, (await tts())?.description ?? 'espeak-ng (not found)', adapters.list())),
   )
-  app.post('/v1/chat/completions', (c) => chatCompletions(c, config))
-  app.post('/v1/completions', (c) => completions(c, config))
+  app.post('/v1/load_lora_adapter', (c) => loadLoraAdapter(c, adapters))
+  app.post('/v1/unload_lora_adapter', (c) => unloadLoraAdapter(c, adapters))
+  app.post('/v1/chat/completions', (c) => chatCompletions(c, config, adapters))
+  app.post('/v1/completions', (c) => completions(c, config, adapters))
   app.post('/v1/embeddings', (c) => embeddings(c, config))
   app.post('/v1/images/generations', (c) => imageGenerations(c))
   app.post('/v1/images/edits', (c) => imageEdits(c))

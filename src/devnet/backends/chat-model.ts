@@ -6,7 +6,7 @@ import { BackendError, contextOverflow } from './errors.ts'
 import { valueForSchema } from './json-value.ts'
 import { type TokenLogprob, tokenLogprobs } from './logprobs.ts'
 import type { DevBackendConfig } from './options.ts'
-import { writeProse } from './prose.ts'
+import { type WordPicker, writeProse } from './prose.ts'
 import { type Rng, seededRng } from './rng.ts'
 import { countTokens, tokenize } from './tokenizer.ts'
 
@@ -37,9 +37,10 @@ const JSON_OBJECT_SCHEMA = {
 /**
  * The dev chat model: every output is a pure function of the rendered prompt, `seed` and the choice index, so the
  * same request always gets the same content, streamed or not. Tool calls and structured outputs are built from the
- * request's schemas; otherwise it writes deterministic prose.
+ * request's schemas; otherwise it writes deterministic prose, its words picked by `pickWord` when a loaded adapter
+ * is asked for (lora-adapters.ts).
  */
-export function planChat(req: ChatRequest, config: DevBackendConfig): ChatPlan {
+export function planChat(req: ChatRequest, config: DevBackendConfig, pickWord?: WordPicker): ChatPlan {
   const tools: ChatTool[] = req.tools ?? []
   const prompt = renderChatPrompt(req.messages, tools)
   const promptTokens = countTokens(prompt)
@@ -63,7 +64,7 @@ export function planChat(req: ChatRequest, config: DevBackendConfig): ChatPlan {
       // A tool call cut short is no tool call: like vLLM's parsers, fall back to plain text.
       if (completionTokens <= budget) return { kind: 'tool_calls', calls, completionTokens }
     }
-    const text = structured ? structuredText(structured, rng) : writeProse(rng, 16 + rng.int(48))
+    const text = structured ? structuredText(structured, rng) : writeProse(rng, 16 + rng.int(48), pickWord)
     const decoded = decode(text, budget, stopStrings(req.stop))
     const logprobs = req.logprobs ? tokenLogprobs(seed, decoded.pieces, req.top_logprobs ?? 0) : null
     return { kind: 'text', decoded, logprobs }

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto'
 import type { Context } from 'hono'
 import { type ChatChoice, planChat } from './chat-model.ts'
 import { chatRequestSchema } from './chat-request.ts'
-import { checkModel, readBody } from './errors.ts'
-import { DEV_CHAT_MODEL } from './models.ts'
+import { readBody } from './errors.ts'
+import { type LoraAdapters, resolveTextModel } from './lora-adapters.ts'
 import type { DevBackendConfig } from './options.ts'
 import { delayBefore, pause, totalDelay } from './pacing.ts'
 import { sseResponse } from './sse.ts'
@@ -39,10 +39,10 @@ function completionTokens(choice: ChatChoice): number {
 }
 
 /** POST /v1/chat/completions */
-export async function chatCompletions(c: Context, config: DevBackendConfig): Promise<Response> {
+export async function chatCompletions(c: Context, config: DevBackendConfig, adapters: LoraAdapters): Promise<Response> {
   const req = await readBody(c, chatRequestSchema)
-  const model = checkModel(req.model, DEV_CHAT_MODEL)
-  const plan = planChat(req, config)
+  const { model, pickWord } = resolveTextModel(req.model, adapters)
+  const plan = planChat(req, config, pickWord)
   const id = `chatcmpl-${randomUUID().replaceAll('-', '')}`
   const created = Math.floor(Date.now() / 1000)
   const completion = plan.choices.reduce((sum, choice) => sum + completionTokens(choice), 0)

@@ -3,9 +3,9 @@ import type { Context } from 'hono'
 import { z } from 'zod'
 import { samplingFields, stopStrings } from './chat-request.ts'
 import { type Decoded, decode } from './decode.ts'
-import { checkModel, contextOverflow, readBody } from './errors.ts'
+import { contextOverflow, readBody } from './errors.ts'
 import { legacyLogprobs, type TokenLogprob, tokenLogprobs } from './logprobs.ts'
-import { DEV_CHAT_MODEL } from './models.ts'
+import { type LoraAdapters, resolveTextModel } from './lora-adapters.ts'
 import type { DevBackendConfig } from './options.ts'
 import { delayBefore, pause, totalDelay } from './pacing.ts'
 import { writeProse } from './prose.ts'
@@ -37,10 +37,10 @@ function prompts(prompt: z.infer<typeof completionRequestSchema>['prompt']): Pro
 
 type CompletionChoice = { decoded: Decoded; logprobs: TokenLogprob[] | null }
 
-/** POST /v1/completions: the dev chat model without a chat template. */
-export async function completions(c: Context, config: DevBackendConfig): Promise<Response> {
+/** POST /v1/completions: the dev chat model (or a loaded adapter) without a chat template. */
+export async function completions(c: Context, config: DevBackendConfig, adapters: LoraAdapters): Promise<Response> {
   const req = await readBody(c, completionRequestSchema)
-  const model = checkModel(req.model, DEV_CHAT_MODEL)
+  const { model, pickWord } = resolveTextModel(req.model, adapters)
   const n = req.n ?? 1
   const maxTokens = req.max_tokens ?? DEFAULT_MAX_TOKENS
   const all = prompts(req.prompt)
@@ -51,7 +51,7 @@ export async function completions(c: Context, config: DevBackendConfig): Promise
     return Array.from({ length: n }, (_, i) => {
       const seed = `${prompt.text}\u0000${req.seed ?? ''}\u0000${i}`
       const rng = seededRng('completion', seed)
-      const decoded = decode(writeProse(rng, 16 + rng.int(48)), maxTokens, stopStrings(req.stop))
+      const decoded = decode(writeProse(rng, 16 + rng.int(48), pickWord), maxTokens, stopStrings(req.stop))
       return { decoded, logprobs: req.logprobs != null ? tokenLogprobs(seed, decoded.pieces, req.logprobs) : null }
     })
   })

@@ -27,20 +27,39 @@ const CREATED = 1_793_491_200
 
 export const DEV_OWNER = 'zg-gateway-dev'
 
-/** `ttsEngine` describes the engine behind the TTS model on this machine, e.g. "espeak-ng 1.51" or "tone". */
-export function listModels(maxContextTokens: number, ttsEngine: string) {
+/**
+ * `ttsEngine` describes the engine behind the TTS model on this machine, e.g. "espeak-ng 1.51" or "tone". Loaded
+ * adapters follow the dev models, as vLLM lists its LoRA modules: `root` the adapter's path, `parent` its base.
+ */
+export function listModels(
+  maxContextTokens: number,
+  ttsEngine: string,
+  adapters: readonly { name: string; path: string; parent: string }[] = [],
+) {
+  const adapterCards = adapters.map(({ name, path, parent }) => ({
+    id: name,
+    object: 'model',
+    created: CREATED,
+    owned_by: DEV_OWNER,
+    root: path,
+    parent,
+    max_model_len: maxContextTokens,
+  }))
   return {
     object: 'list',
-    data: DEV_MODEL_IDS.map((id) => ({
-      id,
-      object: 'model',
-      created: CREATED,
-      owned_by: DEV_OWNER,
-      root: id,
-      parent: null,
-      // vLLM reports the context length here; only the text models have one.
-      ...(id === DEV_CHAT_MODEL || id === DEV_EMBEDDING_MODEL ? { max_model_len: maxContextTokens } : {}),
-      ...(id === DEV_TTS_MODEL ? { engine: ttsEngine } : {}),
-    })),
+    data: [
+      ...DEV_MODEL_IDS.map((id) => ({
+        id,
+        object: 'model',
+        created: CREATED,
+        owned_by: DEV_OWNER,
+        root: id,
+        parent: null,
+        // vLLM reports the context length here; only the text models have one.
+        ...(id === DEV_CHAT_MODEL || id === DEV_EMBEDDING_MODEL ? { max_model_len: maxContextTokens } : {}),
+        ...(id === DEV_TTS_MODEL ? { engine: ttsEngine } : {}),
+      })),
+      ...adapterCards,
+    ],
   }
 }

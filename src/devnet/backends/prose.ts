@@ -23,11 +23,16 @@ function capitalize(word: string): string {
   return first.toLocaleUpperCase('en') + rest.join('')
 }
 
-function sentence(rng: Rng): string {
+/** Picks the next word: the dev chat model picks uniformly from VOCABULARY; a loaded adapter from its own model. */
+export type WordPicker = (rng: Rng) => string
+
+const uniformWord: WordPicker = (rng) => rng.pick(VOCABULARY)
+
+function sentence(rng: Rng, pickWord: WordPicker): string {
   const length = 4 + rng.int(8)
   const words: string[] = []
   for (let i = 0; i < length; i++) {
-    const word = rng.pick(VOCABULARY)
+    const word = pickWord(rng)
     words.push(i === 0 ? capitalize(word) : word)
     if (i < length - 1 && rng.next() < 0.12) words.push(',')
   }
@@ -35,9 +40,9 @@ function sentence(rng: Rng): string {
 }
 
 /** Deterministic word salad of whole sentences, at least `minTokens` tokens long. */
-export function writeProse(rng: Rng, minTokens: number): string {
-  let text = sentence(rng)
-  while (countTokens(text) < minTokens) text += ` ${sentence(rng)}`
+export function writeProse(rng: Rng, minTokens: number, pickWord: WordPicker = uniformWord): string {
+  let text = sentence(rng, pickWord)
+  while (countTokens(text) < minTokens) text += ` ${sentence(rng, pickWord)}`
   return text
 }
 
