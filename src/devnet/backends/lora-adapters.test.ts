@@ -72,7 +72,9 @@ describe("dev backend: vLLM's runtime LoRA API, serving the dev trainer's adapte
       expect(await json<ChatCompletion>(await chat('sailor', prompt)).then((a) => a.choices[0]!.message.content)).toBe(
         text,
       )
-      base += nauticalShare((await json<ChatCompletion>(await chat(DEV_CHAT_MODEL, prompt))).choices[0]!.message.content!)
+      base += nauticalShare(
+        (await json<ChatCompletion>(await chat(DEV_CHAT_MODEL, prompt))).choices[0]!.message.content!,
+      )
     }
     expect(tuned / prompts.length).toBeGreaterThan(0.7)
     expect(base).toBe(0)
