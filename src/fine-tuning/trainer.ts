@@ -221,8 +221,11 @@ export function shellQuote(word: string): string {
  */
 export const DEV_TRAINER_COMMAND: string = (() => {
   const self = fileURLToPath(import.meta.url)
+  const dist = self.lastIndexOf('/dist/')
   const script = self.endsWith('.ts')
     ? join(dirname(self), 'dev-trainer-main.ts')
-    : join(self.slice(0, self.lastIndexOf('/dist/')), 'dist', 'fine-tuning', 'dev-trainer-main.js')
+    : dist >= 0
+      ? join(self.slice(0, dist), 'dist', 'fine-tuning', 'dev-trainer-main.js')
+      : join(dirname(self), 'dev-trainer-main.js')
   return `${shellQuote(process.execPath)} ${shellQuote(script)}`
 })()
