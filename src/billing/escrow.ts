@@ -155,6 +155,14 @@ export class EscrowManager {
     clearInterval(this.#timer)
   }
 
+  /**
+   * Runs another part's wallet transaction (fine-tuning's transfers and acknowledgements) in the same queue as the
+   * escrow's own: they share the wallet's nonce.
+   */
+  walletTransaction<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#serial(fn)
+  }
+
   /** Runs chain transactions one at a time, here and, under the wallet lock, across processes. */
   #serial<T>(fn: () => Promise<T>): Promise<T> {
     const locked = this.#shared ? () => this.#walletLock(() => this.#quiet().then(fn)) : fn

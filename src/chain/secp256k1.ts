@@ -124,12 +124,32 @@ const addressOfKey = new Map<string, Address>()
  * JavaScript signer's cost): the gateway's wallet signs a session token per provider and a receipt per answer.
  */
 export function privateKeyAccount(privateKey: Hex): PrivateKeyAccount {
-  const account = privateKeyToAccount(privateKey)
-  if (!native) return account
+  const base = privateKeyToAccount(privateKey)
   const key = hexToBytes(privateKey)
-  return {
-    ...account,
-    signMessage: async ({ message }) =>
-      signDigest(typeof message === 'string' ? personalMessageDigest(message) : hexToBytes(hashMessage(message)), key),
-  }
+  const account: PrivateKeyAccount = native
+    ? {
+        ...base,
+        signMessage: async ({ message }) =>
+          signDigest(
+            typeof message === 'string' ? personalMessageDigest(message) : hexToBytes(hashMessage(message)),
+            key,
+          ),
+      }
+    : base
+  accountKeys.set(account, privateKey)
+  return account
+}
+
+/** The keys of the accounts privateKeyAccount made, reachable only through {@link withAccountKey}. */
+const accountKeys = new WeakMap<object, Hex>()
+
+/**
+ * Runs `use` with the private key of an account made by privateKeyAccount: for the rare operation that needs the
+ * key itself (decrypting what was ECIES-encrypted to the wallet). The key is handed to `use` alone, never returned
+ * by this module or put on the account object, so it cannot leak through a log of the account.
+ */
+export function withAccountKey<T>(account: object, use: (privateKey: Hex) => T): T {
+  const key = accountKeys.get(account)
+  if (!key) throw new Error('this account holds no private key here (it was not loaded from a key)')
+  return use(key)
 }

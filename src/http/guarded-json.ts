@@ -11,6 +11,15 @@ export type GuardedJsonOptions = {
   signal?: AbortSignal
 }
 
+/** A request other than a plain GET: its method and body (JSON, a form, a file). */
+export type GuardedRequest = GuardedJsonOptions & {
+  method?: 'GET' | 'POST' | 'PUT' | 'DELETE'
+  body?: Uint8Array | string
+  contentType?: string
+}
+
+export type GuardedResponse = { statusCode: number; headers: Dispatcher.ResponseData['headers']; body: Buffer }
+
 export type GuardedJsonResponse = {
   status: number
   /** The parsed body; undefined when a non-2xx answer is not JSON (a 2xx one must be). */
@@ -40,7 +49,7 @@ export async function fetchJsonGuarded(
   url: string,
   options: GuardedJsonOptions,
 ): Promise<GuardedJsonResponse> {
-  const res = await getGuarded(dispatcher, url, options, 'application/json')
+  const res = await requestGuarded(dispatcher, url, options, 'application/json')
   const text = res.body.toString('utf8')
   let json: unknown
   try {
@@ -63,7 +72,7 @@ export function guardedFetch(
   options: GuardedJsonOptions,
 ): (url: string, init?: { signal?: AbortSignal }) => Promise<Response> {
   return async (url) => {
-    const res = await getGuarded(dispatcher, url, options, '*/*')
+    const res = await requestGuarded(dispatcher, url, options, '*/*')
     const headers = new Headers()
     for (const [name, value] of Object.entries(res.headers)) {
       if (typeof value === 'string') headers.set(name, value)
@@ -73,27 +82,33 @@ export function guardedFetch(
   }
 }
 
-/** One GET through the guarded agent: redirects refused, the body read whole up to the cap. */
-async function getGuarded(
+/** One exchange through the guarded agent: redirects refused, the answer read whole up to the cap. */
+export async function requestGuarded(
   dispatcher: Dispatcher | undefined,
   url: string,
-  options: GuardedJsonOptions,
-  accept: string,
-): Promise<{ statusCode: number; headers: Dispatcher.ResponseData['headers']; body: Buffer }> {
+  options: GuardedRequest,
+  accept = '*/*',
+): Promise<GuardedResponse> {
+  const method = options.method ?? 'GET'
   const timeout = AbortSignal.timeout(options.timeoutMs)
   const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout
   let res: Dispatcher.ResponseData
   try {
     res = await request(url, {
-      method: 'GET',
+      method,
       dispatcher,
-      headers: { accept, ...options.headers },
+      headers: {
+        accept,
+        ...(options.contentType ? { 'content-type': options.contentType } : {}),
+        ...options.headers,
+      },
+      body: options.body,
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
       signal,
     })
   } catch (err) {
-    throw new GuardedFetchError('network', url, `GET ${url}: ${describe(err, options.timeoutMs)}`)
+    throw new GuardedFetchError('network', url, `${method} ${url}: ${describe(err, options.timeoutMs)}`)
   }
   if (res.statusCode >= 300 && res.statusCode < 400) {
     discard(res)
@@ -101,17 +116,26 @@ async function getGuarded(
     throw new GuardedFetchError(
       'redirect',
       url,
-      `GET ${url}: redirect ${res.statusCode}${location ? ` to ${String(location)}` : ''} refused`,
+      `${method} ${url}: redirect ${res.statusCode}${location ? ` to ${String(location)}` : ''} refused`,
     )
   }
-  return { statusCode: res.statusCode, headers: res.headers, body: await readCapped(res, url, options) }
+  return { statusCode: res.statusCode, headers: res.headers, body: await readCapped(res, url, options, method) }
 }
 
-async function readCapped(res: Dispatcher.ResponseData, url: string, options: GuardedJsonOptions): Promise<Buffer> {
+async function readCapped(
+  res: Dispatcher.ResponseData,
+  url: string,
+  options: GuardedJsonOptions,
+  method: string,
+): Promise<Buffer> {
   const declared = Number(res.headers['content-length'])
   if (Number.isFinite(declared) && declared > options.maxBytes) {
     discard(res)
-    throw new GuardedFetchError('too-large', url, `GET ${url}: answer of ${declared} bytes over ${options.maxBytes}`)
+    throw new GuardedFetchError(
+      'too-large',
+      url,
+      `${method} ${url}: answer of ${declared} bytes over ${options.maxBytes}`,
+    )
   }
   const chunks: Buffer[] = []
   let size = 0
@@ -120,13 +144,13 @@ async function readCapped(res: Dispatcher.ResponseData, url: string, options: Gu
       size += (chunk as Buffer).length
       if (size > options.maxBytes) {
         discard(res)
-        throw new GuardedFetchError('too-large', url, `GET ${url}: answer over ${options.maxBytes} bytes`)
+        throw new GuardedFetchError('too-large', url, `${method} ${url}: answer over ${options.maxBytes} bytes`)
       }
       chunks.push(chunk as Buffer)
     }
   } catch (err) {
     if (err instanceof GuardedFetchError) throw err
-    throw new GuardedFetchError('network', url, `GET ${url}: ${describe(err, options.timeoutMs)}`)
+    throw new GuardedFetchError('network', url, `${method} ${url}: ${describe(err, options.timeoutMs)}`)
   }
   return Buffer.concat(chunks)
 }
