@@ -1,11 +1,11 @@
-import { Hono } from 'hono'
+import { type Context, Hono } from 'hono'
 import { getAddress, isAddress } from 'viem'
 import { InvalidAttestationNonceError } from '../attestation/tee-signer.ts'
 import { metricsAccess } from '../observability/metrics-access.ts'
 import { authenticate } from './authenticate.ts'
 import { corsHeaders } from './cors.ts'
 import { ProviderError } from './provider-error.ts'
-import { JSON_ENDPOINTS, MULTIPART_ENDPOINTS, type ProxyDeps, proxyJson, proxyMultipart } from './proxy.ts'
+import { JSON_ENDPOINTS, jsonBytes, MULTIPART_ENDPOINTS, type ProxyDeps, proxyJson, proxyMultipart } from './proxy.ts'
 
 /**
  * The provider node's HTTP API: the 0G provider endpoints (0g-protocol.md §4) in front of an OpenAI-compatible
@@ -100,6 +100,26 @@ export function createProviderApp(deps: ProxyDeps): Hono {
     }
     return c.json({ userAddress: getAddress(address), unsettledFee: (await deps.store.unsettledFee(user)).toString() })
   })
+
+  const adapters = deps.adapters
+  if (adapters) {
+    // Fine-tuned adapters, deployed by their owner (a session token) and served to them alone (adapters.ts).
+    const owner = async (c: Context) => (await authenticate(c.req.header('authorization'), { chain: deps.chain })).user
+    app.get('/v1/adapters', async (c) =>
+      c.json({ object: 'list', data: adapters.list(await owner(c)).map((id: string) => ({ id, object: 'adapter' })) }),
+    )
+    app.put('/v1/adapters/:name{.+}', async (c) => {
+      const user = await owner(c)
+      const archive = await jsonBytes(c, deps.adapterLimit ?? 1024 ** 3)
+      await adapters.deploy(c.req.param('name'), user, archive)
+      return c.json({ id: c.req.param('name'), object: 'adapter', owner: user })
+    })
+    app.delete('/v1/adapters/:name{.+}', async (c) => {
+      const deleted = await adapters.remove(c.req.param('name'), await owner(c))
+      if (!deleted) throw new ProviderError(404, 'adapter_not_found', `no adapter ${c.req.param('name')} of yours`)
+      return c.json({ id: c.req.param('name'), object: 'adapter', deleted: true })
+    })
+  }
 
   app.get('/health', (c) => {
     const backends = deps.backends.states()

@@ -34,6 +34,7 @@ import { observationOf } from '../observability/http-requests.ts'
 import type { ProviderNodeObservability } from '../observability/provider-node.ts'
 import type { RequestObservation } from '../observability/request-log.ts'
 import { dispatchTarget, UpstreamCall, type UpstreamStart } from '../providers/upstream-call.ts'
+import type { AdapterRegistry } from './adapters.ts'
 import type { Admission } from './admission.ts'
 import { authenticate } from './authenticate.ts'
 import type { Backend, BackendPool } from './backends.ts'
@@ -48,6 +49,10 @@ import type { UsageRecord, UsageStore } from './usage-store.ts'
 export type ProxyDeps = {
   /** The OpenAI-compatible backends the calls are spread over. */
   backends: BackendPool
+  /** Fine-tuned adapters deployed on the backends, each callable by its owner only. */
+  adapters?: AdapterRegistry
+  /** Largest adapter archive accepted (`PUT /v1/adapters/{name}`), in bytes. */
+  adapterLimit?: number
   backendApiKey?: string
   dispatcher: Agent
   chain: ChainView
@@ -459,7 +464,7 @@ function unbillIfUndelivered(deps: ProxyDeps, signal: ClientSignal, resKey: stri
 }
 
 /** The JSON body, up to `limit` bytes (src/http/early-body.ts), else the node's 413. */
-async function jsonBytes(c: Context, limit: number): Promise<Buffer> {
+export async function jsonBytes(c: Context, limit: number): Promise<Buffer> {
   try {
     return await readBody(c, limit)
   } catch (err) {
@@ -509,6 +514,7 @@ export async function proxyJson(c: Context, deps: ProxyDeps, endpoint: string): 
   if (!body || typeof body !== 'object' || Array.isArray(body)) {
     throw new ProviderError(400, 'invalid_request', 'the request body must be a JSON object')
   }
+  if (deps.adapters && typeof body.model === 'string') deps.adapters.check(body.model, user)
   // Checked before anything is reserved: max_duration sets what a speech call reserves.
   const speech = endpoint === 'audio/speech' ? speechRequest(body) : undefined
   // Both synchronous for a user and a service read in the last seconds: no turn of the event loop each.

@@ -10,6 +10,7 @@ import { type Logger, lineLogger } from '../observability/logger.ts'
 import { ProviderNodeObservability } from '../observability/provider-node.ts'
 import { connectPostgres, isPostgresUrl, redactUrl } from '../store/postgres/connect.ts'
 import { migrate } from '../store/postgres/migrate.ts'
+import { AdapterRegistry } from './adapters.ts'
 import { Admission } from './admission.ts'
 import { createProviderApp } from './app.ts'
 import { BackendPool } from './backends.ts'
@@ -63,6 +64,8 @@ export type ProviderNodeOptions = {
    * held (default 4096 tokens). With a context length known, such a call is held to it and sent unchanged.
    */
   defaultMaxTokens?: number
+  /** Largest fine-tuned adapter archive a user may deploy (default 1 GiB); adapters live in `dataDir`/adapters. */
+  adapterLimit?: number
   /** How long response signatures are served (default 1 h). */
   signatureTtlMs?: number
   /** How often the settlement job runs; 0 turns it off (default 10 min). */
@@ -178,8 +181,18 @@ export async function startProviderNode<O extends ProviderNodeOptions>(options: 
     logger: options.logger,
     sources: { unsettled: readUnsettled, backends: () => backends.states() },
   })
+  const adapters = new AdapterRegistry({
+    dir: join(options.dataDir, 'adapters'),
+    backends,
+    backendApiKey: options.backendApiKey,
+    dispatcher,
+    log,
+  })
+  await adapters.restore()
   const app = createProviderApp({
     backends,
+    adapters,
+    adapterLimit: options.adapterLimit,
     backendApiKey: options.backendApiKey,
     dispatcher,
     chain,
