@@ -11,6 +11,7 @@ const groups: Record<string, () => Promise<CommandGroup>> = {
   providers: async () => (await import('./providers.ts')).providersGroup,
   keys: async () => (await import('./keys.ts')).keysGroup,
   attest: async () => (await import('./attest.ts')).attestGroup,
+  ft: async () => (await import('./ft.ts')).ftGroup,
 }
 
 const topLevel: Record<string, () => Promise<Command>> = {

@@ -16,6 +16,10 @@ export const networkOptions: Options = {
   },
   'ledger-ca': { type: 'string', description: 'LedgerManager address, with an RPC URL network' },
   'inference-ca': { type: 'string', description: 'InferenceServing address, with an RPC URL network' },
+  'fine-tuning-ca': {
+    type: 'string',
+    description: 'FineTuningServing address, with an RPC URL network (fine-tuning is off without one)',
+  },
   'data-dir': { type: 'string', description: 'state directory holding devnet.json (ZG_DATA_DIR; default .zg)' },
   'key-file': { type: 'string', description: 'file holding the wallet private key (default: ZG_PRIVATE_KEY)' },
 }
@@ -38,7 +42,11 @@ export async function resolveNetwork(values: Values): Promise<ZgNetwork> {
       name: 'devnet',
       chainId: info.chainId,
       rpcUrl: info.rpcUrl,
-      contracts: { ledger: info.contracts.ledger, inference: info.contracts.inference },
+      contracts: {
+        ledger: info.contracts.ledger,
+        inference: info.contracts.inference,
+        ...(info.contracts.fineTuning && { fineTuning: info.contracts.fineTuning }),
+      },
     })
   }
   if (/^https?:\/\//.test(name)) {
@@ -47,7 +55,8 @@ export async function resolveNetwork(values: Values): Promise<ZgNetwork> {
     if (!ledger || !inference) throw new UsageError('An RPC URL network needs --ledger-ca and --inference-ca')
     const { createPublicClient, http } = await import('viem')
     const chainId = await createPublicClient({ transport: http(name) }).getChainId()
-    return customNetwork({ chainId, rpcUrl: name, contracts: { ledger, inference } })
+    const fineTuning = values['fine-tuning-ca'] as Address | undefined
+    return customNetwork({ chainId, rpcUrl: name, contracts: { ledger, inference, ...(fineTuning && { fineTuning }) } })
   }
   throw new UsageError(`Unknown network "${name}": use mainnet, testnet, devnet or an http(s) RPC URL`)
 }

@@ -6,6 +6,8 @@ import type { ObservationEnv } from '../observability/http-requests.ts'
 import { metricsAccess } from '../observability/metrics-access.ts'
 import { adminRoutes } from './admin/routes.ts'
 import { embeddingsAsBase64 } from './embeddings-encoding.ts'
+import type { FineTuning } from './fine-tuning/fine-tuning.ts'
+import { fineTuningRoutes } from './fine-tuning/routes.ts'
 import { type ForwardRequest, forward, type GatewayCore } from './forward.ts'
 import { adminAuth } from './http/admin-auth.ts'
 import type { KeyStore } from './http/api-keys.ts'
@@ -60,6 +62,8 @@ export type GatewayAppOptions = {
   corsOrigins?: CorsOrigins
   /** `--metrics-public`: /metrics answers any client, not only loopback ones and holders of the admin key. */
   metricsPublic?: boolean
+  /** The fine-tuning API (`/v1/files`, `/v1/fine_tuning/jobs`), when the network has a fine-tuning contract. */
+  fineTuning?: FineTuning
   /** Whether the gateway can serve: the catalog loaded at least once. */
   ready: () => boolean
   log: (line: string) => void
@@ -386,12 +390,19 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
   app.post('/v1/images/edits', (c) => relayedUpload(c, 'images/edits', IMAGE_EDIT_FORM))
   app.all('/v1/images/edits', methodNotAllowed(['POST']))
 
-  app.get('/v1/models', (c) => c.json({ object: 'list', data: listModels(core.catalog, core.aliases) }))
+  if (options.fineTuning) app.route('/', fineTuningRoutes(options.fineTuning))
+
+  // The network's models, then the key's own fine-tuned ones.
+  const models = (c: Context<Env>) => [
+    ...listModels(core.catalog, core.aliases),
+    ...(core.tunedModels?.list(c.get('apiKey').id) ?? []),
+  ]
+  app.get('/v1/models', (c) => c.json({ object: 'list', data: models(c) }))
   app.all('/v1/models', methodNotAllowed(['GET']))
   // Ids hold slashes (`dev/chat-deterministic`, `Qwen/Qwen2.5-7B-Instruct`); SDKs send them percent-encoded or not.
   app.get('/v1/models/:id{.+}', (c) => {
     const id = c.req.param('id')
-    const model = listModels(core.catalog, core.aliases).find((m) => m.id === id)
+    const model = models(c).find((m) => m.id === id)
     if (!model) throw modelNotFound(id)
     return c.json(model)
   })

@@ -16,6 +16,7 @@ import type { RoutingControls } from '../providers/ranking.ts'
 import type { Router } from '../providers/router.ts'
 import { attempt, ProviderFailure } from './attempt.ts'
 import type { DeliveryVerifier } from './delivery-verifier.ts'
+import type { TunedModelDirectory } from './fine-tuning/tuned-models.ts'
 import { GatewayError } from './http/openai-error.ts'
 import type { Admission } from './key-admission.ts'
 import type { OffPathQueue } from './off-path.ts'
@@ -49,6 +50,10 @@ export type GatewayCore = {
   maxAttempts: number
   /** Configured model names standing for models on the network (`gpt-4o-mini` → a 0G model). */
   aliases: ModelAliases
+  /** Fine-tuned models (`ft:…`): which base model and provider serve each, for the key that trained it. */
+  tunedModels?: TunedModelDirectory
+  /** The fine-tuning jobs' runner and records (closed with the core). */
+  fineTuning?: { close(): Promise<void> }
   /** Signs each checked delivery's receipt (the wallet); without one, receipts are not signed. */
   receiptSigner?: ReceiptSigner
   /** Signers attested at L2/L3: a verified response from one reaches that level; L2/L3 requirements attest. */

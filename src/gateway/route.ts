@@ -28,10 +28,12 @@ export async function route(
 ): Promise<{ req: ForwardRequest; candidates: readonly CatalogEntry[] }> {
   // Most calls name a real model: no alias, no copy.
   const req = core.aliases.size ? retargeted(core, asked) : asked
-  const routed = core.router.candidates(req.model, req.controls)
+  const tuned = core.tunedModels && isTunedModel(req.model) ? tunedRoute(core, req) : undefined
+  const routed = tuned ?? core.router.candidates(req.model, req.controls)
   const eligible = req.requirement ? await requirementMet(core, req, req.requirement, routed) : routed
   const candidates = req.admission ? await req.admission.admit(eligible) : eligible
   if (candidates.length) return { req, candidates }
+  if (tuned) throw unavailable(`the provider holding the fine-tuned model ${req.model} is not available right now`)
   if (!core.catalog.models().some((m) => m.id === req.model)) throw modelNotFound(req.model)
   const setAside = core.catalog.candidates(req.model).filter((e) => core.router.isFlagged(e.provider))
   if (setAside.length && !routed.length) {
@@ -48,6 +50,18 @@ export async function route(
     )
   }
   throw unavailable(`no provider is available for model ${req.model}`)
+}
+
+const isTunedModel = (model: string) => model.startsWith('ft:')
+
+/**
+ * A fine-tuned model lives on the inference provider its adapter was deployed to, and answers only the API key that
+ * trained it: another key, like a model nobody serves, gets a 404.
+ */
+function tunedRoute(core: GatewayCore, req: ForwardRequest): readonly CatalogEntry[] {
+  const tuned = core.tunedModels!.resolve(req.model, req.apiKeyId)
+  if (!tuned) throw modelNotFound(req.model)
+  return core.router.candidates(tuned.baseModel, req.controls).filter((e) => e.provider === tuned.provider)
 }
 
 /** The candidates that meet what the key and the request require; a refusal here is the verification policy's. */

@@ -9,6 +9,8 @@ import { fetchUnsettledFee } from '../billing/reconciliation.ts'
 import { SessionTokenCache } from '../billing/session-token-cache.ts'
 import { createZgClients } from '../chain/clients.ts'
 import type { ZgNetwork } from '../chain/networks.ts'
+import { withAccountKey } from '../chain/secp256k1.ts'
+import { eciesDecrypt } from '../fine-tuning/ecies.ts'
 import { listenApp } from '../http/listen.ts'
 import { GatewayObservability } from '../observability/gateway.ts'
 import { type Logger, lineLogger } from '../observability/logger.ts'
@@ -18,9 +20,14 @@ import { ModelAliases } from '../providers/model-aliases.ts'
 import { modelsProbe, Prober } from '../providers/probes.ts'
 import { createProviderAgent } from '../providers/provider-agent.ts'
 import { Router } from '../providers/router.ts'
+import { checkProviderUrl } from '../providers/url-safety.ts'
 import { type GatewayReconcilerOptions, startGatewayReconciler } from './admin/reconciliation.ts'
 import { createGatewayApp } from './app.ts'
 import { DeliveryVerifier } from './delivery-verifier.ts'
+import { adapterDeployer } from './fine-tuning/adapter-deploy.ts'
+import { FineTuning } from './fine-tuning/fine-tuning.ts'
+import { serialQueue } from './fine-tuning/serial-queue.ts'
+import { tunedModelDirectory } from './fine-tuning/tuned-models.ts'
 import type { GatewayCore } from './forward.ts'
 import type { KeyStore } from './http/api-keys.ts'
 import type { CorsOrigins } from './http/cors.ts'
@@ -83,6 +90,11 @@ export type GatewayOptions = {
   logger?: Logger
   /** /metrics answers any client, not only loopback ones and holders of the admin key (`--metrics-public`). */
   metricsPublic?: boolean
+  /**
+   * The fine-tuning API (on when the network has a FineTuningServing contract): how often jobs are followed, the
+   * largest training file; false turns it off.
+   */
+  fineTuning?: { pollMs?: number; fileLimit?: number } | false
   log?: (line: string) => void
 }
 
@@ -211,9 +223,35 @@ export async function createGatewayCore(options: GatewayOptions) {
       options: options.reconciliation,
     })
   }
+  const fineTuning =
+    options.fineTuning !== false && options.network.contracts.fineTuning
+      ? new FineTuning({
+          dataDir: options.dataDir,
+          clients,
+          account: options.wallet,
+          dispatcher,
+          walletTransaction: core.escrow ? (fn) => core.escrow!.walletTransaction(fn) : serialQueue(),
+          // The artifact's key was ECIES-encrypted to the wallet: only its private key opens it.
+          decryptSecret: (encrypted) => withAccountKey(options.wallet, (key) => eciesDecrypt(key, encrypted)),
+          deployAdapter: adapterDeployer(core),
+          checkUrl: async (url) => {
+            await checkProviderUrl(url, { allowPrivate: options.allowPrivateUrls ?? false })
+          },
+          budgets: keys.budgets,
+          pollMs: options.fineTuning?.pollMs,
+          fileLimit: options.fineTuning?.fileLimit,
+          log,
+        })
+      : undefined
+  if (fineTuning) {
+    core.tunedModels = tunedModelDirectory(fineTuning.records)
+    core.fineTuning = fineTuning
+    fineTuning.start()
+  }
   const app = createGatewayApp({
     core,
     keys,
+    fineTuning,
     rateLimiter: stores.rateLimiter,
     devKey: options.devKey,
     adminKey: options.adminKey,
@@ -259,6 +297,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 export async function closeGatewayCore(core: GatewayCore, stores: GatewayStores, drain?: () => Promise<void>) {
   await core.catalog.stop()
   await core.prober?.stop()
+  await core.fineTuning?.close()
   core.escrow?.close()
   await core.reconciler?.stop()
   await drain?.()

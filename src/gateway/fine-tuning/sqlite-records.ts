@@ -1,0 +1,320 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
+import type { Address, Hex } from 'viem'
+import type { FileRecord, FineTuningRecords, JobEvent, JobRecord, Page, TunedModel } from './records.ts'
+
+type Row = Record<string, string | number | bigint | null>
+
+const JOB_COLUMNS = {
+  model: 'model',
+  trainingFile: 'training_file',
+  hyperparameters: 'hyperparameters',
+  suffix: 'suffix',
+  seed: 'seed',
+  metadata: 'metadata',
+  status: 'status',
+  phase: 'phase',
+  finishedAt: 'finished_at',
+  provider: 'provider',
+  taskId: 'task_id',
+  taskNonce: 'task_nonce',
+  datasetHash: 'dataset_hash',
+  fee: 'fee',
+  reservation: 'reservation',
+  trainedTokens: 'trained_tokens',
+  fineTunedModel: 'fine_tuned_model',
+  error: 'error',
+} as const satisfies Record<Exclude<keyof JobRecord, 'id' | 'apiKeyId' | 'createdAt'>, string>
+
+/** A job field as its column holds it: JSON for objects, text for bigints. */
+function column(key: keyof typeof JOB_COLUMNS, value: unknown): string | number | null {
+  if (value === null || value === undefined) return null
+  if (key === 'hyperparameters' || key === 'metadata' || key === 'error') return JSON.stringify(value)
+  if (typeof value === 'bigint') return value.toString()
+  return value as string | number
+}
+
+const json = <T>(v: unknown): T | null => (typeof v === 'string' ? (JSON.parse(v) as T) : null)
+const text = (v: unknown): string | null => (v === null || v === undefined ? null : String(v))
+
+function jobOf(row: Row): JobRecord {
+  return {
+    id: String(row.id),
+    apiKeyId: String(row.api_key_id),
+    model: String(row.model),
+    trainingFile: String(row.training_file),
+    hyperparameters: json(row.hyperparameters)!,
+    suffix: text(row.suffix),
+    seed: Number(row.seed),
+    metadata: json(row.metadata),
+    status: String(row.status) as JobRecord['status'],
+    phase: String(row.phase) as JobRecord['phase'],
+    createdAt: Number(row.created_at),
+    finishedAt: row.finished_at === null ? null : Number(row.finished_at),
+    provider: text(row.provider) as Address | null,
+    taskId: text(row.task_id),
+    taskNonce: text(row.task_nonce),
+    datasetHash: text(row.dataset_hash) as Hex | null,
+    fee: row.fee === null ? null : BigInt(row.fee as string),
+    reservation: text(row.reservation),
+    trainedTokens: row.trained_tokens === null ? null : Number(row.trained_tokens),
+    fineTunedModel: text(row.fine_tuned_model),
+    error: json(row.error),
+  }
+}
+
+function fileOf(row: Row): FileRecord {
+  return {
+    id: String(row.id),
+    apiKeyId: String(row.api_key_id),
+    purpose: String(row.purpose),
+    filename: String(row.filename),
+    bytes: Number(row.bytes),
+    createdAt: Number(row.created_at),
+    examples: Number(row.examples),
+    tokens: Number(row.tokens),
+  }
+}
+
+function eventOf(row: Row): JobEvent {
+  return {
+    id: String(row.id),
+    jobId: String(row.job_id),
+    createdAt: Number(row.created_at),
+    level: String(row.level) as JobEvent['level'],
+    type: String(row.type) as JobEvent['type'],
+    message: String(row.message),
+    data: json(row.data),
+  }
+}
+
+/** Rows after the cursor `after`, one more than asked for, to tell whether there are more. */
+function paged<T>(rows: Row[], limit: number, of: (row: Row) => T): Page<T> {
+  return { data: rows.slice(0, limit).map(of), hasMore: rows.length > limit }
+}
+
+/**
+ * The fine-tuning records in SQLite (fine-tuning.sqlite in the data dir). Every write commits at once: a job's
+ * phase is what lets the runner resume it without paying twice, so it must survive a crash.
+ */
+export class SqliteFineTuningRecords implements FineTuningRecords {
+  readonly #db: DatabaseSync
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    this.#db = new DatabaseSync(path)
+    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;')
+    this.#db.exec(`
+      CREATE TABLE IF NOT EXISTS files (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        api_key_id TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        filename TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        examples INTEGER NOT NULL,
+        tokens INTEGER NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS jobs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        api_key_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        training_file TEXT NOT NULL,
+        hyperparameters TEXT NOT NULL,
+        suffix TEXT,
+        seed INTEGER NOT NULL,
+        metadata TEXT,
+        status TEXT NOT NULL,
+        phase TEXT NOT NULL,
+        finished_at INTEGER,
+        provider TEXT,
+        task_id TEXT,
+        task_nonce TEXT,
+        dataset_hash TEXT,
+        fee TEXT,
+        reservation TEXT,
+        trained_tokens INTEGER,
+        fine_tuned_model TEXT,
+        error TEXT
+      );
+      CREATE TABLE IF NOT EXISTS job_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        job_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        level TEXT NOT NULL,
+        type TEXT NOT NULL,
+        message TEXT NOT NULL,
+        data TEXT
+      );
+      CREATE INDEX IF NOT EXISTS job_events_by_job ON job_events (job_id, seq);
+      CREATE TABLE IF NOT EXISTS tuned_models (
+        id TEXT PRIMARY KEY,
+        api_key_id TEXT NOT NULL,
+        base_model TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        job_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+    `)
+  }
+
+  addFile(file: FileRecord): void {
+    this.#db
+      .prepare(
+        `INSERT INTO files (id, api_key_id, purpose, filename, bytes, created_at, examples, tokens)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(file.id, file.apiKeyId, file.purpose, file.filename, file.bytes, file.createdAt, file.examples, file.tokens)
+  }
+
+  file(id: string, apiKeyId: string): FileRecord | undefined {
+    const row = this.#db.prepare('SELECT * FROM files WHERE id = ? AND api_key_id = ?').get(id, apiKeyId) as
+      | Row
+      | undefined
+    return row && fileOf(row)
+  }
+
+  files(
+    apiKeyId: string,
+    query: { purpose?: string; limit: number; after?: string; order: 'asc' | 'desc' },
+  ): Page<FileRecord> {
+    const cmp = query.order === 'asc' ? '>' : '<'
+    const after = query.after
+      ? (this.#db.prepare('SELECT seq FROM files WHERE id = ?').get(query.after) as { seq: number } | undefined)?.seq
+      : undefined
+    const rows = this.#db
+      .prepare(
+        `SELECT * FROM files WHERE api_key_id = ?
+           AND (? IS NULL OR purpose = ?)
+           AND (? IS NULL OR seq ${cmp} ?)
+         ORDER BY seq ${query.order === 'asc' ? 'ASC' : 'DESC'} LIMIT ?`,
+      )
+      .all(
+        apiKeyId,
+        query.purpose ?? null,
+        query.purpose ?? null,
+        after ?? null,
+        after ?? null,
+        query.limit + 1,
+      ) as Row[]
+    return paged(rows, query.limit, fileOf)
+  }
+
+  deleteFile(id: string, apiKeyId: string): boolean {
+    return this.#db.prepare('DELETE FROM files WHERE id = ? AND api_key_id = ?').run(id, apiKeyId).changes > 0
+  }
+
+  addJob(job: JobRecord): void {
+    const keys = Object.keys(JOB_COLUMNS) as Array<keyof typeof JOB_COLUMNS>
+    this.#db
+      .prepare(
+        `INSERT INTO jobs (id, api_key_id, created_at, ${keys.map((k) => JOB_COLUMNS[k]).join(', ')})
+         VALUES (?, ?, ?, ${keys.map(() => '?').join(', ')})`,
+      )
+      .run(job.id, job.apiKeyId, job.createdAt, ...keys.map((k) => column(k, job[k])))
+  }
+
+  updateJob(id: string, changes: Partial<Omit<JobRecord, 'id' | 'apiKeyId' | 'createdAt'>>): JobRecord {
+    const keys = (Object.keys(changes) as Array<keyof typeof JOB_COLUMNS>).filter((k) => k in JOB_COLUMNS)
+    if (keys.length) {
+      this.#db
+        .prepare(`UPDATE jobs SET ${keys.map((k) => `${JOB_COLUMNS[k]} = ?`).join(', ')} WHERE id = ?`)
+        .run(...keys.map((k) => column(k, changes[k])), id)
+    }
+    const job = this.job(id)
+    if (!job) throw new Error(`no fine-tuning job ${id}`)
+    return job
+  }
+
+  job(id: string, apiKeyId?: string): JobRecord | undefined {
+    const row = this.#db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as Row | undefined
+    if (!row || (apiKeyId !== undefined && row.api_key_id !== apiKeyId)) return undefined
+    return jobOf(row)
+  }
+
+  jobs(apiKeyId: string, query: { limit: number; after?: string }): Page<JobRecord> {
+    const after = query.after
+      ? (this.#db.prepare('SELECT seq FROM jobs WHERE id = ?').get(query.after) as { seq: number } | undefined)?.seq
+      : undefined
+    const rows = this.#db
+      .prepare('SELECT * FROM jobs WHERE api_key_id = ? AND (? IS NULL OR seq < ?) ORDER BY seq DESC LIMIT ?')
+      .all(apiKeyId, after ?? null, after ?? null, query.limit + 1) as Row[]
+    return paged(rows, query.limit, jobOf)
+  }
+
+  activeJobs(): JobRecord[] {
+    return (
+      this.#db
+        .prepare("SELECT * FROM jobs WHERE phase NOT IN ('done', 'failed', 'cancelled') ORDER BY seq")
+        .all() as Row[]
+    ).map(jobOf)
+  }
+
+  addEvent(event: JobEvent): void {
+    this.#db
+      .prepare(
+        'INSERT INTO job_events (id, job_id, created_at, level, type, message, data) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(
+        event.id,
+        event.jobId,
+        event.createdAt,
+        event.level,
+        event.type,
+        event.message,
+        event.data ? JSON.stringify(event.data) : null,
+      )
+  }
+
+  /** Newest first, as OpenAI lists them; `after` is the last event of the previous page. */
+  events(jobId: string, query: { limit: number; after?: string }): Page<JobEvent> {
+    const after = query.after
+      ? (this.#db.prepare('SELECT seq FROM job_events WHERE id = ?').get(query.after) as { seq: number } | undefined)
+          ?.seq
+      : undefined
+    const rows = this.#db
+      .prepare('SELECT * FROM job_events WHERE job_id = ? AND (? IS NULL OR seq < ?) ORDER BY seq DESC LIMIT ?')
+      .all(jobId, after ?? null, after ?? null, query.limit + 1) as Row[]
+    return paged(rows, query.limit, eventOf)
+  }
+
+  addTunedModel(model: TunedModel): void {
+    this.#db
+      .prepare(
+        `INSERT OR REPLACE INTO tuned_models (id, api_key_id, base_model, provider, job_id, created_at)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+      )
+      .run(model.id, model.apiKeyId, model.baseModel, model.provider, model.jobId, model.createdAt)
+  }
+
+  tunedModel(id: string): TunedModel | undefined {
+    const row = this.#db.prepare('SELECT * FROM tuned_models WHERE id = ?').get(id) as Row | undefined
+    return row && tunedOf(row)
+  }
+
+  tunedModels(apiKeyId: string): TunedModel[] {
+    return (
+      this.#db.prepare('SELECT * FROM tuned_models WHERE api_key_id = ? ORDER BY created_at').all(apiKeyId) as Row[]
+    ).map(tunedOf)
+  }
+
+  close(): void {
+    this.#db.close()
+  }
+}
+
+function tunedOf(row: Row): TunedModel {
+  return {
+    id: String(row.id),
+    apiKeyId: String(row.api_key_id),
+    baseModel: String(row.base_model),
+    provider: String(row.provider) as Address,
+    jobId: String(row.job_id),
+    createdAt: Number(row.created_at),
+  }
+}

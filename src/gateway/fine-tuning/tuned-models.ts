@@ -1,0 +1,20 @@
+import type { Address } from 'viem'
+import { tunedModelObject } from './objects.ts'
+import type { FineTuningRecords } from './records.ts'
+
+/** Where calls to fine-tuned models go, and which of them a key sees in `/v1/models`. */
+export interface TunedModelDirectory {
+  /** The base model and the provider holding the adapter, if `model` is `apiKeyId`'s fine-tuned model. */
+  resolve(model: string, apiKeyId: string | null): { baseModel: string; provider: Address } | undefined
+  list(apiKeyId: string | null): ReturnType<typeof tunedModelObject>[]
+}
+
+export function tunedModelDirectory(records: FineTuningRecords): TunedModelDirectory {
+  return {
+    resolve(model, apiKeyId) {
+      const tuned = records.tunedModel(model)
+      return tuned && tuned.apiKeyId === apiKeyId ? { baseModel: tuned.baseModel, provider: tuned.provider } : undefined
+    },
+    list: (apiKeyId) => (apiKeyId === null ? [] : records.tunedModels(apiKeyId).map(tunedModelObject)),
+  }
+}
