@@ -1,8 +1,4 @@
-import { join } from 'node:path'
 import { type Address, formatEther, getAddress, isAddress } from 'viem'
-import { createInsecureDevSigner } from '../attestation/dev-signer.ts'
-import { createDstackSigner } from '../attestation/dstack-signer.ts'
-import type { TeeSigner } from '../attestation/tee-signer.ts'
 import { acknowledgeTEESignerByOwner } from '../chain/actions/acknowledge-tee-signer-by-owner.ts'
 import { addOrUpdateService, type ServiceParams } from '../chain/actions/add-or-update-service.ts'
 import { getService } from '../chain/actions/get-service.ts'
@@ -15,8 +11,10 @@ import { settle } from '../provider-node/settlement.ts'
 import { redactUrl } from '../store/postgres/connect.ts'
 import { type Command, type CommandGroup, type Options, UsageError, type Values } from './command.ts'
 import { loggerFrom, observabilityOptions } from './log-options.ts'
-import { clientsFrom, dataDirOf, networkOptions } from './network-options.ts'
+import { networkOptions } from './network-options.ts'
 import { printJson, table } from './output.ts'
+import { fineTuningCommand } from './provider-fine-tuning.ts'
+import { providerClients, providerDir, signerFrom, signerOptions } from './provider-options.ts'
 import { untilSignal } from './signals.ts'
 import { storeOf } from './store-option.ts'
 
@@ -27,43 +25,6 @@ const providerStoreOption: Options = {
     description:
       'postgres://user:pass@host/db: usage records and settlements in Postgres, shared by several nodes of this provider; settlement runs on one at a time (ZG_STORE_URL; default: SQLite in the data dir)',
   },
-}
-
-const signerOptions: Options = {
-  'insecure-dev-signer': {
-    type: 'boolean',
-    description: 'sign with a software key kept in the data dir; its attestation says plainly that it is not a TEE',
-  },
-  dstack: {
-    type: 'string',
-    description:
-      'sign with the key of a dstack (Intel TDX) CVM: the guest agent socket or URL (default /var/run/dstack.sock)',
-  },
-}
-
-async function providerClients(values: Values): Promise<ZgWalletClients & { address: Address }> {
-  const clients = await clientsFrom(values, true)
-  const explicitKey = Boolean(process.env.ZG_PRIVATE_KEY || process.env.ZG_KEY_FILE || values['key-file'])
-  if (!clients.walletClient || !explicitKey) {
-    throw new UsageError('A provider command needs the provider wallet: set ZG_PRIVATE_KEY or pass --key-file')
-  }
-  return clients as ZgWalletClients & { address: Address }
-}
-
-/** The provider's own state: usage database and dev signer key, per provider address. */
-function providerDir(values: Values, provider: Address): string {
-  return join(dataDirOf(values), `provider-${provider.toLowerCase()}`)
-}
-
-async function signerFrom(values: Values, dir: string): Promise<TeeSigner> {
-  if (values['insecure-dev-signer'] && values.dstack !== undefined) {
-    throw new UsageError('choose one signer: --insecure-dev-signer or --dstack')
-  }
-  if (values['insecure-dev-signer']) return createInsecureDevSigner({ keyFile: join(dir, 'tee-signer.key') })
-  if (values.dstack !== undefined) return createDstackSigner({ endpoint: (values.dstack as string) || undefined })
-  throw new UsageError(
-    'a provider node needs a TEE signer: --dstack (in a TDX CVM) or --insecure-dev-signer (development)',
-  )
 }
 
 const serve: Command = {
@@ -356,5 +317,5 @@ const settleCommand: Command = {
 
 export const providerGroup: CommandGroup = {
   summary: 'Run a provider node and manage its on-chain service (bring your own model)',
-  commands: { serve, register, update: updateCommand, remove, settle: settleCommand },
+  commands: { serve, register, update: updateCommand, remove, settle: settleCommand, 'fine-tuning': fineTuningCommand },
 }
