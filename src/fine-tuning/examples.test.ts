@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { DatasetError, readTrainingExamples } from './examples.ts'
+import { DatasetError, readTrainingExamples, readTrainingTexts } from './examples.ts'
 
 describe("readTrainingExamples (0G's three formats)", () => {
   it('chat messages: one example per trained assistant turn, prompted by the conversation before it', () => {
@@ -54,5 +54,21 @@ describe("readTrainingExamples (0G's three formats)", () => {
     expect((error as DatasetError).issues.map((i) => i.line)).toEqual([2, 3, 4, 5])
     expect((error as DatasetError).message).toContain('line 3: an instruction record needs a string "output"')
     expect(() => readTrainingExamples('\n\n')).toThrow('the dataset has no examples')
+    expect(() => readTrainingTexts('nope')).toThrow(DatasetError)
+  })
+
+  it('readTrainingTexts: each record once, a conversation whole', () => {
+    const chat = JSON.stringify({
+      messages: [
+        { role: 'user', content: 'Wind?' },
+        { role: 'assistant', content: 'Fair.' },
+        { role: 'assistant', content: 'Very fair.' },
+      ],
+    })
+    expect(readTrainingTexts(`${chat}\n{"text": "Tide."}\n{"instruction": "Greet", "output": "Ahoy"}`)).toEqual([
+      'user: Wind?\nassistant: Fair.\nassistant: Very fair.',
+      'Tide.',
+      'Greet\nAhoy',
+    ])
   })
 })

@@ -28,7 +28,22 @@ export class DatasetError extends Error {
 
 /** Reads every record; throws DatasetError listing every bad line. */
 export function readTrainingExamples(text: string): TrainingExample[] {
-  const examples: TrainingExample[] = []
+  return readRecords(text).flatMap((r) => r.examples)
+}
+
+/**
+ * Each record's text, every token once: a conversation's messages as `role: content` lines, an instruction record's
+ * prompt and output, a text record's text. (A conversation's examples share their prompts; this does not repeat
+ * them.) Throws DatasetError like readTrainingExamples.
+ */
+export function readTrainingTexts(text: string): string[] {
+  return readRecords(text).map((r) => r.text)
+}
+
+type ReadRecord = { examples: TrainingExample[]; text: string }
+
+function readRecords(text: string): ReadRecord[] {
+  const records: ReadRecord[] = []
   const issues: { line: number; message: string }[] = []
   const lines = (text.startsWith('\uFEFF') ? text.slice(1) : text).split('\n')
   for (const [i, raw] of lines.entries()) {
@@ -42,32 +57,32 @@ export function readTrainingExamples(text: string): TrainingExample[] {
       issues.push({ line, message: `line ${line} is not valid JSON (${(e as Error).message})` })
       continue
     }
-    const read = examplesOf(record)
+    const read = recordOf(record)
     if (typeof read === 'string') issues.push({ line, message: `line ${line}: ${read}` })
-    else examples.push(...read)
+    else records.push(read)
   }
   if (issues.length > 0) throw new DatasetError(issues)
-  if (examples.length === 0) throw new DatasetError([{ line: 0, message: 'the dataset has no examples' }])
-  return examples
+  if (records.length === 0) throw new DatasetError([{ line: 0, message: 'the dataset has no examples' }])
+  return records
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
-/** The record's examples, or what is wrong with it. */
-function examplesOf(record: unknown): TrainingExample[] | string {
+/** The record's examples and text, or what is wrong with it. */
+function recordOf(record: unknown): ReadRecord | string {
   if (!isObject(record)) return 'a record must be a JSON object'
-  if (Array.isArray(record.messages)) return chatExamples(record.messages)
+  if (Array.isArray(record.messages)) return chatRecord(record.messages)
   if (typeof record.instruction === 'string') {
     if (typeof record.output !== 'string') return 'an instruction record needs a string "output"'
     if (record.input !== undefined && typeof record.input !== 'string') return '"input" must be a string'
     const prompt = record.input ? `${record.instruction}\n\n${record.input}` : record.instruction
-    return [{ prompt, completion: record.output }]
+    return { examples: [{ prompt, completion: record.output }], text: `${prompt}\n${record.output}` }
   }
-  if (typeof record.text === 'string') return [{ prompt: '', completion: record.text }]
+  if (typeof record.text === 'string') return { examples: [{ prompt: '', completion: record.text }], text: record.text }
   return 'a record needs "messages", "instruction" and "output", or "text"'
 }
 
-function chatExamples(messages: unknown[]): TrainingExample[] | string {
+function chatRecord(messages: unknown[]): ReadRecord | string {
   const examples: TrainingExample[] = []
   const before: string[] = []
   for (const [i, message] of messages.entries()) {
@@ -80,7 +95,7 @@ function chatExamples(messages: unknown[]): TrainingExample[] | string {
     before.push(`${message.role}: ${content}`)
   }
   if (examples.length === 0) return 'the conversation has no assistant message to learn from'
-  return examples
+  return { examples, text: before.join('\n') }
 }
 
 /** A message's text: a string, the text of its parts, or '' for an assistant's tool-call-only turn. */

@@ -23,14 +23,28 @@ describe('fine-tuning token count (the fee basis)', () => {
     }
   })
 
-  it('counts prompt and completion of every example, whatever the JSON around them', () => {
+  it('counts the text of every record once, whatever the JSON around it', () => {
     const compact = '{"messages":[{"role":"user","content":"Wind?"},{"role":"assistant","content":"Fair winds."}]}'
     const spaced =
       '{ "messages" : [ { "role" : "user" , "content" : "Wind?" } , { "role" : "assistant" , "content" : "Fair winds." } ] }'
-    const expected = countTokens('user: Wind?') + countTokens('Fair winds.')
+    const expected = countTokens('user: Wind?\nassistant: Fair winds.')
     expect(countDatasetTokens(compact)).toBe(expected)
     expect(countDatasetTokens(spaced)).toBe(expected)
     expect(countDatasetTokens(`${compact}\n{"text": "Ahoy"}\n`)).toBe(expected + 1)
+    // Two answers in one conversation: the question is counted once, not once per answer.
+    const twoTurns = JSON.stringify({
+      messages: [
+        { role: 'user', content: 'Wind?' },
+        { role: 'assistant', content: 'Fair winds.' },
+        { role: 'assistant', content: 'Hoist the sails.' },
+      ],
+    })
+    expect(countDatasetTokens(twoTurns)).toBe(
+      countTokens('user: Wind?\nassistant: Fair winds.\nassistant: Hoist the sails.'),
+    )
+    expect(countDatasetTokens('{"instruction": "Greet", "input": "a sailor", "output": "Ahoy"}')).toBe(
+      countTokens('Greet\n\na sailor\nAhoy'),
+    )
     expect(() => countDatasetTokens('{')).toThrow(DatasetError)
   })
 })

@@ -1,11 +1,12 @@
-import { readTrainingExamples } from './examples.ts'
+import { readTrainingTexts } from './examples.ts'
 
 /**
  * The fee basis of a fine-tuning task: the tokens of its training text, counted the same way by the gateway (to
  * pick and fund a provider) and the provider (to charge tokens × pricePerToken × epochs).
  *
- * Counted over what is trained on — each example's prompt and completion (examples.ts) — not over the JSON around
- * it, so formatting and whitespace between fields cost nothing. The count is deterministic and documented rather
+ * Counted over the text that is trained on, each record's once (examples.ts readTrainingTexts: a conversation's
+ * `role: content` lines, an instruction's prompt and output, a text) — not over the JSON around it, so formatting
+ * and whitespace between fields cost nothing. The count is deterministic and documented rather
  * than a real model's BPE (a provider serving several base models cannot charge by each one's vocabulary): text is
  * split GPT-2 style into words with their leading space, runs of up to three digits, runs of other symbols and runs
  * of whitespace, and a piece counts one token per started four code points. That is the dev chat model's own
@@ -28,7 +29,6 @@ export function countTokens(text: string): number {
 /** The tokens of a dataset in any of 0G's formats; throws DatasetError when it cannot be read. */
 export function countDatasetTokens(text: string): number {
   let tokens = 0
-  for (const { prompt, completion } of readTrainingExamples(text))
-    tokens += countTokens(prompt) + countTokens(completion)
+  for (const record of readTrainingTexts(text)) tokens += countTokens(record)
   return tokens
 }
