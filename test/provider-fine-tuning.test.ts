@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import { unzipSync } from 'fflate'
 import { type Hex, keccak256, parseEther, stringToBytes } from 'viem'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -5,6 +6,7 @@ import type { TeeSigner } from '../src/attestation/tee-signer.ts'
 import type { ZgWalletClients } from '../src/chain/clients.ts'
 import { acknowledgeDeliverable, getDeliverable, getFineTuningAccount } from '../src/chain/fine-tuning/index.ts'
 import { anvilPrivateKey } from '../src/devnet/anvil.ts'
+import { DEV_CHAT_MODEL } from '../src/devnet/backends/index.ts'
 import { decryptArtifact, modelRootHash } from '../src/fine-tuning/artifact.ts'
 import { eciesDecrypt } from '../src/fine-tuning/ecies.ts'
 import { countDatasetTokens } from '../src/fine-tuning/tokens.ts'
@@ -50,13 +52,13 @@ beforeAll(async () => {
   signer = await m.signer('provider')
   node = await m.startNode(provider, signer, {
     trainer: DEV_TRAINER_COMMAND,
-    models: [BASE, 'zg-dev-chat'],
+    models: [BASE, DEV_CHAT_MODEL],
     maxDatasetBytes: LIMIT,
     ackTimeoutMs: 3_600_000,
   })
   await m.register(provider, { url: node.url, signer: signer.address, models: [BASE], pricePerToken: PRICE })
   userClients = m.clientsOf(1)
-  await m.fund(userClients, providerAddress(), parseEther('2'))
+  await m.fund(userClients, providerAddress(), parseEther('5'))
   user = fineTuningUser(node.url, userClients)
 }, 60_000)
 afterAll(async () => {
@@ -83,11 +85,12 @@ const balanceOf = async (who: ZgWalletClients, p = providerAddress()) =>
 describe('fine-tuning provider node: the 0G broker protocol over HTTP', () => {
   it('serves its models, its quote and an empty queue', async () => {
     const models = await json(await fetch(`${node.url}/v1/model`))
-    expect(models.map((x: { name: string }) => x.name)).toEqual([BASE, 'zg-dev-chat'])
+    expect(models.map((x: { name: string }) => x.name)).toEqual([BASE, DEV_CHAT_MODEL])
     // The SDK's own hash for a model it knows; keccak256 of the name for one it asks the provider about.
     expect(models[0].hash).toBe('0xb4f76a886b8655c92bb021922d60b5e4d9271a5c9da98b6cb10937a06c2c75a7')
-    const devChat = await json(await fetch(`${node.url}/v1/model/zg-dev-chat`))
-    expect(devChat.hash).toBe(keccak256(stringToBytes('zg-dev-chat')))
+    // A name with a slash, in the path as the SDK puts it there.
+    const devChat = await json(await fetch(`${node.url}/v1/model/${DEV_CHAT_MODEL}`))
+    expect(devChat).toMatchObject({ name: DEV_CHAT_MODEL, hash: keccak256(stringToBytes(DEV_CHAT_MODEL)) })
     const missing = await fetch(`${node.url}/v1/model/nope`)
     expect(missing.status).toBe(404)
     expect((await json(missing)).error).toMatch(/does not fine-tune nope/)
@@ -151,7 +154,7 @@ describe('fine-tuning provider node: the 0G broker protocol over HTTP', () => {
     await node.close()
     node = await m.startNode(provider, signer, {
       trainer: DEV_TRAINER_COMMAND,
-      models: [BASE, 'zg-dev-chat'],
+      models: [BASE, DEV_CHAT_MODEL],
       maxDatasetBytes: LIMIT,
       ackTimeoutMs: 1_000,
       dataDir: node.dataDir,
@@ -251,21 +254,21 @@ describe('fine-tuning provider node: what it refuses', () => {
 
 describe('fine-tuning provider node: cancelled and failed trainings charge nothing', () => {
   it('cancels a training and a task queued behind it; the queue depth and `wait` as 0G has them', async () => {
-    // A node of the same provider whose dev trainer takes 100 ms a step: slow enough to cancel mid-run.
+    // A node of the same provider whose dev trainer takes 200 ms a step: slow enough to cancel mid-run.
     const slow = await m.startNode(provider, signer, {
-      trainer: `${DEV_TRAINER_COMMAND} --step-delay-ms 100`,
+      trainer: `${DEV_TRAINER_COMMAND} --step-delay-ms 200`,
       models: [BASE],
     })
     const who = fineTuningUser(slow.url, userClients)
     const before = await balanceOf(userClients)
     const datasetHash = await uploaded(DATASET, who)
-    const running = await created(datasetHash, who, JSON.stringify({ num_train_epochs: 20 }))
+    const running = await created(datasetHash, who, JSON.stringify({ num_train_epochs: 10 }))
     await who.until(running, ['Training'])
     const queued = await created(datasetHash, who)
     expect(await (await fetch(`${slow.url}/v1/task/pending`)).text()).toBe('1')
     // With tasks waiting, 0G's broker takes a new one only when the user agreed to wait.
     const impatient = await who.createTask({ datasetHash, preTrainedModelHash: baseModelHash(BASE), wait: false })
-    expect(impatient.status).toBe(409)
+    expect(impatient.status, await impatient.clone().text()).toBe(409)
     expect((await json(impatient)).error).toMatch(/wait: true/)
 
     await cancel(queued, who)
@@ -287,6 +290,28 @@ describe('fine-tuning provider node: cancelled and failed trainings charge nothi
     const forged = await who.cancel(queued, { signer: m.clientsOf(5).walletClient.account as never })
     expect(forged.status).toBe(401)
     await slow.close()
+  }, 60_000)
+
+  it('trains an interrupted task again after a restart, and delivers it', async () => {
+    const dataDir = join(m.dataDir, 'interrupted')
+    const slow = await m.startNode(provider, signer, {
+      trainer: `${DEV_TRAINER_COMMAND} --step-delay-ms 200`,
+      models: [BASE],
+      dataDir,
+    })
+    const before = fineTuningUser(slow.url, userClients)
+    const id = await created(await uploaded(DATASET, before), before, JSON.stringify({ num_train_epochs: 10 }))
+    await before.until(id, ['Training'])
+    await slow.close()
+    const again = await m.startNode(provider, signer, { trainer: DEV_TRAINER_COMMAND, models: [BASE], dataDir })
+    const after = fineTuningUser(again.url, userClients)
+    await after.until(id, ['Delivered'])
+    expect(await after.log(id)).toMatch(/restarted during Training: the task is queued to train again/)
+    // Acknowledged, it is settled by this node like any other.
+    await acknowledgeDeliverable(userClients, { provider: providerAddress(), id })
+    await again.followChain()
+    expect((await after.until(id, ['Finished'])).progress).toBe('Finished')
+    await again.close()
   }, 60_000)
 
   it('fails a task whose trainer fails, with its stderr in the log, and charges nothing', async () => {

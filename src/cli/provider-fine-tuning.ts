@@ -105,7 +105,7 @@ function wholeNumber(values: Values, name: string, min = 0): bigint | undefined 
 function modelsOf(values: Values): string[] {
   const models = ((values.model as string[] | undefined) ?? []).map((m) => m.trim()).filter(Boolean)
   for (const m of models) {
-    if (m.length > 256 || /[/\s]/.test(m)) throw new UsageError(`--model ${m}: a model name has no spaces or slashes`)
+    if (m.length > 256 || /[\s\p{Cc}]/u.test(m)) throw new UsageError(`--model ${m}: a model name has no spaces`)
   }
   return [...new Set(models)]
 }

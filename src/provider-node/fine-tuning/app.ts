@@ -272,8 +272,16 @@ export function createFineTuningApp(deps: FineTuningAppDeps): Hono {
   app.get('/v1/task/pending', (c) => c.text(String(store.pendingCount())))
 
   app.get('/v1/model', (c) => c.json(deps.models))
-  app.get('/v1/model/:name', (c) => {
-    const name = c.req.param('name')
+  // Model names may hold slashes (dev/chat-deterministic, Qwen/Qwen2.5-0.5B-Instruct), and the SDK puts them in the
+  // path as they are: the whole rest of the path is the name.
+  app.get('/v1/model/*', (c) => {
+    const raw = c.req.path.slice('/v1/model/'.length)
+    let name: string
+    try {
+      name = decodeURIComponent(raw)
+    } catch {
+      throw new FineTuningError(400, 'invalid_model_name', 'the model name is not valid percent-encoding')
+    }
     const model = deps.models.find((m) => m.name === name)
     if (!model)
       throw new FineTuningError(
