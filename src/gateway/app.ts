@@ -393,16 +393,16 @@ export function createGatewayApp(options: GatewayAppOptions): Hono<Env> {
   if (options.fineTuning) app.route('/', fineTuningRoutes(options.fineTuning))
 
   // The network's models, then the key's own fine-tuned ones.
-  const models = (c: Context<Env>) => [
+  const models = async (c: Context<Env>) => [
     ...listModels(core.catalog, core.aliases),
-    ...(core.tunedModels?.list(c.get('apiKey').id) ?? []),
+    ...((await core.tunedModels?.list(c.get('apiKey').id)) ?? []),
   ]
-  app.get('/v1/models', (c) => c.json({ object: 'list', data: models(c) }))
+  app.get('/v1/models', async (c) => c.json({ object: 'list', data: await models(c) }))
   app.all('/v1/models', methodNotAllowed(['GET']))
   // Ids hold slashes (`dev/chat-deterministic`, `Qwen/Qwen2.5-7B-Instruct`); SDKs send them percent-encoded or not.
-  app.get('/v1/models/:id{.+}', (c) => {
+  app.get('/v1/models/:id{.+}', async (c) => {
     const id = c.req.param('id')
-    const model = models(c).find((m) => m.id === id)
+    const model = (await models(c)).find((m) => m.id === id)
     if (!model) throw modelNotFound(id)
     return c.json(model)
   })

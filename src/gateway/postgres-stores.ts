@@ -4,6 +4,7 @@ import { advisoryLock, WALLET_LOCK } from '../store/postgres/advisory-lock.ts'
 import { connectPostgres } from '../store/postgres/connect.ts'
 import { migrate } from '../store/postgres/migrate.ts'
 import { redactUrl } from '../store/postgres/url.ts'
+import { PostgresFineTuningRecords } from './fine-tuning/postgres-records.ts'
 import type { ApiKeyStoreOptions, KeyStore } from './http/api-keys.ts'
 import { PostgresApiKeyStore } from './http/postgres-api-keys.ts'
 import { PostgresResponseStore } from './responses/postgres-store.ts'
@@ -36,6 +37,7 @@ export async function openPostgresStores(options: {
       where,
       keys,
       ledger,
+      fineTuning: new PostgresFineTuningRecords(sql),
       responses: new PostgresResponseStore(sql, {
         onError: (err) => options.log(`gateway: a stored response was not written: ${err.message}`),
       }),

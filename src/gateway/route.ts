@@ -28,7 +28,7 @@ export async function route(
 ): Promise<{ req: ForwardRequest; candidates: readonly CatalogEntry[] }> {
   // Most calls name a real model: no alias, no copy.
   const req = core.aliases.size ? retargeted(core, asked) : asked
-  const tuned = core.tunedModels && isTunedModel(req.model) ? tunedRoute(core, req) : undefined
+  const tuned = core.tunedModels && isTunedModel(req.model) ? await tunedRoute(core, req) : undefined
   const routed = tuned ?? core.router.candidates(req.model, req.controls)
   const eligible = req.requirement ? await requirementMet(core, req, req.requirement, routed) : routed
   const candidates = req.admission ? await req.admission.admit(eligible) : eligible
@@ -58,8 +58,8 @@ const isTunedModel = (model: string) => model.startsWith('ft:')
  * A fine-tuned model lives on the inference provider its adapter was deployed to, and answers only the API key that
  * trained it: another key, like a model nobody serves, gets a 404.
  */
-function tunedRoute(core: GatewayCore, req: ForwardRequest): readonly CatalogEntry[] {
-  const tuned = core.tunedModels!.resolve(req.model, req.apiKeyId)
+async function tunedRoute(core: GatewayCore, req: ForwardRequest): Promise<readonly CatalogEntry[]> {
+  const tuned = await core.tunedModels!.resolve(req.model, req.apiKeyId)
   if (!tuned) throw modelNotFound(req.model)
   return core.router.candidates(tuned.baseModel, req.controls).filter((e) => e.provider === tuned.provider)
 }

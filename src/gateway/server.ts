@@ -227,6 +227,7 @@ export async function createGatewayCore(options: GatewayOptions) {
     options.fineTuning !== false && options.network.contracts.fineTuning
       ? new FineTuning({
           dataDir: options.dataDir,
+          records: stores.fineTuning,
           clients,
           account: options.wallet,
           dispatcher,

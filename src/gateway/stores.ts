@@ -4,6 +4,8 @@ import type { RateCounter } from '../billing/rate-limits.ts'
 import { type CallLedger, UsageLedger } from '../billing/usage-ledger.ts'
 import type { SharedLock } from '../store/postgres/advisory-lock.ts'
 import { isPostgresUrl, redactUrl } from '../store/postgres/url.ts'
+import type { FineTuningRecords } from './fine-tuning/records.ts'
+import { SqliteFineTuningRecords } from './fine-tuning/sqlite-records.ts'
 import { ApiKeyStore, type ApiKeyStoreOptions, type KeyStore } from './http/api-keys.ts'
 import { type ResponseRecords, ResponseStore } from './responses/store.ts'
 
@@ -17,6 +19,8 @@ export type GatewayStores = {
   ledger: CallLedger
   /** Responses API responses (previous_response_id, GET/DELETE /v1/responses/{id}). */
   responses: ResponseRecords
+  /** Fine-tuning files, jobs with their events, and the tuned models. */
+  fineTuning: FineTuningRecords
   /** Per-key rate windows shared by the instances; undefined: each process counts in its memory. */
   rateLimiter?: RateCounter
   /** Held around each wallet transaction when several instances send from one wallet. */
@@ -51,15 +55,21 @@ export async function openGatewayStores(options: StoreOptions): Promise<GatewayS
       onError: (err) => options.log(`gateway: a stored response was not written: ${err.message}`),
       whenIdle: options.whenIdle,
     })
+    const fineTuning = new SqliteFineTuningRecords(
+      join(options.dataDir, 'fine-tuning.sqlite'),
+      join(options.dataDir, 'fine-tuning', 'files'),
+    )
     return {
       kind: 'sqlite',
       where: options.dataDir,
       keys,
       ledger,
       responses,
+      fineTuning,
       async close() {
         ledger.close()
         responses.close()
+        fineTuning.close()
         keys.close()
       },
     }

@@ -13,10 +13,12 @@ import { FineTuningProviderClient } from './provider-client.ts'
 import type { FineTuningRecords, JobRecord } from './records.ts'
 import type { JobRequest } from './routes.ts'
 import { type AdapterDeployer, JobRunner } from './runner.ts'
-import { SqliteFineTuningRecords } from './sqlite-records.ts'
 
 export type FineTuningOptions = {
+  /** Where downloaded artifacts wait until they are decrypted. */
   dataDir: string
+  /** The gateway's store of fine-tuning records (SQLite, or Postgres shared by the instances). */
+  records: FineTuningRecords
   clients: ZgClients
   /** The gateway's wallet: its ledger pays the providers, and it signs as their user. */
   account: LocalAccount
@@ -39,20 +41,20 @@ const OFFERS_TTL_MS = 15_000
 export class FineTuning {
   readonly records: FineTuningRecords
   readonly runner: JobRunner
-  readonly filesDir: string
   readonly fileLimit: number
+  /** Where an upload waits while it is checked. */
+  readonly uploadsDir: string
   readonly #o: FineTuningOptions
   #offers: { at: number; services: Promise<FineTuningService[]> } | undefined
 
   constructor(options: FineTuningOptions) {
     this.#o = options
-    this.filesDir = join(options.dataDir, 'fine-tuning', 'files')
-    mkdirSync(this.filesDir, { recursive: true })
+    this.uploadsDir = join(options.dataDir, 'fine-tuning', 'uploads')
+    mkdirSync(this.uploadsDir, { recursive: true })
     this.fileLimit = options.fileLimit ?? 100 * 1024 * 1024
-    this.records = new SqliteFineTuningRecords(join(options.dataDir, 'fine-tuning.sqlite'))
+    this.records = options.records
     this.runner = new JobRunner({
       records: this.records,
-      filesDir: this.filesDir,
       artifactsDir: join(options.dataDir, 'fine-tuning', 'jobs'),
       clients: options.clients,
       provider: new FineTuningProviderClient({ dispatcher: options.dispatcher, account: options.account }),
@@ -70,9 +72,9 @@ export class FineTuning {
     this.runner.start()
   }
 
+  /** Stops following jobs (the records are the stores', closed with them). */
   async close(): Promise<void> {
     await this.runner.stop()
-    this.records.close()
   }
 
   /**
@@ -80,7 +82,7 @@ export class FineTuning {
    * against the key's budget when it has one, records it and starts following it.
    */
   async createJob(apiKeyId: string, req: JobRequest, budgeted: boolean): Promise<JobRecord> {
-    const file = this.records.file(req.trainingFile, apiKeyId)
+    const file = await this.records.file(req.trainingFile, apiKeyId)
     if (file?.purpose !== 'fine-tune') {
       throw badRequest(`invalid training_file: ${req.trainingFile}`, 'training_file', 'invalid_training_file')
     }
@@ -133,10 +135,11 @@ export class FineTuning {
       reservation,
       trainedTokens: file.tokens * req.hyperparameters.n_epochs,
       fineTunedModel: null,
+      resultFile: null,
       error: null,
     }
-    this.records.addJob(job)
-    this.records.addEvent({
+    await this.records.addJob(job)
+    await this.records.addEvent({
       id: `ftevent-${randomBytes(12).toString('hex')}`,
       jobId: id,
       createdAt: job.createdAt,

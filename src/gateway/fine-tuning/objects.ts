@@ -36,7 +36,7 @@ export function jobObject(j: JobRecord) {
     method: { type: 'supervised' as const, supervised: { hyperparameters } },
     model: j.model,
     organization_id: 'zg-gateway',
-    result_files: [] as string[],
+    result_files: j.resultFile ? [j.resultFile] : [],
     seed: j.seed,
     status: j.status,
     trained_tokens: j.trainedTokens,

@@ -18,6 +18,7 @@ export type ProviderTask = {
   fee: string
   datasetHash?: string
   preTrainedModelHash?: string
+  nonce?: string
 }
 
 /** A model a provider can fine-tune (`GET /v1/model/{name}`). */

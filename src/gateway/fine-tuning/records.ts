@@ -59,6 +59,8 @@ export type JobRecord = {
   reservation: string | null
   trainedTokens: number | null
   fineTunedModel: string | null
+  /** The trained adapter (a zip), kept as a file of the key's (`purpose: fine-tune-results`). */
+  resultFile: string | null
   error: JobError | null
 }
 
@@ -85,30 +87,48 @@ export type TunedModel = {
 
 export type Page<T> = { data: T[]; hasMore: boolean }
 
-/** What the gateway keeps of fine-tuning: files, jobs with their events, and the tuned models they produced. */
+type Awaitable<T> = T | Promise<T>
+
+export type JobChanges = Partial<Omit<JobRecord, 'id' | 'apiKeyId' | 'createdAt'>>
+
+/**
+ * What the gateway keeps of fine-tuning: files with their bytes, jobs with their events, and the tuned models they
+ * produced. In SQLite for one instance (sqlite-records.ts), or in Postgres, shared by several (postgres-records.ts).
+ */
 export interface FineTuningRecords {
-  addFile(file: FileRecord): void
-  file(id: string, apiKeyId: string): FileRecord | undefined
+  /** Keeps a file and its bytes (written before the record, so a listed file always has them). */
+  addFile(file: FileRecord, content: Uint8Array): Awaitable<void>
+  file(id: string, apiKeyId: string): Awaitable<FileRecord | undefined>
+  /** The file's bytes, if the file is `apiKeyId`'s. */
+  fileContent(id: string, apiKeyId: string): Awaitable<Uint8Array | undefined>
   files(
     apiKeyId: string,
     query: { purpose?: string; limit: number; after?: string; order: 'asc' | 'desc' },
-  ): Page<FileRecord>
-  deleteFile(id: string, apiKeyId: string): boolean
+  ): Awaitable<Page<FileRecord>>
+  deleteFile(id: string, apiKeyId: string): Awaitable<boolean>
 
-  addJob(job: JobRecord): void
-  /** Writes the fields given; the runner's only way to move a job on. */
-  updateJob(id: string, changes: Partial<Omit<JobRecord, 'id' | 'apiKeyId' | 'createdAt'>>): JobRecord
-  job(id: string, apiKeyId?: string): JobRecord | undefined
-  jobs(apiKeyId: string, query: { limit: number; after?: string }): Page<JobRecord>
+  addJob(job: JobRecord): Awaitable<void>
+  /**
+   * Writes the fields given; with `from`, only while the job is still in that phase (undefined otherwise): a job
+   * cancelled meanwhile is not moved on by a step that was already running.
+   */
+  updateJob(id: string, changes: JobChanges, from?: JobPhase): Awaitable<JobRecord | undefined>
+  job(id: string, apiKeyId?: string): Awaitable<JobRecord | undefined>
+  jobs(apiKeyId: string, query: { limit: number; after?: string }): Awaitable<Page<JobRecord>>
   /** Jobs the runner has yet to finish (after a restart: the ones to resume). */
-  activeJobs(): JobRecord[]
+  activeJobs(): Awaitable<JobRecord[]>
+  /**
+   * Takes or renews the lease on following a job for `holder` (one instance at a time follows a job); false while
+   * another holder's lease runs.
+   */
+  claim(jobId: string, holder: string, leaseMs: number): Awaitable<boolean>
 
-  addEvent(event: JobEvent): void
-  events(jobId: string, query: { limit: number; after?: string }): Page<JobEvent>
+  addEvent(event: JobEvent): Awaitable<void>
+  events(jobId: string, query: { limit: number; after?: string }): Awaitable<Page<JobEvent>>
 
-  addTunedModel(model: TunedModel): void
-  tunedModel(id: string): TunedModel | undefined
-  tunedModels(apiKeyId: string): TunedModel[]
+  addTunedModel(model: TunedModel): Awaitable<void>
+  tunedModel(id: string): Awaitable<TunedModel | undefined>
+  tunedModels(apiKeyId: string): Awaitable<TunedModel[]>
 
-  close(): void
+  close(): Awaitable<void>
 }

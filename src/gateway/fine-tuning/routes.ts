@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { readFile, rename, rm, stat } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type Context, Hono } from 'hono'
 import { checkChatJsonl } from '../../fine-tuning/dataset.ts'
@@ -43,7 +43,7 @@ export function fineTuningRoutes(ft: FineTuning): Hono<ApiKeyEnv> {
     if (declared > ft.fileLimit + 64 * 1024) throw tooLarge(ft.fileLimit)
     if (!c.req.raw.body) throw badRequest('You must provide a `file` part.', 'file', 'missing_required_parameter')
     const id = `file-${randomBytes(12).toString('hex')}`
-    const path = join(ft.filesDir, `${id}.upload`)
+    const path = join(ft.uploadsDir, `${id}.upload`)
     let form: Awaited<ReturnType<typeof readFileForm>>
     try {
       form = await readFileForm(c.req.raw.body, c.req.header('content-type') ?? '', path, ft.fileLimit)
@@ -61,7 +61,8 @@ export function fineTuningRoutes(ft: FineTuning): Hono<ApiKeyEnv> {
           form.purpose === undefined ? 'missing_required_parameter' : 'invalid_value',
         )
       }
-      const text = (await readFile(path)).toString('utf8')
+      const content = await readFile(path)
+      const text = content.toString('utf8')
       const check = checkChatJsonl(text)
       if (check.issues.length) {
         const shown = check.issues.slice(0, 10).map((i) => `line ${i.line}: ${i.message}`)
@@ -72,7 +73,6 @@ export function fineTuningRoutes(ft: FineTuning): Hono<ApiKeyEnv> {
           'invalid_file_format',
         )
       }
-      await rename(path, join(ft.filesDir, `${id}.jsonl`))
       const record = {
         id,
         apiKeyId: keyOf(c),
@@ -83,16 +83,16 @@ export function fineTuningRoutes(ft: FineTuning): Hono<ApiKeyEnv> {
         examples: check.examples,
         tokens: countDatasetTokens(text),
       }
-      ft.records.addFile(record)
+      await ft.records.addFile(record, content)
       return c.json(fileObject(record))
     } finally {
       await rm(path, { force: true })
     }
   })
-  app.get('/v1/files', (c) => {
+  app.get('/v1/files', async (c) => {
     const order = c.req.query('order') ?? 'desc'
     if (order !== 'asc' && order !== 'desc') throw badRequest('order must be asc or desc', 'order')
-    const page = ft.records.files(keyOf(c), {
+    const page = await ft.records.files(keyOf(c), {
       purpose: c.req.query('purpose'),
       limit: limitOf(c, 10_000, 10_000),
       after: c.req.query('after'),
@@ -101,26 +101,22 @@ export function fineTuningRoutes(ft: FineTuning): Hono<ApiKeyEnv> {
     return c.json(listObject(page, fileObject))
   })
   app.all('/v1/files', methodNotAllowed(['GET', 'POST']))
-  app.get('/v1/files/:id', (c) => {
-    const file = ft.records.file(c.req.param('id'), keyOf(c))
+  app.get('/v1/files/:id', async (c) => {
+    const file = await ft.records.file(c.req.param('id'), keyOf(c))
     if (!file) throw fileNotFound(c.req.param('id'))
     return c.json(fileObject(file))
   })
   app.delete('/v1/files/:id', async (c) => {
     const id = c.req.param('id')
-    if (!ft.records.deleteFile(id, keyOf(c))) throw fileNotFound(id)
-    await rm(join(ft.filesDir, `${id}.jsonl`), { force: true })
+    if (!(await ft.records.deleteFile(id, keyOf(c)))) throw fileNotFound(id)
     return c.json({ id, object: 'file', deleted: true })
   })
   app.all('/v1/files/:id', methodNotAllowed(['GET', 'DELETE']))
   app.get('/v1/files/:id/content', async (c) => {
     const id = c.req.param('id')
-    if (!ft.records.file(id, keyOf(c))) throw fileNotFound(id)
-    const path = join(ft.filesDir, `${id}.jsonl`)
-    await stat(path).catch(() => {
-      throw fileNotFound(id)
-    })
-    return c.body(await readFile(path), 200, { 'content-type': 'application/octet-stream' })
+    const content = await ft.records.fileContent(id, keyOf(c))
+    if (!content) throw fileNotFound(id)
+    return c.body(Buffer.from(content), 200, { 'content-type': 'application/octet-stream' })
   })
 
   app.post('/v1/fine_tuning/jobs', async (c) => {
@@ -129,25 +125,25 @@ export function fineTuningRoutes(ft: FineTuning): Hono<ApiKeyEnv> {
     const job = await ft.createJob(keyOf(c), jobRequestOf(json), policy !== undefined && policy.budget !== null)
     return c.json(jobObject(job))
   })
-  app.get('/v1/fine_tuning/jobs', (c) => {
-    const page = ft.records.jobs(keyOf(c), { limit: limitOf(c, 100, 20), after: c.req.query('after') })
+  app.get('/v1/fine_tuning/jobs', async (c) => {
+    const page = await ft.records.jobs(keyOf(c), { limit: limitOf(c, 100, 20), after: c.req.query('after') })
     return c.json(listObject(page, jobObject))
   })
   app.all('/v1/fine_tuning/jobs', methodNotAllowed(['GET', 'POST']))
-  app.get('/v1/fine_tuning/jobs/:id', (c) => {
-    const job = ft.records.job(c.req.param('id'), keyOf(c))
+  app.get('/v1/fine_tuning/jobs/:id', async (c) => {
+    const job = await ft.records.job(c.req.param('id'), keyOf(c))
     if (!job) throw jobNotFound(c.req.param('id'))
     return c.json(jobObject(job))
   })
   app.all('/v1/fine_tuning/jobs/:id', methodNotAllowed(['GET']))
-  app.get('/v1/fine_tuning/jobs/:id/events', (c) => {
-    const job = ft.records.job(c.req.param('id'), keyOf(c))
+  app.get('/v1/fine_tuning/jobs/:id/events', async (c) => {
+    const job = await ft.records.job(c.req.param('id'), keyOf(c))
     if (!job) throw jobNotFound(c.req.param('id'))
-    const page = ft.records.events(job.id, { limit: limitOf(c, 1000, 20), after: c.req.query('after') })
+    const page = await ft.records.events(job.id, { limit: limitOf(c, 1000, 20), after: c.req.query('after') })
     return c.json(listObject(page, eventObject))
   })
   app.post('/v1/fine_tuning/jobs/:id/cancel', async (c) => {
-    const job = ft.records.job(c.req.param('id'), keyOf(c))
+    const job = await ft.records.job(c.req.param('id'), keyOf(c))
     if (!job) throw jobNotFound(c.req.param('id'))
     try {
       return c.json(jobObject(await ft.runner.cancel(job)))

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Address, Hex } from 'viem'
@@ -7,6 +7,7 @@ import { transferFund } from '../../chain/actions/index.ts'
 import type { ZgClients } from '../../chain/clients.ts'
 import {
   acknowledgeDeliverable,
+  type Deliverable,
   FINE_TUNING_SERVICE_NAME,
   type FineTuningService,
   getDeliverable,
@@ -19,7 +20,7 @@ import { trainingParamsOf } from '../../fine-tuning/hyperparameters.ts'
 import { minTransferAmount, taskFee } from './fees.ts'
 import type { FineTuningProviderClient, ProviderTask } from './provider-client.ts'
 import { eventsFromLog } from './provider-log.ts'
-import type { FineTuningRecords, JobError, JobEvent, JobPhase, JobRecord, JobStatus } from './records.ts'
+import type { FineTuningRecords, JobChanges, JobError, JobEvent, JobPhase, JobRecord, JobStatus } from './records.ts'
 
 export type AdapterDeployer = (params: {
   name: string
@@ -29,8 +30,7 @@ export type AdapterDeployer = (params: {
 
 export type JobRunnerOptions = {
   records: FineTuningRecords
-  /** Where uploaded files are (`<id>.jsonl`) and artifacts go (`<job>/`). */
-  filesDir: string
+  /** Where this instance keeps a job's downloaded artifact until it is decrypted (`<job>/`). */
   artifactsDir: string
   clients: ZgClients
   provider: FineTuningProviderClient
@@ -46,6 +46,8 @@ export type JobRunnerOptions = {
   checkUrl: (url: string) => Promise<void>
   /** How often a running job asks its provider and the chain for news (default 5 s). */
   pollMs?: number
+  /** Failed deployments of a trained adapter before the job fails (the adapter stays a file of the key's). */
+  maxDeployAttempts?: number
   log: (line: string) => void
 }
 
@@ -74,37 +76,56 @@ const STATUS_OF: Record<JobPhase, JobStatus> = {
 const TERMINAL = new Set<JobPhase>(['done', 'failed', 'cancelled'])
 /** Phases where the provider has not delivered yet: the job can still be cancelled for nothing. */
 const CANCELLABLE = new Set<JobPhase>(['created', 'uploading', 'creating', 'training'])
+export const RESULT_PURPOSE = 'fine-tune-results'
 
 /**
  * Follows each fine-tuning job through 0G's protocol, one phase at a time, recording the phase before moving on so a
- * restart resumes where it stopped (a payment is never made twice, a delivered artifact never dropped):
+ * restart (or, on Postgres, another instance) resumes where it stopped: a payment is never made twice, a delivered
+ * artifact never dropped.
  *
  * created → (pick a provider, fund its fine-tuning sub-account) → uploading → (dataset into the TEE) → creating →
- * (signed task) → training → (provider says Delivered) → delivered → (download, check the on-chain hash,
- * acknowledge on chain) → acknowledged → (provider settles, the key is on chain; decrypt it and the artifact) →
- * deploying → (the adapter onto an inference provider) → done.
+ * (signed task) → training → (provider says Delivered) → delivered → (download, check the on-chain root hash,
+ * acknowledge on chain) → acknowledged → (provider settles, the key is on chain; decrypt, keep the adapter as a
+ * file) → deploying → (the adapter onto an inference provider) → done.
  *
- * The acknowledgement is automatic: an unacknowledged deliverable would block the wallet's later tasks with that
- * provider (0G's hackathon Bug #4), and cost 30% of the fee for nothing.
+ * The acknowledgement is automatic: an unacknowledged deliverable costs 30% of the fee for nothing and, once
+ * settled so, blocks every later task of the wallet with that provider (0G's hackathon Bug #4).
  */
 export class JobRunner {
   readonly #o: JobRunnerOptions
+  readonly #holder = randomUUID()
   readonly #running = new Map<string, Promise<void>>()
   readonly #logOffsets = new Map<string, number>()
+  readonly #deployFailures = new Map<string, number>()
+  readonly #wake = new Map<string, () => void>()
+  #rescan: NodeJS.Timeout | undefined
   #stopped = false
-  #wake = new Map<string, () => void>()
 
   constructor(options: JobRunnerOptions) {
     this.#o = options
   }
 
-  /** Resumes the jobs a previous run left unfinished. */
+  get #pollMs(): number {
+    return this.#o.pollMs ?? 5_000
+  }
+
+  /** Resumes the jobs left unfinished, and keeps looking for jobs whose follower died (another instance). */
   start(): void {
-    for (const job of this.#o.records.activeJobs()) this.follow(job.id)
+    const scan = () =>
+      Promise.resolve(this.#o.records.activeJobs()).then(
+        (jobs) => {
+          for (const job of jobs) this.follow(job.id)
+        },
+        (err: Error) => this.#o.log(`fine-tuning: reading the active jobs failed: ${err.message}`),
+      )
+    void scan()
+    this.#rescan = setInterval(scan, Math.max(this.#pollMs * 10, 10_000))
+    this.#rescan.unref()
   }
 
   async stop(): Promise<void> {
     this.#stopped = true
+    clearInterval(this.#rescan)
     for (const wake of this.#wake.values()) wake()
     await Promise.allSettled(this.#running.values())
   }
@@ -116,56 +137,74 @@ export class JobRunner {
     this.#running.set(jobId, run)
   }
 
-  /** Waits until the job has reached a terminal phase or the runner stopped (tests, the CLI's --wait). */
-  async settled(jobId: string): Promise<void> {
-    await this.#running.get(jobId)
-  }
-
   /**
-   * Cancels a job the provider has not delivered yet: the task is cancelled at the provider (nothing is charged for
+   * Cancels a job its provider has not delivered yet: the task is cancelled at the provider (nothing is charged for
    * an undelivered task) and the budget's hold released. A delivered model can no longer be cancelled.
    */
-  async cancel(job: JobRecord): Promise<JobRecord> {
-    if (TERMINAL.has(job.phase)) return job
-    if (!CANCELLABLE.has(job.phase)) {
-      throw new JobFailure(
-        'job_not_cancellable',
-        `Job ${job.id} can no longer be cancelled: its provider has delivered the model, which is being paid for and deployed.`,
+  async cancel(asked: JobRecord): Promise<JobRecord> {
+    let job: JobRecord | undefined = asked
+    // The runner may move the job on meanwhile (still cancellable, or not any more): try against what it is now.
+    for (let tries = 0; job && tries < 5; tries++) {
+      if (TERMINAL.has(job.phase)) return job
+      if (!CANCELLABLE.has(job.phase)) {
+        throw new JobFailure(
+          'job_not_cancellable',
+          `Job ${job.id} can no longer be cancelled: its provider delivered the model, which is being paid for and deployed.`,
+        )
+      }
+      const cancelled = await this.#finish(job, 'cancelled', null)
+      if (cancelled) {
+        if (cancelled.taskId) await this.#cancelTask(cancelled)
+        await this.#event(job.id, 'info', 'Fine-tuning job cancelled by the user; nothing was charged.')
+        this.#wake.get(job.id)?.()
+        return cancelled
+      }
+      job = await this.#o.records.job(job.id)
+    }
+    throw new Error(`job ${asked.id} kept changing while being cancelled`)
+  }
+
+  async #cancelTask(job: JobRecord): Promise<void> {
+    try {
+      const service = await getFineTuningService(this.#o.clients, job.provider!)
+      if (service) await this.#o.provider.cancel(service.url, job.taskId!)
+    } catch (err) {
+      this.#o.log(
+        `fine-tuning job ${job.id}: cancelling task ${job.taskId} at its provider failed: ${(err as Error).message}`,
       )
     }
-    if (job.taskId && job.provider) {
-      const service = await getFineTuningService(this.#o.clients, job.provider)
-      if (service) await this.#o.provider.cancel(service.url, job.taskId)
-    }
-    this.#event(job.id, 'info', 'Fine-tuning job cancelled by the user; nothing was charged.')
-    const cancelled = this.#finish(job.id, 'cancelled', null)
-    this.#wake.get(job.id)?.()
-    return cancelled
   }
 
   async #loop(jobId: string): Promise<void> {
-    const pollMs = this.#o.pollMs ?? 5_000
     let failures = 0
     while (!this.#stopped) {
-      const job = this.#o.records.job(jobId)
-      if (!job || TERMINAL.has(job.phase)) return
-      try {
-        const moved = await this.#step(job)
-        failures = 0
-        if (moved) continue
-      } catch (err) {
-        if (err instanceof JobFailure) {
-          this.#event(jobId, 'error', err.message)
-          this.#finish(jobId, 'failed', { code: err.code, message: err.message, param: null })
-          return
+      const job = await Promise.resolve(this.#o.records.job(jobId)).catch(() => undefined)
+      if (job && TERMINAL.has(job.phase)) return
+      // On Postgres another instance may hold the job: this one waits, and takes over if that one's lease runs out.
+      const mine =
+        job &&
+        (await Promise.resolve(this.#o.records.claim(jobId, this.#holder, this.#pollMs * 6 + 30_000)).catch(
+          () => false,
+        ))
+      if (job && mine) {
+        try {
+          const moved = await this.#step(job)
+          failures = 0
+          if (moved) continue
+        } catch (err) {
+          if (err instanceof JobFailure) {
+            await this.#event(jobId, 'error', err.message)
+            await this.#finish(job, 'failed', { code: err.code, message: err.message, param: null })
+            continue
+          }
+          failures++
+          // Transient trouble (a provider or RPC hiccup) is retried; said once in a while, not on every poll.
+          if (failures === 1 || failures % 20 === 0)
+            this.#o.log(`fine-tuning job ${jobId}: ${(err as Error).message} (retrying)`)
         }
-        failures++
-        // Transient trouble (a provider or RPC hiccup) is retried; said once in a while, not on every poll.
-        if (failures === 1 || failures % 20 === 0)
-          this.#o.log(`fine-tuning job ${jobId}: ${(err as Error).message} (retrying)`)
       }
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, pollMs)
+        const timer = setTimeout(resolve, this.#pollMs)
         this.#wake.set(jobId, () => {
           clearTimeout(timer)
           resolve()
@@ -199,19 +238,23 @@ export class JobRunner {
 
   /** Picks the provider (cheapest of those that fine-tune the model), then funds its sub-account for the fee. */
   async #prepare(job: JobRecord): Promise<boolean> {
-    const file = this.#o.records.file(job.trainingFile, job.apiKeyId)
+    const file = await this.#o.records.file(job.trainingFile, job.apiKeyId)
     if (!file) throw new JobFailure('invalid_training_file', `The training file ${job.trainingFile} was deleted.`)
     const service = job.provider
       ? await this.#service(job.provider)
       : await this.#pick(job.model, file.tokens, job.hyperparameters.n_epochs)
     const fee = taskFee(file.tokens, service.pricePerToken, job.hyperparameters.n_epochs)
     if (!job.provider) {
-      this.#o.records.updateJob(job.id, { provider: service.provider })
-      this.#event(job.id, 'info', `Provider ${service.provider} picked; the task's fee is quoted at ${fee} neuron.`)
+      await this.#o.records.updateJob(job.id, { provider: service.provider })
+      await this.#event(
+        job.id,
+        'info',
+        `Provider ${service.provider} picked; the task's fee is quoted at ${fee} neuron.`,
+      )
     }
     await this.#fund(job, service.provider, fee)
-    this.#event(job.id, 'info', 'Files validated, moving job to queued state')
-    this.#move(job.id, 'uploading')
+    if (!(await this.#move(job, 'uploading'))) return true
+    await this.#event(job.id, 'info', 'Files validated, moving job to queued state')
     return true
   }
 
@@ -253,10 +296,10 @@ export class JobRunner {
    * that provider: the provider refuses a task its escrow cannot pay.
    */
   async #fund(job: JobRecord, provider: Address, fee: bigint): Promise<void> {
-    const owed = this.#o.records
-      .activeJobs()
-      .filter((j) => j.id !== job.id && j.provider === provider && j.fee !== null && j.phase !== 'created')
-      .reduce((sum, j) => sum + (j.fee ?? 0n), 0n)
+    const others = (await this.#o.records.activeJobs()).filter(
+      (j) => j.id !== job.id && j.provider === provider && j.fee !== null,
+    )
+    const owed = others.reduce((sum, j) => sum + (j.fee ?? 0n), 0n)
     await this.#o.walletTransaction(async () => {
       const account = await getFineTuningAccount(this.#o.clients, this.#o.provider.user, provider)
       const free = account ? account.balance - account.pendingRefund : 0n
@@ -266,16 +309,16 @@ export class JobRunner {
       const minimum = account ? 1n : await minTransferAmount(this.#o.clients)
       const amount = needed > minimum ? needed : minimum
       await transferFund(this.#o.clients, { provider, amount, serviceName: FINE_TUNING_SERVICE_NAME })
-      this.#event(job.id, 'info', `Moved ${amount} neuron into the fine-tuning sub-account with ${provider}.`)
+      await this.#event(job.id, 'info', `Moved ${amount} neuron into the fine-tuning sub-account with ${provider}.`)
     })
   }
 
   async #upload(job: JobRecord): Promise<boolean> {
     const service = await this.#service(job.provider!)
-    const dataset = await readFile(join(this.#o.filesDir, `${job.trainingFile}.jsonl`))
+    const dataset = await this.#o.records.fileContent(job.trainingFile, job.apiKeyId)
+    if (!dataset) throw new JobFailure('invalid_training_file', `The training file ${job.trainingFile} was deleted.`)
     const datasetHash = await this.#o.provider.uploadDataset(service.url, dataset, `${job.trainingFile}.jsonl`)
-    this.#o.records.updateJob(job.id, { datasetHash })
-    this.#move(job.id, 'creating')
+    await this.#move(job, 'creating', { datasetHash })
     return true
   }
 
@@ -285,9 +328,9 @@ export class JobRunner {
     let nonce = job.taskNonce
     if (!nonce) {
       nonce = (BigInt(Date.now()) * 10_000n + 40n).toString()
-      this.#o.records.updateJob(job.id, { taskNonce: nonce })
+      await this.#o.records.updateJob(job.id, { taskNonce: nonce })
     } else {
-      const earlier = (await this.#o.provider.tasks(service.url)).find((t) => (t as { nonce?: string }).nonce === nonce)
+      const earlier = (await this.#o.provider.tasks(service.url)).find((t) => t.nonce === nonce)
       if (earlier) return this.#created(job, earlier)
     }
     const modelHash = (await this.#o.provider.model(service.url, job.model)).hash
@@ -300,10 +343,16 @@ export class JobRunner {
     return this.#created(job, await this.#o.provider.task(service.url, id))
   }
 
-  #created(job: JobRecord, task: ProviderTask): boolean {
-    this.#o.records.updateJob(job.id, { taskId: task.id, fee: BigInt(task.fee) })
-    this.#event(job.id, 'info', `Fine-tuning job started: task ${task.id} at ${job.provider}, fee ${task.fee} neuron.`)
-    this.#move(job.id, 'training')
+  async #created(job: JobRecord, task: ProviderTask): Promise<boolean> {
+    const moved = await this.#move(job, 'training', { taskId: task.id, fee: BigInt(task.fee) })
+    // Cancelled while the task was being created: the task goes too.
+    if (!moved) await this.#cancelTask({ ...job, taskId: task.id })
+    else
+      await this.#event(
+        job.id,
+        'info',
+        `Fine-tuning job started: task ${task.id} at ${job.provider}, fee ${task.fee} neuron.`,
+      )
     return true
   }
 
@@ -315,13 +364,13 @@ export class JobRunner {
       case 'Failed':
         throw new JobFailure('training_failed', 'The provider reports that training failed; nothing was charged.')
       case 'Cancelled':
-        this.#finish(job.id, 'cancelled', null)
+        await this.#finish(job, 'cancelled', null)
         return true
       case 'Delivered':
       case 'UserAcknowledged':
       case 'Finished':
-        this.#event(job.id, 'info', 'The provider delivered the trained model (encrypted); downloading it.')
-        this.#move(job.id, 'delivered')
+        if (await this.#move(job, 'delivered'))
+          await this.#event(job.id, 'info', 'The provider delivered the trained model (encrypted); downloading it.')
         return true
       default:
         return false
@@ -332,16 +381,17 @@ export class JobRunner {
   async #relayLog(job: JobRecord, url: string): Promise<void> {
     const text = await this.#o.provider.log(url, job.taskId!)
     const lines = text.split('\n').filter((l) => l.trim())
-    const from = this.#logOffsets.get(job.id) ?? this.#seenLines(job.id)
+    const from = this.#logOffsets.get(job.id) ?? (await this.#seenLines(job.id))
     for (const event of eventsFromLog(lines.slice(from))) {
-      this.#event(job.id, event.level, event.message, event.type, event.data)
+      await this.#event(job.id, event.level, event.message, event.type, event.data)
     }
-    this.#logOffsets.set(job.id, lines.length)
+    this.#logOffsets.set(job.id, Math.max(from, lines.length))
   }
 
   /** After a restart: how many log lines the recorded events already hold. */
-  #seenLines(jobId: string): number {
-    return this.#o.records.events(jobId, { limit: 100_000 }).data.filter((e) => e.data?.log_line !== undefined).length
+  async #seenLines(jobId: string): Promise<number> {
+    const events = await this.#o.records.events(jobId, { limit: 100_000 })
+    return events.data.filter((e) => e.data?.log_line !== undefined).length
   }
 
   /**
@@ -349,75 +399,127 @@ export class JobRunner {
    * the deliverable: from then on the provider can only settle by publishing the key.
    */
   async #acknowledge(job: JobRecord): Promise<boolean> {
-    const service = await this.#service(job.provider!)
-    const user = this.#o.provider.user
-    const deliverable = await getDeliverable(this.#o.clients, user, job.provider!, job.taskId!)
+    const deliverable = await this.#deliverable(job)
     if (!deliverable) return false
-    const dir = join(this.#o.artifactsDir, job.id)
-    const file = join(dir, 'model.encrypted')
     if (!deliverable.acknowledged) {
-      const encrypted = await this.#o.provider.downloadArtifact(service.url, job.taskId!)
-      if (modelRootHash(encrypted) !== deliverable.modelRootHash.toLowerCase()) {
-        throw new JobFailure(
-          'artifact_hash_mismatch',
-          `The provider's artifact does not match the root hash it put on chain (${deliverable.modelRootHash}); it was not acknowledged.`,
-        )
-      }
-      await mkdir(dir, { recursive: true })
-      await writeFile(`${file}.tmp`, encrypted)
-      await rename(`${file}.tmp`, file)
+      const encrypted = await this.#encryptedArtifact(job, deliverable)
       await this.#o.walletTransaction(() =>
         acknowledgeDeliverable(this.#o.clients, { provider: job.provider!, id: job.taskId! }),
       )
-      this.#event(
+      await this.#event(
         job.id,
         'info',
-        `Model downloaded (${encrypted.length} bytes, hash checked) and acknowledged on chain.`,
+        `Model downloaded (${encrypted.length} bytes, its hash checked) and acknowledged on chain.`,
       )
     }
-    this.#move(job.id, 'acknowledged')
+    await this.#move(job, 'acknowledged')
     return true
   }
 
-  /** Waits for the provider's settlement to publish the key, then decrypts the artifact with it. */
+  #deliverable(job: JobRecord): Promise<Deliverable | undefined> {
+    return getDeliverable(this.#o.clients, this.#o.provider.user, job.provider!, job.taskId!)
+  }
+
+  /**
+   * The encrypted artifact: this instance's copy, else downloaded from the provider and checked against the root
+   * hash on chain (a provider's artifact that does not match is never acknowledged).
+   */
+  async #encryptedArtifact(job: JobRecord, deliverable: Deliverable): Promise<Uint8Array> {
+    const dir = join(this.#o.artifactsDir, job.id)
+    const file = join(dir, 'model.encrypted')
+    const kept = await readFile(file).catch(() => undefined)
+    if (kept && modelRootHash(kept) === deliverable.modelRootHash.toLowerCase()) return kept
+    const service = await this.#service(job.provider!)
+    const encrypted = await this.#o.provider.downloadArtifact(service.url, job.taskId!)
+    if (modelRootHash(encrypted) !== deliverable.modelRootHash.toLowerCase()) {
+      throw new JobFailure(
+        'artifact_hash_mismatch',
+        `The provider's artifact does not match the root hash it put on chain (${deliverable.modelRootHash}); it was not acknowledged.`,
+      )
+    }
+    await mkdir(dir, { recursive: true })
+    await writeFile(`${file}.tmp`, encrypted)
+    await rename(`${file}.tmp`, file)
+    return encrypted
+  }
+
+  /**
+   * Waits for the provider's settlement to publish the key, decrypts the artifact with it (checking the TEE
+   * signer's signature over it) and keeps the adapter as a file of the key's: what was paid for is never lost.
+   */
   async #openDelivery(job: JobRecord): Promise<boolean> {
-    const deliverable = await getDeliverable(this.#o.clients, this.#o.provider.user, job.provider!, job.taskId!)
+    const deliverable = await this.#deliverable(job)
     if (!deliverable?.settled) return false
     if (deliverable.encryptedSecret === '0x') {
       throw new JobFailure('settled_without_key', 'The provider settled the task without publishing its key.')
     }
     const service = await this.#service(job.provider!)
-    const dir = join(this.#o.artifactsDir, job.id)
     const key = this.#o.decryptSecret(deliverable.encryptedSecret)
-    const encrypted = await readFile(join(dir, 'model.encrypted'))
     let archive: Uint8Array
     try {
-      archive = await decryptArtifact(encrypted, key, service.teeSignerAddress)
+      archive = await decryptArtifact(await this.#encryptedArtifact(job, deliverable), key, service.teeSignerAddress)
     } catch (err) {
+      if (err instanceof JobFailure) throw err
       throw new JobFailure(
         'artifact_decryption_failed',
         `The delivered model does not decrypt: ${(err as Error).message}`,
       )
     }
-    await writeFile(join(dir, 'adapter.zip'), archive)
-    await this.#settleBudget(job, deliverable)
-    this.#event(job.id, 'info', `Fee of ${job.fee} neuron settled on chain; the model's key decrypted it.`)
-    this.#move(job.id, 'deploying')
+    const resultFile = job.resultFile ?? `file-${randomBytes(12).toString('hex')}`
+    if (!job.resultFile) {
+      await this.#o.records.addFile(
+        {
+          id: resultFile,
+          apiKeyId: job.apiKeyId,
+          purpose: RESULT_PURPOSE,
+          filename: `${job.id}-adapter.zip`,
+          bytes: archive.length,
+          createdAt: Math.floor(Date.now() / 1000),
+          examples: 0,
+          tokens: 0,
+        },
+        archive,
+      )
+    }
+    await this.#settleBudget(job)
+    if (await this.#move(job, 'deploying', { resultFile })) {
+      await this.#event(
+        job.id,
+        'info',
+        `Fee of ${job.fee} neuron settled on chain; the model decrypted with its key (kept as ${resultFile}).`,
+      )
+    }
+    await rm(join(this.#o.artifactsDir, job.id), { recursive: true, force: true })
     return true
   }
 
-  async #settleBudget(job: JobRecord, _deliverable: unknown): Promise<void> {
+  async #settleBudget(job: JobRecord): Promise<void> {
     if (!job.reservation || !this.#o.budgets) return
-    const reservation = JSON.parse(job.reservation) as { id: string; keyId: string; amount: string }
-    await this.#o.budgets.settle({ ...reservation, amount: BigInt(reservation.amount) }, job.fee ?? 0n)
-    this.#o.records.updateJob(job.id, { reservation: null })
+    const r = JSON.parse(job.reservation) as { id: string; keyId: string; amount: string }
+    await this.#o.budgets.settle({ ...r, amount: BigInt(r.amount) }, job.fee ?? 0n)
+    await this.#o.records.updateJob(job.id, { reservation: null })
   }
 
   async #deploy(job: JobRecord): Promise<boolean> {
-    const archive = await readFile(join(this.#o.artifactsDir, job.id, 'adapter.zip'))
+    const archive = job.resultFile && (await this.#o.records.fileContent(job.resultFile, job.apiKeyId))
+    if (!archive)
+      throw new JobFailure('adapter_missing', `The trained adapter of ${job.id} is gone (its file was deleted).`)
     const name = tunedModelName(job)
-    const { provider } = await this.#o.deployAdapter({ name, baseModel: job.model, archive })
-    this.#o.records.addTunedModel({
+    let provider: Address
+    try {
+      ;({ provider } = await this.#o.deployAdapter({ name, baseModel: job.model, archive }))
+    } catch (err) {
+      const failures = (this.#deployFailures.get(job.id) ?? 0) + 1
+      this.#deployFailures.set(job.id, failures)
+      if (failures < (this.#o.maxDeployAttempts ?? 30)) throw err
+      throw new JobFailure(
+        'deployment_failed',
+        `The model was trained and paid for, but no inference provider of ${job.model} took its adapter ` +
+          `(${(err as Error).message}). The adapter is kept: GET /v1/files/${job.resultFile}/content.`,
+      )
+    }
+    this.#deployFailures.delete(job.id)
+    await this.#o.records.addTunedModel({
       id: name,
       apiKeyId: job.apiKeyId,
       baseModel: job.model,
@@ -425,42 +527,47 @@ export class JobRunner {
       jobId: job.id,
       createdAt: Math.floor(Date.now() / 1000),
     })
-    this.#o.records.updateJob(job.id, { fineTunedModel: name })
-    this.#event(job.id, 'info', `New fine-tuned model created: ${name} (served by ${provider})`)
-    this.#event(job.id, 'info', 'The job has successfully completed')
-    this.#finish(job.id, 'done', null)
-    await rm(join(this.#o.artifactsDir, job.id, 'model.encrypted'), { force: true })
+    if (await this.#finish(job, 'done', null, { fineTunedModel: name })) {
+      await this.#event(job.id, 'info', `New fine-tuned model created: ${name} (served by ${provider})`)
+      await this.#event(job.id, 'info', 'The job has successfully completed')
+    }
     return true
   }
 
-  #move(jobId: string, phase: JobPhase): void {
-    this.#o.records.updateJob(jobId, { phase, status: STATUS_OF[phase] })
+  /** Moves the job on from the phase it was read in; false when something else (a cancel) moved it meanwhile. */
+  async #move(job: JobRecord, phase: JobPhase, changes: JobChanges = {}): Promise<boolean> {
+    const moved = await this.#o.records.updateJob(job.id, { ...changes, phase, status: STATUS_OF[phase] }, job.phase)
+    return moved !== undefined
   }
 
-  #finish(jobId: string, phase: 'done' | 'failed' | 'cancelled', error: JobError | null): JobRecord {
-    const job = this.#o.records.updateJob(jobId, {
-      phase,
-      status: STATUS_OF[phase],
-      error,
-      finishedAt: Math.floor(Date.now() / 1000),
-    })
-    // A failed or cancelled job was not charged: its budget hold goes back.
-    if (phase !== 'done' && job.reservation && this.#o.budgets) {
-      const r = JSON.parse(job.reservation) as { id: string; keyId: string; amount: string }
-      void Promise.resolve(this.#o.budgets.settle({ ...r, amount: BigInt(r.amount) }, 0n)).catch(() => {})
-      return this.#o.records.updateJob(jobId, { reservation: null })
+  /** Ends the job from the phase it was read in; a failed or cancelled one gets its budget hold back. */
+  async #finish(
+    job: JobRecord,
+    phase: 'done' | 'failed' | 'cancelled',
+    error: JobError | null,
+    changes: JobChanges = {},
+  ): Promise<JobRecord | undefined> {
+    const ended = await this.#o.records.updateJob(
+      job.id,
+      { ...changes, phase, status: STATUS_OF[phase], error, finishedAt: Math.floor(Date.now() / 1000) },
+      job.phase,
+    )
+    if (ended && phase !== 'done' && ended.reservation && this.#o.budgets) {
+      const r = JSON.parse(ended.reservation) as { id: string; keyId: string; amount: string }
+      await this.#o.budgets.settle({ ...r, amount: BigInt(r.amount) }, 0n)
+      return this.#o.records.updateJob(job.id, { reservation: null })
     }
-    return job
+    return ended
   }
 
-  #event(
+  async #event(
     jobId: string,
     level: JobEvent['level'],
     message: string,
     type: JobEvent['type'] = 'message',
     data: Record<string, unknown> | null = null,
-  ): void {
-    this.#o.records.addEvent({
+  ): Promise<void> {
+    await this.#o.records.addEvent({
       id: `ftevent-${randomBytes(12).toString('hex')}`,
       jobId,
       createdAt: Math.floor(Date.now() / 1000),

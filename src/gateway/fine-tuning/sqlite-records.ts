@@ -1,98 +1,18 @@
 import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
-import type { Address, Hex } from 'viem'
-import type { FileRecord, FineTuningRecords, JobEvent, JobRecord, Page, TunedModel } from './records.ts'
-
-type Row = Record<string, string | number | bigint | null>
-
-const JOB_COLUMNS = {
-  model: 'model',
-  trainingFile: 'training_file',
-  hyperparameters: 'hyperparameters',
-  suffix: 'suffix',
-  seed: 'seed',
-  metadata: 'metadata',
-  status: 'status',
-  phase: 'phase',
-  finishedAt: 'finished_at',
-  provider: 'provider',
-  taskId: 'task_id',
-  taskNonce: 'task_nonce',
-  datasetHash: 'dataset_hash',
-  fee: 'fee',
-  reservation: 'reservation',
-  trainedTokens: 'trained_tokens',
-  fineTunedModel: 'fine_tuned_model',
-  error: 'error',
-} as const satisfies Record<Exclude<keyof JobRecord, 'id' | 'apiKeyId' | 'createdAt'>, string>
-
-/** A job field as its column holds it: JSON for objects, text for bigints. */
-function column(key: keyof typeof JOB_COLUMNS, value: unknown): string | number | null {
-  if (value === null || value === undefined) return null
-  if (key === 'hyperparameters' || key === 'metadata' || key === 'error') return JSON.stringify(value)
-  if (typeof value === 'bigint') return value.toString()
-  return value as string | number
-}
-
-const json = <T>(v: unknown): T | null => (typeof v === 'string' ? (JSON.parse(v) as T) : null)
-const text = (v: unknown): string | null => (v === null || v === undefined ? null : String(v))
-
-function jobOf(row: Row): JobRecord {
-  return {
-    id: String(row.id),
-    apiKeyId: String(row.api_key_id),
-    model: String(row.model),
-    trainingFile: String(row.training_file),
-    hyperparameters: json(row.hyperparameters)!,
-    suffix: text(row.suffix),
-    seed: Number(row.seed),
-    metadata: json(row.metadata),
-    status: String(row.status) as JobRecord['status'],
-    phase: String(row.phase) as JobRecord['phase'],
-    createdAt: Number(row.created_at),
-    finishedAt: row.finished_at === null ? null : Number(row.finished_at),
-    provider: text(row.provider) as Address | null,
-    taskId: text(row.task_id),
-    taskNonce: text(row.task_nonce),
-    datasetHash: text(row.dataset_hash) as Hex | null,
-    fee: row.fee === null ? null : BigInt(row.fee as string),
-    reservation: text(row.reservation),
-    trainedTokens: row.trained_tokens === null ? null : Number(row.trained_tokens),
-    fineTunedModel: text(row.fine_tuned_model),
-    error: json(row.error),
-  }
-}
-
-function fileOf(row: Row): FileRecord {
-  return {
-    id: String(row.id),
-    apiKeyId: String(row.api_key_id),
-    purpose: String(row.purpose),
-    filename: String(row.filename),
-    bytes: Number(row.bytes),
-    createdAt: Number(row.created_at),
-    examples: Number(row.examples),
-    tokens: Number(row.tokens),
-  }
-}
-
-function eventOf(row: Row): JobEvent {
-  return {
-    id: String(row.id),
-    jobId: String(row.job_id),
-    createdAt: Number(row.created_at),
-    level: String(row.level) as JobEvent['level'],
-    type: String(row.type) as JobEvent['type'],
-    message: String(row.message),
-    data: json(row.data),
-  }
-}
-
-/** Rows after the cursor `after`, one more than asked for, to tell whether there are more. */
-function paged<T>(rows: Row[], limit: number, of: (row: Row) => T): Page<T> {
-  return { data: rows.slice(0, limit).map(of), hasMore: rows.length > limit }
-}
+import { column, eventOf, fileOf, JOB_COLUMNS, jobOf, paged, type Row, tunedOf } from './record-rows.ts'
+import type {
+  FileRecord,
+  FineTuningRecords,
+  JobChanges,
+  JobEvent,
+  JobPhase,
+  JobRecord,
+  Page,
+  TunedModel,
+} from './records.ts'
 
 /**
  * The fine-tuning records in SQLite (fine-tuning.sqlite in the data dir). Every write commits at once: a job's
@@ -100,8 +20,12 @@ function paged<T>(rows: Row[], limit: number, of: (row: Row) => T): Page<T> {
  */
 export class SqliteFineTuningRecords implements FineTuningRecords {
   readonly #db: DatabaseSync
+  readonly #filesDir: string
 
-  constructor(path: string) {
+  /** `filesDir`: where the files' bytes are kept, one file each. */
+  constructor(path: string, filesDir: string) {
+    this.#filesDir = filesDir
+    mkdirSync(filesDir, { recursive: true })
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
     this.#db = new DatabaseSync(path)
     this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;')
@@ -139,6 +63,7 @@ export class SqliteFineTuningRecords implements FineTuningRecords {
         reservation TEXT,
         trained_tokens INTEGER,
         fine_tuned_model TEXT,
+        result_file TEXT,
         error TEXT
       );
       CREATE TABLE IF NOT EXISTS job_events (
@@ -163,7 +88,10 @@ export class SqliteFineTuningRecords implements FineTuningRecords {
     `)
   }
 
-  addFile(file: FileRecord): void {
+  async addFile(file: FileRecord, content: Uint8Array): Promise<void> {
+    const path = join(this.#filesDir, file.id)
+    await writeFile(`${path}.tmp`, content)
+    await rename(`${path}.tmp`, path)
     this.#db
       .prepare(
         `INSERT INTO files (id, api_key_id, purpose, filename, bytes, created_at, examples, tokens)
@@ -177,6 +105,11 @@ export class SqliteFineTuningRecords implements FineTuningRecords {
       | Row
       | undefined
     return row && fileOf(row)
+  }
+
+  async fileContent(id: string, apiKeyId: string): Promise<Uint8Array | undefined> {
+    if (!this.file(id, apiKeyId)) return undefined
+    return readFile(join(this.#filesDir, id)).catch(() => undefined)
   }
 
   files(
@@ -205,8 +138,10 @@ export class SqliteFineTuningRecords implements FineTuningRecords {
     return paged(rows, query.limit, fileOf)
   }
 
-  deleteFile(id: string, apiKeyId: string): boolean {
-    return this.#db.prepare('DELETE FROM files WHERE id = ? AND api_key_id = ?').run(id, apiKeyId).changes > 0
+  async deleteFile(id: string, apiKeyId: string): Promise<boolean> {
+    const deleted = this.#db.prepare('DELETE FROM files WHERE id = ? AND api_key_id = ?').run(id, apiKeyId).changes > 0
+    if (deleted) await rm(join(this.#filesDir, id), { force: true })
+    return deleted
   }
 
   addJob(job: JobRecord): void {
@@ -219,16 +154,17 @@ export class SqliteFineTuningRecords implements FineTuningRecords {
       .run(job.id, job.apiKeyId, job.createdAt, ...keys.map((k) => column(k, job[k])))
   }
 
-  updateJob(id: string, changes: Partial<Omit<JobRecord, 'id' | 'apiKeyId' | 'createdAt'>>): JobRecord {
+  updateJob(id: string, changes: JobChanges, from?: JobPhase): JobRecord | undefined {
     const keys = (Object.keys(changes) as Array<keyof typeof JOB_COLUMNS>).filter((k) => k in JOB_COLUMNS)
     if (keys.length) {
-      this.#db
-        .prepare(`UPDATE jobs SET ${keys.map((k) => `${JOB_COLUMNS[k]} = ?`).join(', ')} WHERE id = ?`)
-        .run(...keys.map((k) => column(k, changes[k])), id)
+      const done = this.#db
+        .prepare(
+          `UPDATE jobs SET ${keys.map((k) => `${JOB_COLUMNS[k]} = ?`).join(', ')} WHERE id = ?${from ? ' AND phase = ?' : ''}`,
+        )
+        .run(...keys.map((k) => column(k, changes[k])), id, ...(from ? [from] : []))
+      if (done.changes === 0) return undefined
     }
-    const job = this.job(id)
-    if (!job) throw new Error(`no fine-tuning job ${id}`)
-    return job
+    return this.job(id)
   }
 
   job(id: string, apiKeyId?: string): JobRecord | undefined {
@@ -253,6 +189,11 @@ export class SqliteFineTuningRecords implements FineTuningRecords {
         .prepare("SELECT * FROM jobs WHERE phase NOT IN ('done', 'failed', 'cancelled') ORDER BY seq")
         .all() as Row[]
     ).map(jobOf)
+  }
+
+  /** One instance follows every job here: the lease is always its own. */
+  claim(): boolean {
+    return true
   }
 
   addEvent(event: JobEvent): void {
@@ -305,16 +246,5 @@ export class SqliteFineTuningRecords implements FineTuningRecords {
 
   close(): void {
     this.#db.close()
-  }
-}
-
-function tunedOf(row: Row): TunedModel {
-  return {
-    id: String(row.id),
-    apiKeyId: String(row.api_key_id),
-    baseModel: String(row.base_model),
-    provider: String(row.provider) as Address,
-    jobId: String(row.job_id),
-    createdAt: Number(row.created_at),
   }
 }

@@ -5,16 +5,16 @@ import type { FineTuningRecords } from './records.ts'
 /** Where calls to fine-tuned models go, and which of them a key sees in `/v1/models`. */
 export interface TunedModelDirectory {
   /** The base model and the provider holding the adapter, if `model` is `apiKeyId`'s fine-tuned model. */
-  resolve(model: string, apiKeyId: string | null): { baseModel: string; provider: Address } | undefined
-  list(apiKeyId: string | null): ReturnType<typeof tunedModelObject>[]
+  resolve(model: string, apiKeyId: string | null): Promise<{ baseModel: string; provider: Address } | undefined>
+  list(apiKeyId: string | null): Promise<ReturnType<typeof tunedModelObject>[]>
 }
 
 export function tunedModelDirectory(records: FineTuningRecords): TunedModelDirectory {
   return {
-    resolve(model, apiKeyId) {
-      const tuned = records.tunedModel(model)
+    async resolve(model, apiKeyId) {
+      const tuned = await records.tunedModel(model)
       return tuned && tuned.apiKeyId === apiKeyId ? { baseModel: tuned.baseModel, provider: tuned.provider } : undefined
     },
-    list: (apiKeyId) => (apiKeyId === null ? [] : records.tunedModels(apiKeyId).map(tunedModelObject)),
+    list: async (apiKeyId) => (apiKeyId === null ? [] : (await records.tunedModels(apiKeyId)).map(tunedModelObject)),
   }
 }
