@@ -26,6 +26,7 @@ import {
   startDevBackend,
 } from './backends/index.ts'
 import { type Devnet, startDevnet, writeDevnetInfo } from './devnet.ts'
+import { type DevFineTuningProvider, startDevFineTuningProvider } from './fine-tuning-provider.ts'
 import { type GatewayInstance, spawnGatewayInstance, startRoundRobin } from './gateway-instances.ts'
 import { DEV_MODEL_ALIASES } from './model-aliases.ts'
 import { startPostgresServer } from './postgres-server.ts'
@@ -158,6 +159,8 @@ export type DevStack = {
   devnet: Devnet
   backend: DevBackend
   nodes: Array<{ spec: ProviderSpec; address: Address; node: ProviderNode }>
+  /** The fine-tuning provider: the dev trainer behind 0G's fine-tuning API, registered on FineTuningServing. */
+  fineTuning: DevFineTuningProvider
   /** Instance 1, in this process. */
   gateway: Gateway
   /** Where clients go: the gateway, or the round-robin front before several instances. */
@@ -247,6 +250,14 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       nodes.push({ spec, address, node })
     }
 
+    const fineTuning = await startDevFineTuningProvider({
+      network,
+      owner,
+      dataDir: join(options.dataDir, 'providers', 'fine-tuning'),
+      log,
+    })
+    stops.push(() => fineTuning.node.close())
+
     const walletAccount = anvilAccount(DEV_WALLET_INDEX)
     const wallet = createZgClients({ network, account: walletAccount })
     if (!(await getLedger(wallet, { user: walletAccount.address })))
@@ -259,7 +270,10 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     await writeDevnetInfo(options.dataDir, {
       ...devnet.info,
       wallet: walletAccount.address,
-      providers: nodes.map((n) => ({ address: n.address, url: n.node.url, name: n.spec.name })),
+      providers: [
+        ...nodes.map((n) => ({ address: n.address, url: n.node.url, name: n.spec.name })),
+        { address: fineTuning.address, url: fineTuning.node.url, name: 'fine-tuning' },
+      ],
     })
 
     const devKey = options.devKey ?? DEV_API_KEY
@@ -285,6 +299,8 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       modelAliases: DEV_MODEL_ALIASES,
       // Browser apps on any local dev server (Vite, Next, …) may call the dev gateway.
       corsOrigins: LOCALHOST_ORIGINS,
+      // Fine-tuning jobs are followed closely: the dev trainer takes seconds.
+      fineTuning: { pollMs: 300 },
       ...(logger ? { logger } : { log }),
     })
     stops.push(() => gateway.close())
@@ -321,6 +337,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       devnet,
       backend,
       nodes,
+      fineTuning,
       gateway,
       url,
       instances: more,
