@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import OpenAI from 'openai'
+import OpenAI, { toFile } from 'openai'
 import { afterAll, expect, it } from 'vitest'
 import { DEV_CHAT_MODEL } from '../src/devnet/backends/index.ts'
 
@@ -69,6 +69,49 @@ it('zg-gateway dev --instances 2: two gateway processes on one Postgres behind a
     // Each instance served its turn.
     const perInstance = await Promise.all(info.instances.map(counted))
     expect(perInstance).toEqual([3, 3])
+
+    // Fine-tuning across the instances: a file uploaded to one is trained on by a job created on the other; the
+    // job, its events and the tuned model are seen by both.
+    const [one, two] = info.instances.map(
+      (url) => new OpenAI({ baseURL: `${url}/v1`, apiKey: info.apiKey, maxRetries: 0 }),
+    ) as [OpenAI, OpenAI]
+    const lines = Array.from({ length: 10 }, (_, i) =>
+      JSON.stringify({
+        messages: [
+          { role: 'user', content: `q${i}` },
+          { role: 'assistant', content: 'ahoy matey anchor keel brine starboard helm galley mast sail tide' },
+        ],
+      }),
+    )
+    const file = await one.files.create({
+      file: await toFile(Buffer.from(lines.join('\n')), 'd.jsonl'),
+      purpose: 'fine-tune',
+    })
+    const created = await two.fineTuning.jobs.create({
+      model: DEV_CHAT_MODEL,
+      training_file: file.id,
+      suffix: 'shared',
+    })
+    let job = await one.fineTuning.jobs.retrieve(created.id)
+    for (const deadline = Date.now() + 60_000; !['succeeded', 'failed', 'cancelled'].includes(job.status); ) {
+      if (Date.now() > deadline) throw new Error(`job still ${job.status}`)
+      await new Promise((r) => setTimeout(r, 300))
+      job = await one.fineTuning.jobs.retrieve(created.id)
+    }
+    expect(job.status).toBe('succeeded')
+    for (const c of [one, two]) {
+      expect((await c.fineTuning.jobs.listEvents(created.id)).data[0]!.message).toBe(
+        'The job has successfully completed',
+      )
+      const answer = await c.chat.completions.create({
+        model: job.fine_tuned_model!,
+        messages: [{ role: 'user', content: 'hi' }],
+        max_tokens: 8,
+      })
+      expect(answer.choices[0]!.message.content).toMatch(
+        /ahoy|matey|anchor|keel|brine|starboard|helm|galley|mast|sail|tide/i,
+      )
+    }
   } finally {
     const exited = new Promise<number | null>((r) => dev.once('exit', (code) => r(code)))
     dev.kill('SIGTERM')

@@ -28,6 +28,20 @@ function fundingOptions(values: Values): GatewayOptions['funding'] {
   }
 }
 
+/** The fine-tuning API's settings from --fine-tuning-*, or false for --no-fine-tuning. */
+function fineTuningOptions(values: Values): GatewayOptions['fineTuning'] {
+  if (values['no-fine-tuning']) return false
+  const poll = values['fine-tuning-poll'] as string | undefined
+  const limit = values['fine-tuning-file-limit'] as string | undefined
+  if (poll !== undefined && !(Number(poll) > 0)) throw new UsageError(`--fine-tuning-poll is seconds above 0: ${poll}`)
+  if (limit !== undefined && !/^[1-9]\d*$/.test(limit))
+    throw new UsageError(`--fine-tuning-file-limit is a whole number of bytes: ${limit}`)
+  return {
+    pollMs: poll !== undefined ? Number(poll) * 1000 : undefined,
+    fileLimit: limit !== undefined ? Number(limit) : undefined,
+  }
+}
+
 /** The reconciler's settings from --reconcile-*, or false for --no-reconcile. */
 function reconciliationOptions(values: Values): GatewayOptions['reconciliation'] {
   if (values['no-reconcile']) return false
@@ -190,6 +204,15 @@ export const serveCommand: Command = {
       type: 'string',
       description: 'seconds between active probes of open, failing and idle providers (default 30)',
     },
+    'fine-tuning-poll': {
+      type: 'string',
+      description: 'seconds between looks at a running fine-tuning job (its provider and the chain; default 5)',
+    },
+    'fine-tuning-file-limit': {
+      type: 'string',
+      description: "largest fine-tuning training file, in bytes (default 104857600, 0G providers' limit)",
+    },
+    'no-fine-tuning': { type: 'boolean', description: 'turn the fine-tuning API (/v1/files, /v1/fine_tuning/*) off' },
     'pccs-url': {
       type: 'string',
       description: "where attestation gets Intel's collateral: Intel PCS (default) or a PCCS serving its v4 API",
@@ -207,6 +230,7 @@ export const serveCommand: Command = {
     const attestation = await attestationOptions(values)
     const timeouts = timeoutOptions(values)
     const health = healthOptions(values)
+    const fineTuning = fineTuningOptions(values)
     const logger = loggerFrom(values, 'gateway')
     const network = await resolveNetwork(values)
     const wallet = await resolveWallet(values, network)
@@ -249,6 +273,7 @@ export const serveCommand: Command = {
       // The dev key is accepted only by `zg-gateway dev`, never here.
       logger,
       metricsPublic: Boolean(values['metrics-public']),
+      fineTuning,
     })
     const base = `${gateway.url}/v1`
     const providers = gateway.core.catalog.entries().length

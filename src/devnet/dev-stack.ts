@@ -36,6 +36,8 @@ export const DEV_WALLET_INDEX = 1
 export const DEV_API_KEY = 'sk-zg-dev'
 /** The dev stack's admin key (`/admin/*`), unless ZG_DEV_ADMIN_KEY is set; dev mode only. */
 export const DEV_ADMIN_KEY = 'sk-zg-dev-admin'
+/** How often the dev gateway looks at a running fine-tuning job: the dev trainer takes seconds, not hours. */
+const DEV_FINE_TUNING_POLL_MS = 300
 
 type ProviderSpec = {
   name: string
@@ -292,7 +294,9 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       dataDir: join(options.dataDir, 'gateway'),
       store,
       port: instances > 1 ? 0 : (options.port ?? 8080),
-      devKey,
+      // With several instances the dev key is a configured key on each, so it is the same key (one id) on all of
+      // them: its files, jobs and stored responses are found whichever instance a call reaches.
+      ...(instances > 1 ? { apiKeys: [devKey] } : { devKey }),
       adminKey,
       allowPrivateUrls: true,
       keepAliveMs: options.keepAliveMs,
@@ -300,7 +304,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       // Browser apps on any local dev server (Vite, Next, …) may call the dev gateway.
       corsOrigins: LOCALHOST_ORIGINS,
       // Fine-tuning jobs are followed closely: the dev trainer takes seconds.
-      fineTuning: { pollMs: 300 },
+      fineTuning: { pollMs: DEV_FINE_TUNING_POLL_MS },
       ...(logger ? { logger } : { log }),
     })
     stops.push(() => gateway.close())
@@ -317,6 +321,8 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
           args: [
             ...DEV_MODEL_ALIASES.flatMap(([alias, target]) => ['--model-alias', `${alias}=${target}`]),
             ...LOCALHOST_ORIGINS.flatMap((origin) => ['--cors-origin', origin]),
+            '--fine-tuning-poll',
+            String(DEV_FINE_TUNING_POLL_MS / 1000),
           ],
         }),
       ),

@@ -41,6 +41,7 @@ export async function spawnGatewayInstance(options: {
     options.info.contracts.ledger,
     '--inference-ca',
     options.info.contracts.inference,
+    ...(options.info.contracts.fineTuning ? ['--fine-tuning-ca', options.info.contracts.fineTuning] : []),
     '--port',
     '0',
     '--allow-private-urls',
