@@ -51,6 +51,16 @@ const OPERATIONS = [
   ['get', '/responses/{response_id}'],
   ['delete', '/responses/{response_id}'],
   ['get', '/responses/{response_id}/input_items'],
+  ['post', '/files'],
+  ['get', '/files'],
+  ['get', '/files/{file_id}'],
+  ['delete', '/files/{file_id}'],
+  ['get', '/files/{file_id}/content'],
+  ['post', '/fine_tuning/jobs'],
+  ['get', '/fine_tuning/jobs'],
+  ['get', '/fine_tuning/jobs/{fine_tuning_job_id}'],
+  ['get', '/fine_tuning/jobs/{fine_tuning_job_id}/events'],
+  ['post', '/fine_tuning/jobs/{fine_tuning_job_id}/cancel'],
 ] as const
 
 /** The answers test/openapi.test.ts validates the gateway's real responses against. */
@@ -61,6 +71,12 @@ const RESPONSE_SCHEMAS = [
   'ListModelsResponse',
   'Model',
   'ErrorResponse',
+  'OpenAIFile',
+  'ListFilesResponse',
+  'DeleteFileResponse',
+  'FineTuningJob',
+  'ListPaginatedFineTuningJobsResponse',
+  'ListFineTuningJobEventsResponse',
 ]
 
 const spec = JSON.parse(readFileSync(source, 'utf8')) as Spec

@@ -11,7 +11,8 @@ import { startTestStack } from './support/dev-stack.ts'
  * openapi.yaml against the gateway it describes: a valid OpenAPI 3.1 document; the same routes as the running app,
  * both ways; OpenAI's field names on the routes shared with OpenAI (checked against the vendored extract of OpenAI's
  * spec, test/fixtures/openai-openapi); real answers of the dev stack valid against its response schemas (and
- * against OpenAI's); served at /openapi.yaml and rendered at /docs from this origin only.
+ * against OpenAI's), fine-tuning included (a file uploaded, a job trained on the dev fine-tuning provider); served
+ * at /openapi.yaml and rendered at /docs from this origin only.
  */
 
 const ROOT = join(import.meta.dirname, '..')
@@ -45,13 +46,19 @@ const OPENAI_ID = 'https://openai.local/openapi.json'
 /**
  * OpenAI's spec still carries OpenAPI 3.0's `nullable: true` in places, which JSON Schema 2020-12 does not know:
  * `type: T` becomes `type: [T, "null"]`, a node without a type is wrapped in `anyOf: [node, {type: "null"}]`
- * (openai-clients.md §1).
+ * (openai-clients.md §1). Likewise 3.0's boolean `exclusiveMinimum: true` beside `minimum` (the fine-tuning
+ * hyperparameters' learning_rate_multiplier) becomes 2020-12's numeric `exclusiveMinimum`.
  */
 function normalizeNullable(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(normalizeNullable)
   if (!node || typeof node !== 'object') return node
   const out: Json = {}
   for (const [k, v] of Object.entries(node)) if (k !== 'nullable') out[k] = normalizeNullable(v)
+  if (typeof out.exclusiveMinimum === 'boolean') {
+    if (out.exclusiveMinimum && typeof out.minimum === 'number') out.exclusiveMinimum = out.minimum
+    else delete out.exclusiveMinimum
+    if (typeof out.exclusiveMinimum === 'number') delete out.minimum
+  }
   if ((node as Json).nullable !== true) return out
   if (typeof out.type === 'string') {
     out.type = [out.type, 'null']
@@ -113,6 +120,36 @@ const admin = (path: string, init: RequestInit = {}) =>
     ...init,
     headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
   })
+
+/** A small fine-tuning dataset in OpenAI's chat format: `examples` lines, each a user question and its answer. */
+const chatJsonl = (examples: number) =>
+  Array.from({ length: examples }, (_, i) =>
+    JSON.stringify({
+      messages: [
+        { role: 'user', content: `What is ${i} plus ${i}?` },
+        { role: 'assistant', content: `${i} plus ${i} is ${2 * i}.` },
+      ],
+    }),
+  )
+    .map((line) => `${line}\n`)
+    .join('')
+
+/** `POST /v1/files` with a fine-tuning dataset, as the openai client sends it (multipart/form-data). */
+function uploadFile(text: string, filename: string, headers: Record<string, string> = {}) {
+  const form = new FormData()
+  form.append('purpose', 'fine-tune')
+  form.append('file', new Blob([text], { type: 'application/jsonl' }), filename)
+  return v1('/v1/files', { method: 'POST', body: form, headers })
+}
+
+/**
+ * A file as OpenAI's schema would have it: the schema types `expires_at` and `status_details` as non-null, though
+ * OpenAI's API answers null for them (and its SDKs type them optional and nullable), as this gateway does.
+ */
+const openaiFile = (file: Json) =>
+  Object.fromEntries(
+    Object.entries(file).filter(([k, v]) => !(v === null && (k === 'expires_at' || k === 'status_details'))),
+  )
 
 beforeAll(async () => {
   doc = (await parse(SPEC_PATH)) as unknown as Document
@@ -190,6 +227,16 @@ const SHARED: ReadonlyArray<[ours: string, openai: string]> = [
   ['GET /v1/responses/{id}', 'GET /responses/{response_id}'],
   ['DELETE /v1/responses/{id}', 'DELETE /responses/{response_id}'],
   ['GET /v1/responses/{id}/input_items', 'GET /responses/{response_id}/input_items'],
+  ['POST /v1/files', 'POST /files'],
+  ['GET /v1/files', 'GET /files'],
+  ['GET /v1/files/{id}', 'GET /files/{file_id}'],
+  ['DELETE /v1/files/{id}', 'DELETE /files/{file_id}'],
+  ['GET /v1/files/{id}/content', 'GET /files/{file_id}/content'],
+  ['POST /v1/fine_tuning/jobs', 'POST /fine_tuning/jobs'],
+  ['GET /v1/fine_tuning/jobs', 'GET /fine_tuning/jobs'],
+  ['GET /v1/fine_tuning/jobs/{id}', 'GET /fine_tuning/jobs/{fine_tuning_job_id}'],
+  ['GET /v1/fine_tuning/jobs/{id}/events', 'GET /fine_tuning/jobs/{fine_tuning_job_id}/events'],
+  ['POST /v1/fine_tuning/jobs/{id}/cancel', 'POST /fine_tuning/jobs/{fine_tuning_job_id}/cancel'],
 ]
 
 /** Fields the gateway requires beyond OpenAI: the model picks the providers, where OpenAI has a default. */
@@ -234,6 +281,17 @@ const KEY_FIELDS: Record<string, string[]> = {
     'tools',
     'tool_choice',
     'text',
+  ],
+  'POST /v1/files': ['file', 'purpose'],
+  'POST /v1/fine_tuning/jobs': [
+    'model',
+    'training_file',
+    'hyperparameters',
+    'method',
+    'suffix',
+    'seed',
+    'metadata',
+    'validation_file',
   ],
 }
 
@@ -366,6 +424,223 @@ describe("the dev stack's answers, against openapi.yaml's schemas", () => {
     expectValid(answerSchema('/v1/responses/{id}/input_items', 'get', '200'), items, 'input items')
     const deleted = await (await v1(`/v1/responses/${created.id}`, { method: 'DELETE' })).json()
     expectValid(answerSchema('/v1/responses/{id}', 'delete', '200'), deleted, 'deleted')
+  })
+
+  it("files: upload, list, retrieve, content and delete; a malformed dataset's 400 names its lines", async () => {
+    const text = chatJsonl(10)
+    const uploaded = await uploadFile(text, 'openapi.jsonl')
+    expect(uploaded.status).toBe(200)
+    const file = (await uploaded.json()) as { id: string; bytes: number }
+    expectValid(answerSchema('/v1/files', 'post', '200'), file, 'file')
+    expectValid(openaiSchema('OpenAIFile'), openaiFile(file), "file (OpenAI's schema)")
+    expect(file.bytes).toBe(Buffer.byteLength(text))
+
+    for (const query of ['', '?purpose=fine-tune&limit=1&order=asc']) {
+      const list = (await (await v1(`/v1/files${query}`)).json()) as { data: Json[] }
+      expectValid(answerSchema('/v1/files', 'get', '200'), list, `files${query}`)
+      expectValid(
+        openaiSchema('ListFilesResponse'),
+        { ...list, data: list.data.map(openaiFile) },
+        `files${query} (OpenAI's schema)`,
+      )
+      expect(list.data.map((f) => f.id)).toContain(file.id)
+    }
+    const got = await (await v1(`/v1/files/${file.id}`)).json()
+    expectValid(answerSchema('/v1/files/{id}', 'get', '200'), got, 'retrieved file')
+    const content = await v1(`/v1/files/${file.id}/content`)
+    expect(content.status).toBe(200)
+    expect(content.headers.get('content-type')).toMatch(/^application\/octet-stream/)
+    expect(await content.text()).toBe(text)
+
+    const deleted = await (await v1(`/v1/files/${file.id}`, { method: 'DELETE' })).json()
+    expectValid(answerSchema('/v1/files/{id}', 'delete', '200'), deleted, 'deleted file')
+    expectValid(openaiSchema('DeleteFileResponse'), deleted, "deleted file (OpenAI's schema)")
+    const gone = await v1(`/v1/files/${file.id}`)
+    expect(gone.status).toBe(404)
+    expectValid(answerSchema('/v1/files/{id}', 'get', '404'), await gone.json(), 'a deleted file')
+
+    // Line 3 is not JSON and line 5 has no assistant message.
+    const lines = chatJsonl(12).trimEnd().split('\n')
+    lines[2] = '{"messages": [ not json'
+    lines[4] = JSON.stringify({ messages: [{ role: 'user', content: 'Hello?' }] })
+    const malformed = await uploadFile(`${lines.join('\n')}\n`, 'malformed.jsonl')
+    expect(malformed.status).toBe(400)
+    const refusal = (await malformed.json()) as { error: { message: string; param: string; code: string } }
+    expectValid(answerSchema('/v1/files', 'post', '400'), refusal, 'a malformed dataset')
+    expectValid(openaiSchema('ErrorResponse'), refusal, "a malformed dataset (OpenAI's schema)")
+    expect(refusal.error).toMatchObject({ param: 'file', code: 'invalid_file_format' })
+    expect(refusal.error.message).toMatch(/line 3\b[^;]*not valid JSON/)
+    expect(refusal.error.message).toMatch(/line 5\b[^;]*assistant/)
+  })
+
+  it('fine-tuning: a job on the dev chat model, trained to success; its events, the list, the tuned model', async () => {
+    const file = (await (await uploadFile(chatJsonl(10), 'train.jsonl')).json()) as { id: string }
+    const res = await v1('/v1/fine_tuning/jobs', {
+      method: 'POST',
+      json: {
+        model: DEV_CHAT_MODEL,
+        training_file: file.id,
+        suffix: 'openapi',
+        seed: 7,
+        metadata: { test: 'openapi' },
+        method: { type: 'supervised', supervised: { hyperparameters: { n_epochs: 1 } } },
+      },
+    })
+    expect(res.status).toBe(200)
+    const created = (await res.json()) as { id: string }
+    const job = answerSchema('/v1/fine_tuning/jobs', 'post', '200')
+    expectValid(job, created, 'created job')
+    expectValid(openaiSchema('FineTuningJob'), created, "created job (OpenAI's schema)")
+
+    const retrieved = answerSchema('/v1/fine_tuning/jobs/{id}', 'get', '200')
+    const events = answerSchema('/v1/fine_tuning/jobs/{id}/events', 'get', '200')
+    const checkEvents = async (what: string) => {
+      const page = (await (await v1(`/v1/fine_tuning/jobs/${created.id}/events?limit=1000`)).json()) as {
+        data: Array<{ type: string }>
+      }
+      expectValid(events, page, what)
+      expectValid(openaiSchema('ListFineTuningJobEventsResponse'), page, `${what} (OpenAI's schema)`)
+      return page
+    }
+    // Every answer on the way, until the job has finished (the dev trainer takes a second or two).
+    const deadline = Date.now() + 60_000
+    type Job = { status: string; fine_tuned_model: string | null; result_files: string[]; zg: Json }
+    let current: Job
+    for (;;) {
+      current = (await (await v1(`/v1/fine_tuning/jobs/${created.id}`)).json()) as Job
+      expectValid(retrieved, current, `job (${current.status})`)
+      expectValid(openaiSchema('FineTuningJob'), current, `job (${current.status}, OpenAI's schema)`)
+      if (['succeeded', 'failed', 'cancelled'].includes(current.status)) break
+      await checkEvents(`events (${current.status})`)
+      expect(Date.now(), `job still ${current.status}`).toBeLessThan(deadline)
+      await new Promise((r) => setTimeout(r, 250))
+    }
+    expect(current).toMatchObject({ status: 'succeeded', zg: { phase: 'done', fee: expect.stringMatching(/^\d+$/) } })
+    const story = await checkEvents('events (succeeded)')
+    expect(story.data.some((e) => e.type === 'metrics')).toBe(true)
+
+    // The trained adapter, kept as the job's result file.
+    expect(current.result_files).toHaveLength(1)
+    const result = (await (await v1(`/v1/files/${current.result_files[0]}`)).json()) as Json
+    expectValid(answerSchema('/v1/files/{id}', 'get', '200'), result, 'result file')
+    expectValid(openaiSchema('OpenAIFile'), openaiFile(result), "result file (OpenAI's schema)")
+    expect(result).toMatchObject({ purpose: 'fine-tune-results' })
+    const adapter = await v1(`/v1/files/${current.result_files[0]}/content`)
+    expect(adapter.headers.get('content-type')).toMatch(/^application\/octet-stream/)
+    expect((await adapter.arrayBuffer()).byteLength).toBe(result.bytes)
+
+    const list = await (await v1('/v1/fine_tuning/jobs?limit=5')).json()
+    expectValid(answerSchema('/v1/fine_tuning/jobs', 'get', '200'), list, 'jobs')
+    expectValid(openaiSchema('ListPaginatedFineTuningJobsResponse'), list, "jobs (OpenAI's schema)")
+    // A finished job is answered as it is.
+    const cancelled = await (await v1(`/v1/fine_tuning/jobs/${created.id}/cancel`, { method: 'POST' })).json()
+    expectValid(answerSchema('/v1/fine_tuning/jobs/{id}/cancel', 'post', '200'), cancelled, 'cancel')
+    expect(cancelled).toMatchObject({ status: 'succeeded' })
+
+    // The tuned model, in /v1/models beside the network's, and on its own.
+    const models = (await (await v1('/v1/models')).json()) as { data: Json[] }
+    expectValid(answerSchema('/v1/models', 'get', '200'), models, 'models with a tuned one')
+    expectValid(openaiSchema('ListModelsResponse'), models, "models with a tuned one (OpenAI's schema)")
+    const tuned = models.data.find((m) => m.id === current.fine_tuned_model)
+    expect(tuned).toMatchObject({ owned_by: 'user', parent: DEV_CHAT_MODEL, fine_tuning_job: created.id })
+    const model = await (await v1(`/v1/models/${encodeURIComponent(current.fine_tuned_model!)}`)).json()
+    expectValid(answerSchema('/v1/models/{id}', 'get', '200'), model, 'tuned model')
+    expectValid(openaiSchema('Model'), model, "tuned model (OpenAI's schema)")
+  }, 90_000)
+
+  it("fine-tuning's refusals: an unknown file, a model no provider fine-tunes, an unknown job, a key's budget", async () => {
+    const file = (await (await uploadFile(chatJsonl(10), 'refusals.jsonl')).json()) as { id: string }
+    const cases: Array<[Response, string, string, (typeof METHODS)[number], string, string]> = [
+      [
+        await v1('/v1/fine_tuning/jobs', {
+          method: 'POST',
+          json: { model: DEV_CHAT_MODEL, training_file: 'file-nosuchfile' },
+        }),
+        '400',
+        '/v1/fine_tuning/jobs',
+        'post',
+        'invalid_training_file',
+        'an unknown file',
+      ],
+      [
+        await v1('/v1/fine_tuning/jobs', {
+          method: 'POST',
+          json: { model: DEV_EMBEDDING_MODEL, training_file: file.id },
+        }),
+        '400',
+        '/v1/fine_tuning/jobs',
+        'post',
+        'model_not_available',
+        'a model no provider fine-tunes',
+      ],
+      [
+        await v1('/v1/fine_tuning/jobs/ftjob-nosuchjob'),
+        '404',
+        '/v1/fine_tuning/jobs/{id}',
+        'get',
+        'fine_tuning_job_not_found',
+        'an unknown job',
+      ],
+      [
+        await v1('/v1/fine_tuning/jobs/ftjob-nosuchjob/events'),
+        '404',
+        '/v1/fine_tuning/jobs/{id}/events',
+        'get',
+        'fine_tuning_job_not_found',
+        "an unknown job's events",
+      ],
+      [
+        await v1('/v1/fine_tuning/jobs/ftjob-nosuchjob/cancel', { method: 'POST' }),
+        '404',
+        '/v1/fine_tuning/jobs/{id}/cancel',
+        'post',
+        'fine_tuning_job_not_found',
+        'cancelling an unknown job',
+      ],
+    ]
+
+    // A key whose budget (10^-9 0G) cannot hold a job's fee.
+    const created = await admin('/admin/keys', {
+      method: 'POST',
+      body: JSON.stringify({ name: 'openapi-ft', budget: '0.000000001' }),
+    })
+    const key = (await created.json()) as { id: string; key: string }
+    const asKey = { authorization: `Bearer ${key.key}` }
+    try {
+      const own = (await (await uploadFile(chatJsonl(10), 'budget.jsonl', asKey)).json()) as { id: string }
+      cases.push([
+        await v1('/v1/fine_tuning/jobs', {
+          method: 'POST',
+          headers: asKey,
+          json: { model: DEV_CHAT_MODEL, training_file: own.id },
+        }),
+        '429',
+        '/v1/fine_tuning/jobs',
+        'post',
+        'insufficient_quota',
+        "over the key's budget",
+      ])
+      // Another key's file is as absent as a missing one.
+      cases.push([
+        await v1(`/v1/files/${own.id}`),
+        '404',
+        '/v1/files/{id}',
+        'get',
+        'file_not_found',
+        "another key's file",
+      ])
+    } finally {
+      await admin(`/admin/keys/${key.id}`, { method: 'DELETE' })
+    }
+
+    for (const [res, status, path, method, code, what] of cases) {
+      expect(String(res.status), what).toBe(status)
+      const body = (await res.json()) as { error: { code: string } }
+      expectValid(answerSchema(path, method, status), body, what)
+      expectValid(openaiSchema('ErrorResponse'), body, `${what} (OpenAI's schema)`)
+      expect(body.error.code, what).toBe(code)
+      if (status === '429') expect(res.headers.get('x-should-retry'), what).toBe('false')
+    }
   })
 
   it('errors: a missing field, no key, an unknown model, a bad header, a wrong method', async () => {
