@@ -11,6 +11,7 @@ import { decryptArtifact, modelRootHash } from '../src/fine-tuning/artifact.ts'
 import { eciesDecrypt } from '../src/fine-tuning/ecies.ts'
 import { countDatasetTokens } from '../src/fine-tuning/tokens.ts'
 import { DEV_TRAINER_COMMAND, shellQuote } from '../src/fine-tuning/trainer.ts'
+import { MAX_DATASETS_PER_USER } from '../src/provider-node/fine-tuning/app.ts'
 import { baseModelHash } from '../src/provider-node/fine-tuning/base-models.ts'
 import type { FineTuningNode } from '../src/provider-node/fine-tuning/server.ts'
 import { json } from './support/json.ts'
@@ -217,6 +218,39 @@ describe('fine-tuning provider node: what it refuses', () => {
     const replay = await user.createTask({ datasetHash, preTrainedModelHash: baseModelHash(BASE), nonce })
     expect(replay.status).toBe(409)
     await cancel(id)
+  })
+
+  it("keeps a user's newest datasets, and any an unfinished task needs", async () => {
+    const who = fineTuningUser(node.url, m.clientsOf(8))
+    const texts = Array.from(
+      { length: MAX_DATASETS_PER_USER + 2 },
+      (_, i) => `${JSON.stringify({ text: `tale ${i}` })}\n`,
+    )
+    const hashes: Hex[] = []
+    for (const text of texts) hashes.push(await uploaded(text, who))
+    const stored = (hash: Hex) => node.store.getDataset(who.address, hash)
+    expect(stored(hashes[0]!)).toBeUndefined()
+    expect(stored(hashes[1]!)).toBeUndefined()
+    expect(stored(hashes[2]!)).toBeDefined()
+    expect(stored(hashes.at(-1)!)).toBeDefined()
+    expect((await who.createTask({ datasetHash: hashes[0]!, preTrainedModelHash: baseModelHash(BASE) })).status).toBe(
+      404,
+    )
+  })
+
+  it('takes no task while its signer is not the registered one', async () => {
+    const stranger = await m.startNode(provider, await m.signer('not-registered'), {
+      trainer: DEV_TRAINER_COMMAND,
+      models: [BASE],
+    })
+    const who = fineTuningUser(stranger.url, userClients)
+    const res = await who.createTask({
+      datasetHash: await uploaded(DATASET, who),
+      preTrainedModelHash: baseModelHash(BASE),
+    })
+    expect(res.status).toBe(503)
+    expect((await json(res)).error).toMatch(/is not the registered one/)
+    await stranger.close()
   })
 
   it('refuses a task its sub-account cannot pay, counting its unfinished tasks', async () => {

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs'
-import { readFile, rename, rm, stat } from 'node:fs/promises'
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { type Context, Hono } from 'hono'
@@ -43,6 +43,10 @@ export type FineTuningAppDeps = {
   log: (line: string) => void
 }
 
+/** Dataset uploads read at once (each up to the dataset limit, on disk). */
+const MAX_UPLOADS_AT_ONCE = 4
+/** Datasets kept per user: an older one goes when a newer one comes, unless an unfinished task needs it. */
+export const MAX_DATASETS_PER_USER = 20
 /** JSON bodies of the task routes are small: trainingParams is a few hundred bytes. */
 const JSON_LIMIT = 64 * 1024
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
@@ -81,15 +85,22 @@ export function createFineTuningApp(deps: FineTuningAppDeps): Hono {
     return c.json('report_data' in report ? report : { ...report, report_data: deps.signer.address })
   })
 
+  // Uploads are read before their signature (it comes after the file): a few at a time, each within the limit.
+  let uploading = 0
   app.post('/v1/user/:address/dataset', async (c) => {
     const user = userOf(c)
     const declared = Number(c.req.header('content-length'))
     // A declared length far past the limit is refused unread (the form's own headers are a few hundred bytes).
     if (declared > deps.maxDatasetBytes + 64 * 1024) throw datasetTooLarge(deps.maxDatasetBytes)
+    if (uploading >= MAX_UPLOADS_AT_ONCE)
+      throw new FineTuningError(503, 'busy', 'the node is receiving other datasets: try again in a moment')
+    uploading++
     const upload = await receiveDatasetUpload(c.req.raw.body, {
       contentType: c.req.header('content-type'),
       limit: deps.maxDatasetBytes,
       tmpDir: join(deps.dataDir, 'uploads'),
+    }).finally(() => {
+      uploading--
     })
     try {
       const timestamp = upload.fields.get('timestamp')
@@ -102,10 +113,11 @@ export function createFineTuningApp(deps: FineTuningAppDeps): Hono {
       const dataset = readDataset(bytes)
       const hash = keccak256(bytes)
       const dir = join(deps.dataDir, 'datasets', user.toLowerCase())
-      await import('node:fs/promises').then((fs) => fs.mkdir(dir, { recursive: true }))
+      await mkdir(dir, { recursive: true })
       const path = join(dir, `${hash}.jsonl`)
       await rename(upload.file, path)
       const stored = store.addDataset({ user, hash, path, size: bytes.length, ...dataset })
+      await forgetOldDatasets(user)
       deps.log(`fine-tuning: dataset ${hash} from ${user}: ${stored.examples} examples, ${stored.tokens} tokens`)
       return c.json({
         datasetHash: hash,
@@ -152,6 +164,16 @@ export function createFineTuningApp(deps: FineTuningAppDeps): Hono {
         const service = await getFineTuningService(deps.clients, provider)
         if (!service)
           throw new FineTuningError(503, 'not_registered', 'this provider has no fine-tuning service on chain')
+        // settleFees takes the registered, owner-acknowledged signer's signature only: a model this node delivered
+        // under another signer could never be paid for, nor its key handed over.
+        if (service.teeSignerAddress !== deps.signer.address || !service.teeSignerAcknowledged)
+          throw new FineTuningError(
+            503,
+            'signer_not_registered',
+            service.teeSignerAddress !== deps.signer.address
+              ? `this node's TEE signer ${deps.signer.address} is not the registered one (${service.teeSignerAddress})`
+              : "this provider's TEE signer is not acknowledged by the contract owner yet",
+          )
         const epochs = hyperparameters.n_epochs
         const fee = BigInt(dataset.tokens) * service.pricePerToken * BigInt(epochs)
         const account = await getFineTuningAccount(deps.clients, user, provider)
@@ -302,6 +324,15 @@ export function createFineTuningApp(deps: FineTuningAppDeps): Hono {
     deps.log(`fine-tuning node error on ${c.req.method} ${c.req.path}: ${(err as Error).stack ?? err}`)
     return c.json(new FineTuningError(500, 'internal_error', 'internal error in the fine-tuning node').toJSON(), 500)
   })
+
+  /** Keeps a user's newest datasets (and any an unfinished task needs): the disk a user can fill is bounded. */
+  async function forgetOldDatasets(user: Address) {
+    for (const old of store.datasetsOf(user).slice(MAX_DATASETS_PER_USER)) {
+      if (store.datasetInUse(user, old.hash)) continue
+      store.removeDataset(user, old.hash)
+      await rm(old.path, { force: true })
+    }
+  }
 
   /** The path's user address, checksummed; a 400 for anything else. */
   function userOf(c: Context): Address {

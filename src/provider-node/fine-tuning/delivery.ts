@@ -178,7 +178,7 @@ export class DeliveryFollower {
       store.update(task.id, { progress: 'Failed', error: 'the deliverable was evicted before settlement' })
       return true
     }
-    if (onChain.settled) return this.#finished(task, onChain.acknowledged ? 'acknowledged' : 'penalty', undefined)
+    if (onChain.settled) return this.#finished(task, onChain.acknowledged ? 'acknowledged' : 'penalty')
     if (onChain.acknowledged) {
       if (task.progress !== 'UserAcknowledged') {
         store.update(task.id, { progress: 'UserAcknowledged' }, ['Delivered'])
@@ -204,12 +204,19 @@ export class DeliveryFollower {
     const now = BigInt(Date.now())
     const nonce = account.nonce >= now ? account.nonce + 1n : now
     const encryptedSecret: Hex = acknowledged ? eciesEncrypt(task.userPublicKey, hexToBytes(task.artifactKey)) : '0x'
+    // The contract needs the balance to cover the fee. A user who withdrew since the task was created still gets the
+    // key of a model they acknowledged: the settlement takes what is left rather than never happening.
+    let taskFee = task.fee
+    if (account.balance < taskFee) {
+      taskFee = account.balance
+      this.#tell(task, `the sub-account holds ${format0G(account.balance)} 0G, less than the fee: settling for that`)
+    }
     const message = {
       id: task.id,
       encryptedSecret,
       modelRootHash: onChain.modelRootHash,
       nonce,
-      taskFee: task.fee,
+      taskFee,
       user: task.user,
     }
     const signature = await signVerifierMessage(signer, {
@@ -218,23 +225,23 @@ export class DeliveryFollower {
       contract: fineTuningAddress(clients),
     })
     const { hash } = await settleFineTuningFees(clients, { ...message, signature })
-    return this.#finished(task, acknowledged ? 'acknowledged' : 'penalty', hash)
+    return this.#finished(task, acknowledged ? 'acknowledged' : 'penalty', { txHash: hash, taskFee })
   }
 
-  #finished(task: FineTuningTask, settlement: Settlement, txHash: Hex | undefined): boolean {
+  /** Records the settlement: `settled` is what this node's transaction charged (unknown when found on chain). */
+  #finished(task: FineTuningTask, settlement: Settlement, settled?: { txHash: Hex; taskFee: bigint }): boolean {
     const { store } = this.#o
-    if (
-      !store.update(task.id, { progress: 'Finished', settlement, settleTxHash: txHash }, [
-        'Delivered',
-        'UserAcknowledged',
-      ])
-    )
-      return true
+    const done = store.update(task.id, { progress: 'Finished', settlement, settleTxHash: settled?.txHash }, [
+      'Delivered',
+      'UserAcknowledged',
+    ])
+    if (!done) return true
+    const tx = settled ? ` (tx ${settled.txHash})` : ''
     store.appendLog(
       task.id,
       settlement === 'acknowledged'
-        ? `finished: settled ${format0G(task.fee)} 0G with the key encrypted to the user${txHash ? ` (tx ${txHash})` : ''}`
-        : `finished without acknowledgement: settled with the empty secret; ${PENALTY_NOTE} (${format0G((task.fee * 30n) / 100n)} of ${format0G(task.fee)} 0G)${txHash ? ` (tx ${txHash})` : ''}`,
+        ? `finished: settled${settled ? ` ${format0G(settled.taskFee)} 0G` : ''} with the key encrypted to the user${tx}`
+        : `finished without acknowledgement: settled with the empty secret; ${PENALTY_NOTE}${settled ? ` (${format0G((settled.taskFee * 30n) / 100n)} of ${format0G(settled.taskFee)} 0G)` : ''}${tx}`,
     )
     this.#told.delete(task.id)
     return true

@@ -156,7 +156,7 @@ export class FineTuningTaskStore {
     this.#db
       .prepare(
         `INSERT INTO datasets (user, hash, path, size, examples, tokens, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (user, hash) DO UPDATE SET path = excluded.path`,
+         ON CONFLICT (user, hash) DO UPDATE SET path = excluded.path, created_at = excluded.created_at`,
       )
       .run(d.user.toLowerCase(), d.hash.toLowerCase(), d.path, d.size, d.examples, d.tokens, createdAt)
     return this.getDataset(d.user, d.hash) as StoredDataset
@@ -167,6 +167,31 @@ export class FineTuningTaskStore {
       .prepare('SELECT * FROM datasets WHERE user = ? AND hash = ?')
       .get(user.toLowerCase(), hash.toLowerCase()) as Row | undefined
     return r && toDataset(r)
+  }
+
+  /** The user's datasets, newest first. */
+  datasetsOf(user: Address): StoredDataset[] {
+    return (
+      this.#db
+        .prepare('SELECT * FROM datasets WHERE user = ? ORDER BY created_at DESC, rowid DESC')
+        .all(user.toLowerCase()) as Row[]
+    ).map(toDataset)
+  }
+
+  /** Forgets a dataset (its file is the caller's to remove). */
+  removeDataset(user: Address, hash: Hex): void {
+    this.#db.prepare('DELETE FROM datasets WHERE user = ? AND hash = ?').run(user.toLowerCase(), hash.toLowerCase())
+  }
+
+  /** Whether a task that is not over still needs the dataset. */
+  datasetInUse(user: Address, hash: Hex): boolean {
+    return Boolean(
+      this.#db
+        .prepare(
+          `SELECT 1 FROM tasks WHERE user = ? AND dataset_hash = ? AND progress NOT IN (${[...FINAL_PROGRESS].map(() => '?').join(',')}) LIMIT 1`,
+        )
+        .get(user.toLowerCase(), hash.toLowerCase(), ...FINAL_PROGRESS),
+    )
   }
 
   /** Stores a new task (in Init); a NonceReusedError when the user used its nonce before. */
