@@ -27,6 +27,8 @@ await build({
     'cli/main': 'src/cli/main.ts',
     // A worker thread loads its script by path: QuoteVerifier looks for it here.
     'attestation/dcap/quote-worker': 'src/attestation/dcap/quote-worker.ts',
+    // The dev trainer runs as its own process (`--trainer dev`): DEV_TRAINER_COMMAND finds it here.
+    'fine-tuning/dev-trainer-main': 'src/fine-tuning/dev-trainer-main.ts',
   },
   platform: 'node',
   external: [

@@ -166,8 +166,9 @@ describe('fine-tuning through the gateway with the official openai client', () =
       )
     expect(err).toBeInstanceOf(OpenAI.BadRequestError)
     const message = (err as InstanceType<typeof OpenAI.BadRequestError>).message
-    expect(message).toMatch(/line 3:/)
-    expect(message).toMatch(/line 6:/)
+    expect(message).toMatch(/line 3\b[^;]*assistant/)
+    expect(message).toMatch(/line 6 is not valid JSON/)
+    expect(message).not.toMatch(/line \d+: line/)
     const files = await client.files.list()
     expect(files.data.map((f) => f.filename)).not.toContain('bad.jsonl')
   })
@@ -229,6 +230,33 @@ describe('fine-tuning through the gateway with the official openai client', () =
       )
       expect(refused).toBeInstanceOf(OpenAI.BadRequestError)
       expect((refused as Error).message).toMatch(/not available for fine-tuning/)
+      for (const [hyperparameters, param] of [
+        [{ n_epochs: 1000 }, 'hyperparameters.n_epochs'],
+        [{ batch_size: -1 }, 'hyperparameters.batch_size'],
+        [{ n_epochs: 'x' }, 'hyperparameters.n_epochs'],
+        [{ warmup: 3 }, 'hyperparameters'],
+      ] as const) {
+        const bad = await limited.fineTuning.jobs
+          .create({ model: DEV_CHAT_MODEL, training_file: file.id, hyperparameters } as never)
+          .then(
+            () => undefined,
+            (e: unknown) => e as InstanceType<typeof OpenAI.BadRequestError>,
+          )
+        expect(bad?.status).toBe(400)
+        expect(bad?.param).toBe(param)
+      }
+      const metadata = await limited.fineTuning.jobs
+        .create({ model: DEV_CHAT_MODEL, training_file: file.id, metadata: { a: 1 } } as never)
+        .then(
+          () => undefined,
+          (e: unknown) => e as InstanceType<typeof OpenAI.BadRequestError>,
+        )
+      expect(metadata?.param).toBe('metadata')
+      const wrongMethod = await fetch(`${small.url}/v1/fine_tuning/jobs/ftjob-x/cancel`, {
+        headers: { authorization: 'Bearer sk-zg-dev' },
+      })
+      expect(wrongMethod.status).toBe(405)
+      expect(wrongMethod.headers.get('allow')).toBe('POST')
       expect((await limited.fineTuning.jobs.list()).data).toHaveLength(0)
     } finally {
       await small?.close()

@@ -112,6 +112,11 @@ describe.each(backends)('the $name fine-tuning records', (backend) => {
     expect(next).toEqual({ data: [file('file-1')], hasMore: false })
     expect((await r.files('key_a', { limit: 10, order: 'asc' })).data.map((f) => f.id)).toEqual(['file-1', 'file-2'])
     expect(await r.files('key_a', { limit: 10, order: 'asc', purpose: 'other' })).toEqual({ data: [], hasMore: false })
+    // A cursor that names nothing is an empty page, not the first one again.
+    expect(await r.files('key_a', { limit: 10, order: 'asc', after: 'file-nope' })).toEqual({
+      data: [],
+      hasMore: false,
+    })
     expect(await r.deleteFile('file-1', 'key_b')).toBe(false)
     expect(await r.deleteFile('file-1', 'key_a')).toBe(true)
     expect(await r.fileContent('file-1', 'key_a')).toBeUndefined()
@@ -142,6 +147,8 @@ describe.each(backends)('the $name fine-tuning records', (backend) => {
     expect(page.data.map((j) => j.id)).toEqual(['ftjob-c', 'ftjob-b'])
     expect(page.hasMore).toBe(true)
     expect((await r.jobs('key_a', { limit: 2, after: 'ftjob-b' })).data.map((j) => j.id)).toEqual(['ftjob-a'])
+    expect(await r.jobs('key_a', { limit: 2, after: 'ftjob-nope' })).toEqual({ data: [], hasMore: false })
+    expect(await r.events('ftjob-a', { limit: 2, after: 'ftevent-nope' })).toEqual({ data: [], hasMore: false })
     for (let i = 0; i < 3; i++) {
       await r.addEvent({
         id: `ftevent-${i}`,

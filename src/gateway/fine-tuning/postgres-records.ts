@@ -52,6 +52,7 @@ export class PostgresFineTuningRecords implements FineTuningRecords {
     query: { purpose?: string; limit: number; after?: string; order: 'asc' | 'desc' },
   ): Promise<Page<FileRecord>> {
     const after = query.after ? await this.#seq('ft_files', query.after) : null
+    if (query.after && after === null) return { data: [], hasMore: false }
     const rows = await this.#sql.unsafe<Row[]>(
       `SELECT * FROM ft_files WHERE api_key_id = $1 AND ($2::text IS NULL OR purpose = $2)
          AND ($3::bigint IS NULL OR seq ${query.order === 'asc' ? '>' : '<'} $3)
@@ -95,6 +96,7 @@ export class PostgresFineTuningRecords implements FineTuningRecords {
 
   async jobs(apiKeyId: string, query: { limit: number; after?: string }): Promise<Page<JobRecord>> {
     const after = query.after ? await this.#seq('ft_jobs', query.after) : null
+    if (query.after && after === null) return { data: [], hasMore: false }
     const rows = await this.#sql<Row[]>`
       SELECT * FROM ft_jobs WHERE api_key_id = ${apiKeyId} AND (${after}::bigint IS NULL OR seq < ${after})
       ORDER BY seq DESC LIMIT ${query.limit + 1}`
@@ -123,6 +125,7 @@ export class PostgresFineTuningRecords implements FineTuningRecords {
 
   async events(jobId: string, query: { limit: number; after?: string }): Promise<Page<JobEvent>> {
     const after = query.after ? await this.#seq('ft_job_events', query.after) : null
+    if (query.after && after === null) return { data: [], hasMore: false }
     const rows = await this.#sql<Row[]>`
       SELECT * FROM ft_job_events WHERE job_id = ${jobId} AND (${after}::bigint IS NULL OR seq < ${after})
       ORDER BY seq DESC LIMIT ${query.limit + 1}`

@@ -3,7 +3,11 @@ import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type Context, Hono } from 'hono'
 import { checkChatJsonl } from '../../fine-tuning/dataset.ts'
-import { type Hyperparameters, resolveHyperparameters } from '../../fine-tuning/hyperparameters.ts'
+import {
+  type Hyperparameters,
+  hyperparametersInputSchema,
+  resolveHyperparameters,
+} from '../../fine-tuning/hyperparameters.ts'
 import { countDatasetTokens } from '../../fine-tuning/tokens.ts'
 import type { ApiKeyEnv } from '../http/auth.ts'
 import { readJsonBody } from '../http/body.ts'
@@ -65,7 +69,8 @@ export function fineTuningRoutes(ft: FineTuning): Hono<ApiKeyEnv> {
       const text = content.toString('utf8')
       const check = checkChatJsonl(text)
       if (check.issues.length) {
-        const shown = check.issues.slice(0, 10).map((i) => `line ${i.line}: ${i.message}`)
+        // The checker's messages name their line already (line 0 is the file as a whole).
+        const shown = check.issues.slice(0, 10).map((i) => i.message)
         const more = check.issues.length > shown.length ? ` (and ${check.issues.length - shown.length} more)` : ''
         throw badRequest(
           `The file is not a valid fine-tuning dataset in OpenAI's chat format. ${shown.join('; ')}${more}`,
@@ -118,6 +123,7 @@ export function fineTuningRoutes(ft: FineTuning): Hono<ApiKeyEnv> {
     if (!content) throw fileNotFound(id)
     return c.body(Buffer.from(content), 200, { 'content-type': 'application/octet-stream' })
   })
+  app.all('/v1/files/:id/content', methodNotAllowed(['GET']))
 
   app.post('/v1/fine_tuning/jobs', async (c) => {
     const { json } = await readJsonBody(c, { limit: 1024 * 1024 })
@@ -142,6 +148,7 @@ export function fineTuningRoutes(ft: FineTuning): Hono<ApiKeyEnv> {
     const page = await ft.records.events(job.id, { limit: limitOf(c, 1000, 20), after: c.req.query('after') })
     return c.json(listObject(page, eventObject))
   })
+  app.all('/v1/fine_tuning/jobs/:id/events', methodNotAllowed(['GET']))
   app.post('/v1/fine_tuning/jobs/:id/cancel', async (c) => {
     const job = await ft.records.job(c.req.param('id'), keyOf(c))
     if (!job) throw jobNotFound(c.req.param('id'))
@@ -152,6 +159,7 @@ export function fineTuningRoutes(ft: FineTuning): Hono<ApiKeyEnv> {
       throw err
     }
   })
+  app.all('/v1/fine_tuning/jobs/:id/cancel', methodNotAllowed(['POST']))
   return app
 }
 
@@ -200,14 +208,26 @@ function jobRequestOf(json: Record<string, unknown>): JobRequest {
       'invalid_value',
     )
   const raw = method?.supervised?.hyperparameters ?? json.hyperparameters ?? {}
-  let hyperparameters: Hyperparameters
-  try {
-    hyperparameters = resolveHyperparameters(raw)
-  } catch (err) {
-    throw badRequest((err as Error).message, 'hyperparameters', 'invalid_value')
+  const parsed = hyperparametersInputSchema.safeParse(raw)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!
+    const where = ['hyperparameters', ...issue.path.map(String)].join('.')
+    throw badRequest(`Invalid ${where}: ${issue.message}`, where, 'invalid_value')
   }
-  if (metadata !== undefined && metadata !== null && (typeof metadata !== 'object' || Array.isArray(metadata)))
-    throw badRequest('metadata must be an object of strings', 'metadata', 'invalid_value')
+  const hyperparameters: Hyperparameters = resolveHyperparameters(parsed.data)
+  if (
+    metadata !== undefined &&
+    metadata !== null &&
+    (typeof metadata !== 'object' ||
+      Array.isArray(metadata) ||
+      Object.keys(metadata).length > 16 ||
+      Object.entries(metadata).some(([k, v]) => k.length > 64 || typeof v !== 'string' || v.length > 512))
+  )
+    throw badRequest(
+      'metadata is up to 16 string values under keys of up to 64 characters, each up to 512 characters',
+      'metadata',
+      'invalid_value',
+    )
   return {
     model,
     trainingFile: training_file,

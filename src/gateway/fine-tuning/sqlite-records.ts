@@ -117,9 +117,8 @@ export class SqliteFineTuningRecords implements FineTuningRecords {
     query: { purpose?: string; limit: number; after?: string; order: 'asc' | 'desc' },
   ): Page<FileRecord> {
     const cmp = query.order === 'asc' ? '>' : '<'
-    const after = query.after
-      ? (this.#db.prepare('SELECT seq FROM files WHERE id = ?').get(query.after) as { seq: number } | undefined)?.seq
-      : undefined
+    const after = this.#after('files', query.after)
+    if (after === null) return { data: [], hasMore: false }
     const rows = this.#db
       .prepare(
         `SELECT * FROM files WHERE api_key_id = ?
@@ -174,9 +173,8 @@ export class SqliteFineTuningRecords implements FineTuningRecords {
   }
 
   jobs(apiKeyId: string, query: { limit: number; after?: string }): Page<JobRecord> {
-    const after = query.after
-      ? (this.#db.prepare('SELECT seq FROM jobs WHERE id = ?').get(query.after) as { seq: number } | undefined)?.seq
-      : undefined
+    const after = this.#after('jobs', query.after)
+    if (after === null) return { data: [], hasMore: false }
     const rows = this.#db
       .prepare('SELECT * FROM jobs WHERE api_key_id = ? AND (? IS NULL OR seq < ?) ORDER BY seq DESC LIMIT ?')
       .all(apiKeyId, after ?? null, after ?? null, query.limit + 1) as Row[]
@@ -214,10 +212,8 @@ export class SqliteFineTuningRecords implements FineTuningRecords {
 
   /** Newest first, as OpenAI lists them; `after` is the last event of the previous page. */
   events(jobId: string, query: { limit: number; after?: string }): Page<JobEvent> {
-    const after = query.after
-      ? (this.#db.prepare('SELECT seq FROM job_events WHERE id = ?').get(query.after) as { seq: number } | undefined)
-          ?.seq
-      : undefined
+    const after = this.#after('job_events', query.after)
+    if (after === null) return { data: [], hasMore: false }
     const rows = this.#db
       .prepare('SELECT * FROM job_events WHERE job_id = ? AND (? IS NULL OR seq < ?) ORDER BY seq DESC LIMIT ?')
       .all(jobId, after ?? null, after ?? null, query.limit + 1) as Row[]
@@ -246,5 +242,12 @@ export class SqliteFineTuningRecords implements FineTuningRecords {
 
   close(): void {
     this.#db.close()
+  }
+
+  /** The position of the cursor `after`: undefined without one, null when it names nothing (an empty page). */
+  #after(table: 'files' | 'jobs' | 'job_events', id: string | undefined): number | undefined | null {
+    if (id === undefined) return undefined
+    const row = this.#db.prepare(`SELECT seq FROM ${table} WHERE id = ?`).get(id) as { seq: number } | undefined
+    return row ? row.seq : null
   }
 }
