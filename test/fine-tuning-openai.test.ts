@@ -124,6 +124,22 @@ describe('fine-tuning through the gateway with the official openai client', () =
     expect(nauticalShare(tunedText)).toBeGreaterThan(0.6)
     expect(nauticalShare(baseText)).toBe(0)
 
+    // The tuned model is the key's own: another key neither sees it nor can call it, nor see the job.
+    const created2 = (await (
+      await fetch(`${stack.gateway.url}/admin/keys`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.adminKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'other' }),
+      })
+    ).json()) as { key: string }
+    const other = new OpenAI({ baseURL: stack.baseURL, apiKey: created2.key, maxRetries: 0 })
+    expect((await other.models.list()).data.map((m) => m.id)).not.toContain(job.fine_tuned_model)
+    await expect(
+      other.chat.completions.create({ model: job.fine_tuned_model!, messages: prompt }),
+    ).rejects.toMatchObject({ status: 404, code: 'model_not_found' })
+    await expect(other.fineTuning.jobs.retrieve(created.id)).rejects.toMatchObject({ status: 404 })
+    await expect(other.files.content(job.result_files[0]!)).rejects.toMatchObject({ status: 404 })
+
     // On chain: delivered, acknowledged by the gateway, settled once with the key; the ledger paid the fee exactly.
     const wallet = anvilAccount(DEV_WALLET_INDEX).address
     const chain = createZgClients({ network: stack.devnet.network })
