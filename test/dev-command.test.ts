@@ -52,13 +52,16 @@ describe('zg-gateway dev', () => {
     expect(output()).toContain(info.contracts.ledger)
     expect(output()).toContain(info.contracts.inference)
     expect(info.chainId).toBe(31337)
-    expect(info.providers).toHaveLength(DEV_PROVIDERS.length)
+    // The inference providers, and the fine-tuning one.
+    expect(info.providers).toHaveLength(DEV_PROVIDERS.length + 1)
+    expect(info.providers.map((p: { name: string }) => p.name)).toContain('fine-tuning')
     const base = output().match(/^ready: (\S+)/m)![1]!
     expect(base).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/)
     expect((await fetch(base.replace(/\/v1$/, '/readyz'))).status).toBe(200)
     const models = await fetch(`${base}/models`, { headers: { authorization: 'Bearer sk-zg-dev' } })
     const listed = ((await models.json()) as { data: Array<{ alias_for?: string }> }).data
-    expect(listed.filter((m) => m.alias_for === undefined).length).toBe(info.providers.length - 1)
+    // Two providers serve the chat model; the fine-tuning provider serves no inference.
+    expect(listed.filter((m) => m.alias_for === undefined).length).toBe(DEV_PROVIDERS.length - 1)
     expect(await stop(proc)).toBe(0)
   })
 

@@ -10,12 +10,13 @@ import { addLedger } from '../../src/chain/actions/add-ledger.ts'
 import { addOrUpdateService } from '../../src/chain/actions/add-or-update-service.ts'
 import { getAccount } from '../../src/chain/actions/get-account.ts'
 import { transferFund } from '../../src/chain/actions/transfer-fund.ts'
-import { createZgClients, type ZgWalletClients } from '../../src/chain/clients.ts'
-import { customNetwork, type ZgNetwork } from '../../src/chain/networks.ts'
-import { type Anvil, anvilAccount, startAnvil } from '../../src/devnet/anvil.ts'
+import type { ZgWalletClients } from '../../src/chain/clients.ts'
+import type { ZgNetwork } from '../../src/chain/networks.ts'
+import type { Anvil } from '../../src/devnet/anvil.ts'
 import { DEV_CHAT_MODEL, startDevBackend } from '../../src/devnet/backends/index.ts'
-import { type DeployedContracts, deployZgContracts } from '../../src/devnet/deploy.ts'
+import type { DeployedContracts } from '../../src/devnet/deploy.ts'
 import { type ProviderNode, startProviderNode } from '../../src/provider-node/server.ts'
+import { startTestChain } from './chain.ts'
 
 export const PRICES = { inputPrice: 1_000_000_000n, outputPrice: 2_000_000_000n }
 
@@ -58,20 +59,7 @@ export async function startMarketplace(
   } = {},
 ): Promise<Marketplace> {
   const dataDir = mkdtempSync(join(tmpdir(), 'zg-market-'))
-  const anvil = await startAnvil({ port: 0 })
-  const boot = customNetwork({
-    chainId: anvil.chainId,
-    rpcUrl: anvil.rpcUrl,
-    contracts: { ledger: '0x', inference: '0x' },
-  })
-  const deployer = createZgClients({ network: boot, account: anvilAccount(0) })
-  const contracts = await deployZgContracts({
-    publicClient: deployer.publicClient,
-    walletClient: deployer.walletClient,
-    lockTime: opts.lockTime ?? 3600n,
-  })
-  const network = customNetwork({ chainId: anvil.chainId, rpcUrl: anvil.rpcUrl, contracts })
-  const clientsOf = (i: number) => createZgClients({ network, account: anvilAccount(i) })
+  const { anvil, network, contracts, clientsOf } = await startTestChain({ lockTime: opts.lockTime ?? 3600n })
   const owner = clientsOf(0)
   const provider = clientsOf(2)
   const user = clientsOf(1)

@@ -6,15 +6,15 @@ import { createInsecureDevSigner } from '../../src/attestation/dev-signer.ts'
 import type { TeeSigner } from '../../src/attestation/tee-signer.ts'
 import { addLedger } from '../../src/chain/actions/add-ledger.ts'
 import { transferFund } from '../../src/chain/actions/transfer-fund.ts'
-import { createZgClients, type ZgWalletClients } from '../../src/chain/clients.ts'
+import type { ZgWalletClients } from '../../src/chain/clients.ts'
 import {
   acknowledgeFineTuningSignerByOwner,
   addOrUpdateFineTuningService,
   FINE_TUNING_SERVICE_NAME,
 } from '../../src/chain/fine-tuning/index.ts'
-import { customNetwork, type ZgNetwork } from '../../src/chain/networks.ts'
-import { type Anvil, anvilAccount, startAnvil } from '../../src/devnet/anvil.ts'
-import { type DeployedContracts, deployZgContracts } from '../../src/devnet/deploy.ts'
+import type { ZgNetwork } from '../../src/chain/networks.ts'
+import type { Anvil } from '../../src/devnet/anvil.ts'
+import type { DeployedContracts } from '../../src/devnet/deploy.ts'
 import {
   cancelDigest,
   datasetUploadDigest,
@@ -27,6 +27,7 @@ import {
   type FineTuningNodeOptions,
   startFineTuningNode,
 } from '../../src/provider-node/fine-tuning/server.ts'
+import { startTestChain } from './chain.ts'
 
 /** A local chain with the real contracts, and what a fine-tuning provider and its users need on it. */
 export type FineTuningMarket = {
@@ -56,20 +57,7 @@ export type FineTuningMarket = {
 
 export async function startFineTuningMarket(): Promise<FineTuningMarket> {
   const dataDir = mkdtempSync(join(tmpdir(), 'zg-ft-'))
-  const anvil = await startAnvil({ port: 0 })
-  const boot = customNetwork({
-    chainId: anvil.chainId,
-    rpcUrl: anvil.rpcUrl,
-    contracts: { ledger: '0x', inference: '0x' },
-  })
-  const deployer = createZgClients({ network: boot, account: anvilAccount(0) })
-  const contracts = await deployZgContracts({
-    publicClient: deployer.publicClient,
-    walletClient: deployer.walletClient,
-    lockTime: 3600n,
-  })
-  const network = customNetwork({ chainId: anvil.chainId, rpcUrl: anvil.rpcUrl, contracts })
-  const clientsOf = (i: number) => createZgClients({ network, account: anvilAccount(i) })
+  const { anvil, network, contracts, clientsOf } = await startTestChain({ lockTime: 3600n })
   const owner = clientsOf(0)
   const nodes: FineTuningNode[] = []
   let dirs = 0
